@@ -1,0 +1,5 @@
+import sys
+
+from nb_mlops.cli import main
+
+sys.exit(main())

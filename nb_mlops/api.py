@@ -1,0 +1,164 @@
+"""The public verbs (`import nb_mlops as nm`), shared by the magics, the CLI and the server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nb_mlops.store.workspace import STORE_DIRNAME, Workspace, open_workspace
+from nb_mlops.tracking import active
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from nb_mlops.store.gc import GcReport
+    from nb_mlops.tracking.run import Run
+    from nb_mlops.tracking.views import RunDetail, RunTable
+
+_pinned: Workspace | None = None
+
+
+def init(path: str | os.PathLike | None = None) -> Workspace:
+    """Use (creating if needed) the store of the project at `path` for this process.
+
+    `path` is a project folder (the store goes in its `.nbmlops/`) or a `.nbmlops` folder.
+    Without `path`, the store is found from the cwd as usual and pinned.
+    """
+    global _pinned
+    if path is None:
+        _pinned = open_workspace()
+    else:
+        home = Path(path).expanduser().absolute()
+        if home.name != STORE_DIRNAME:
+            home = home / STORE_DIRNAME
+        _pinned = open_workspace(home)
+    return _pinned
+
+
+def workspace() -> Workspace:
+    """The store in use: the one `init` pinned, else found from the cwd (created if none)."""
+    run = active.current()
+    if run is not None:
+        return run.ws
+    return _pinned if _pinned is not None else open_workspace()
+
+
+def reset() -> None:
+    """Forget the pinned store (tests and long-lived kernels that change project)."""
+    global _pinned
+    _pinned = None
+
+
+# ----------------------------------------------------------------------- runs
+def start_run(
+    name: str | None = None,
+    *,
+    experiment: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    nested: bool = True,
+) -> Run:
+    """Start a run (a context manager): `with nm.start_run("sweep-1"): ...`.
+
+    Inside a tracked cell or another active run it becomes a child run (unless nested=False).
+    """
+    from nb_mlops.tracking.run import start_run as _start
+
+    return _start(
+        name,
+        experiment=experiment,
+        tags=tags,
+        params=params,
+        seed=seed,
+        nested=nested,
+        workspace=workspace(),
+    )
+
+
+def end_run(status: str = "finished") -> None:
+    """End the innermost active run (when it was not used with `with`)."""
+    active.require("end_run").end(status)
+
+
+def active_run() -> Run | None:
+    """The innermost active run, or None."""
+    return active.current()
+
+
+def log_param(key: str, value: Any) -> None:
+    active.require("nm.log_param").log_param(key, value)
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    active.require("nm.log_params").log_params(params)
+
+
+def log_metric(key: str, value: float, step: int | None = None) -> None:
+    active.require("nm.log_metric").log_metric(key, value, step)
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+    active.require("nm.log_metrics").log_metrics(metrics, step)
+
+
+def log_artifact(path: str | os.PathLike, name: str | None = None) -> dict[str, Any]:
+    return active.require("nm.log_artifact").log_artifact(path, name)
+
+
+def set_tag(key: str, value: Any) -> None:
+    active.require("nm.set_tag").set_tag(key, value)
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    active.require("nm.set_tags").set_tags(tags)
+
+
+def run_table(filter: str | None = None, *, with_size: bool = False) -> RunTable:
+    """Runs matching `filter` as a result object (text, HTML, `to_dict`, `to_frame`)."""
+    from nb_mlops.tracking.query import select_runs
+    from nb_mlops.tracking.views import RunTable
+
+    ws = workspace()
+    store = {"path": str(ws.home), "bytes": ws.size()} if with_size else {}
+    return RunTable(select_runs(ws, filter), filter=filter or None, store=store)
+
+
+def runs(filter: str | None = None) -> pd.DataFrame:
+    """Runs matching an MLflow-style filter as a DataFrame, newest first.
+
+    Columns: run_id, name, experiment, status, start, duration, params.*, metrics.* (last
+    values), tags.*, parent. See docs/filter.md for the filter grammar.
+    """
+    return run_table(filter).to_frame()
+
+
+def get_run(run: str) -> RunDetail:
+    """One run in full (by id, unique id prefix, or name = its latest run)."""
+    from nb_mlops.tracking.query import run_detail
+    from nb_mlops.tracking.views import RunDetail
+
+    return RunDetail(run_detail(workspace(), run))
+
+
+def delete_run(run: str, *, force: bool = False) -> dict[str, Any]:
+    """Delete a run and its files; refused when a registered model came from it."""
+    from nb_mlops.tracking.delete import delete_run as _delete
+
+    return _delete(workspace(), run, force=force)
+
+
+def gc(*, grace_s: float | None = None, dry_run: bool = False) -> GcReport:
+    """Remove objects and run folders nothing references; report the space freed."""
+    from nb_mlops.store.gc import GRACE_S, collect
+
+    return collect(workspace(), GRACE_S if grace_s is None else grace_s, dry_run=dry_run)
+
+
+def repair() -> dict[str, Any]:
+    """Set damaged catalog lines aside so the store opens again; nothing readable is lost."""
+    ws = workspace()
+    kept, dropped, aside = ws.catalog.repair()
+    return {"kept": kept, "set_aside": dropped, "copy": str(aside) if aside else None}

@@ -1,0 +1,55 @@
+"""`nb-mlops SUBCOMMAND ...`: the command table as a shell command (text, or JSON with --json)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from nb_mlops.commands import HelpShown, UsageProblem, parse_argv
+from nb_mlops.errors import NbMlopsError
+
+
+class _CliContext:
+    surface = "cli"
+
+    def start_session(self, args: argparse.Namespace) -> Any:
+        raise NbMlopsError(
+            "`start` and `stop` span notebook cells and exist only as `%track start/stop`; "
+            "in a script use `with nm.start_run(...):`"
+        )
+
+    stop_session = start_session
+
+
+def _to_json(result: Any) -> str:
+    data = result.to_dict() if hasattr(result, "to_dict") else result
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; exit status 0 on success, 1 on a refused or failed action, 2 on usage."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        cmd, args = parse_argv(argv)
+    except HelpShown as shown:
+        print(shown.text)
+        return 0
+    except UsageProblem as exc:
+        print(exc.usage, file=sys.stderr)
+        print(f"nb-mlops: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
+    try:
+        result = cmd.handler(args, _CliContext())
+    except NbMlopsError as exc:
+        print(f"nb-mlops: error: {exc}", file=sys.stderr)
+        return 1
+    if result is not None:
+        print(_to_json(result) if getattr(args, "json", False) else str(result))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

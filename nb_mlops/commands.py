@@ -1,0 +1,315 @@
+"""The one command table behind `%track SUBCOMMAND ...` and `nb-mlops SUBCOMMAND ...`.
+
+Each command lists its arguments once; both surfaces build their parsers from it and call the
+same handler, so the magic and the CLI cannot drift apart. A handler returns a result object
+(text with `str`, HTML with `_repr_html_`, JSON with `to_dict`). Commands that only make sense
+inside a kernel (`start`, `stop`) ask the surface's context to do the work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NoReturn, Protocol
+
+from nb_mlops.errors import NbMlopsError
+
+
+class UsageProblem(NbMlopsError):
+    """Bad subcommand or option; `.usage` is the usage line to show with it."""
+
+    def __init__(self, message: str, usage: str) -> None:
+        self.usage = usage.strip()
+        super().__init__(f"{message}\n{self.usage}")
+
+
+class HelpShown(Exception):
+    """`--help` was asked for; `.text` is the help to print."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        super().__init__(text)
+
+
+class Context(Protocol):
+    """What a surface (magic or CLI) offers the handlers beyond the public API."""
+
+    surface: str
+
+    def start_session(self, args: argparse.Namespace) -> Any: ...
+    def stop_session(self, args: argparse.Namespace) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argparse argument: flags and keyword arguments, as for add_argument."""
+
+    flags: tuple[str, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def arg(*flags: str, **kwargs: Any) -> Arg:
+    return Arg(flags, kwargs)
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    handler: Callable[[argparse.Namespace, Context], Any]
+    args: tuple[Arg, ...] = ()
+    rest: str | None = None
+    """Name of a trailing free-text argument (a FILTER) taken raw, quotes and all."""
+    rest_help: str = ""
+    json: bool = True
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so a magic can turn it into a UsageError."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageProblem(message, self.format_usage())
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            raise UsageProblem(message.strip(), self.format_usage())
+        raise HelpShown(self.format_help())
+
+    def print_help(self, file: Any = None) -> None:
+        raise HelpShown(self.format_help())
+
+
+# -------------------------------------------------------------------- handlers
+def _runs(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    return api.run_table(args.filter or None, with_size=True)
+
+
+def _show(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    return api.get_run(args.run)
+
+
+def _delete(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    out = api.delete_run(args.run, force=args.force)
+    return Message(f"deleted run {out['name']} ({out['run_id']})", out)
+
+
+def _gc(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    grace = 0.0 if args.now else None
+    return api.gc(grace_s=grace, dry_run=args.dry_run)
+
+
+def _repair(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    out = api.repair()
+    if not out["set_aside"]:
+        return Message(f"the catalog is sound ({out['kept']} records); nothing to repair", out)
+    return Message(
+        f"kept {out['kept']} records; set {out['set_aside']} damaged lines aside "
+        f"(the whole old file is kept as {out['copy']})",
+        out,
+    )
+
+
+def _init(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    ws = api.init(args.path)
+    return Message(f"using the store at {ws.home}", {"home": str(ws.home), "root": str(ws.root)})
+
+
+def _start(args: argparse.Namespace, ctx: Context) -> Any:
+    return ctx.start_session(args)
+
+
+def _stop(args: argparse.Namespace, ctx: Context) -> Any:
+    return ctx.stop_session(args)
+
+
+@dataclass
+class Message:
+    """A one-line outcome with data behind it."""
+
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"message": self.text, **self.data}
+
+
+_RUN_HELP = "a run id, a unique id prefix, or a run name (its latest run)"
+_TAG = arg("--tag", action="append", default=[], metavar="K=V", help="tag the run (repeatable)")
+
+COMMANDS: dict[str, Command] = {
+    c.name: c
+    for c in (
+        Command(
+            "start",
+            "start a run that spans the cells that follow, until `%track stop`",
+            _start,
+            (
+                arg("name", nargs="?", help="the run's name (default: a generated one)"),
+                arg("-e", "--experiment", help="experiment to file the run under"),
+                arg("--seed", type=int, help="seed random, numpy and torch/TensorFlow first"),
+                _TAG,
+            ),
+            json=False,
+        ),
+        Command(
+            "stop",
+            "end the run started with `%track start`",
+            _stop,
+            (arg("--status", choices=["finished", "failed"], default="finished"),),
+            json=False,
+        ),
+        Command(
+            "runs",
+            "list runs, newest first, with the store's size",
+            _runs,
+            rest="filter",
+            rest_help='MLflow-style filter, e.g. metrics.accuracy > 0.8 AND params.model = "rf"',
+        ),
+        Command("show", "show one run in full", _show, (arg("run", help=_RUN_HELP),)),
+        Command(
+            "delete",
+            "delete a run and its files",
+            _delete,
+            (
+                arg("run", help=_RUN_HELP),
+                arg("--force", action="store_true", help="even if a registered model came from it"),
+            ),
+        ),
+        Command(
+            "gc",
+            "remove stored objects and run folders that nothing references",
+            _gc,
+            (
+                arg("--dry-run", action="store_true", help="report what would go, remove nothing"),
+                arg(
+                    "--now",
+                    action="store_true",
+                    help="no 15-minute grace for objects another process may have just written",
+                ),
+            ),
+        ),
+        Command("repair", "set damaged catalog lines aside so the store opens again", _repair),
+        Command(
+            "init",
+            "create or pick the store for a project folder",
+            _init,
+            (arg("path", nargs="?", help="project folder or .nbmlops folder (default: found)"),),
+        ),
+    )
+}
+
+
+def build_parser(cmd: Command, prog: str, *, cli: bool) -> argparse.ArgumentParser:
+    """The argparse parser of one command, for the magic (`%track X`) or the CLI."""
+    parser = _Parser(prog=prog, description=cmd.help, add_help=True)
+    for a in cmd.args:
+        parser.add_argument(*a.flags, **a.kwargs)
+    if cli and cmd.json:
+        parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    if cmd.rest:
+        parser.add_argument(cmd.rest, nargs="*", help=cmd.rest_help, metavar=cmd.rest.upper())
+    return parser
+
+
+def _option_arity(parser: argparse.ArgumentParser) -> dict[str, int]:
+    arity = {}
+    for action in parser._actions:
+        for flag in action.option_strings:
+            arity[flag] = 0 if action.nargs == 0 else 1
+    return arity
+
+
+def split_rest(text: str, parser: argparse.ArgumentParser) -> tuple[list[str], str]:
+    """Leading options (shell-style) and the raw rest of the line (a FILTER keeps its quotes)."""
+    arity = _option_arity(parser)
+    lex = shlex.shlex(text, posix=True)
+    lex.whitespace_split = True
+    lex.commenters = ""
+    tokens: list[str] = []
+    while True:
+        before = lex.instream.tell()
+        try:
+            tok = lex.get_token()
+        except ValueError as exc:
+            raise UsageProblem(f"cannot split the line: {exc}", parser.format_usage()) from None
+        if tok is None or tok == lex.eof:
+            return tokens, ""
+        name = tok.split("=", 1)[0]
+        if not tok.startswith("-") or name not in arity:
+            return tokens, text[before:].strip()
+        tokens.append(tok)
+        if arity[name] and "=" not in tok:
+            value = lex.get_token()
+            if value is None:
+                raise UsageProblem(f"argument {name}: expected one argument", parser.format_usage())
+            tokens.append(value)
+
+
+def parse_line(line: str, prog_prefix: str = "%track") -> tuple[Command, argparse.Namespace]:
+    """Parse a magic line `SUBCOMMAND ARGS...` against the table."""
+    usage = f"usage: {prog_prefix} {{{','.join(COMMANDS)}}} ..."
+    head, _, tail = line.strip().partition(" ")
+    if not head or head in ("-h", "--help", "help"):
+        raise HelpShown(overview(prog_prefix))
+    cmd = COMMANDS.get(head)
+    if cmd is None:
+        raise UsageProblem(f"unknown subcommand {head!r}", usage)
+    parser = build_parser(cmd, f"{prog_prefix} {cmd.name}", cli=False)
+    if cmd.rest:
+        tokens, rest = split_rest(tail, parser)
+        ns = parser.parse_args(tokens)
+        setattr(ns, cmd.rest, rest)
+    else:
+        try:
+            tokens = shlex.split(tail)
+        except ValueError as exc:
+            raise UsageProblem(f"cannot split the line: {exc}", parser.format_usage()) from None
+        ns = parser.parse_args(tokens)
+    return cmd, ns
+
+
+def parse_argv(argv: Sequence[str], prog: str = "nb-mlops") -> tuple[Command, argparse.Namespace]:
+    """Parse CLI arguments `SUBCOMMAND ARGS...` against the table."""
+    usage = f"usage: {prog} {{{','.join(COMMANDS)}}} ..."
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        raise HelpShown(overview(prog))
+    if argv[0] in ("-V", "--version"):
+        from nb_mlops._version import __version__
+
+        raise HelpShown(f"nb-mlops {__version__}")
+    cmd = COMMANDS.get(argv[0])
+    if cmd is None:
+        raise UsageProblem(f"unknown subcommand {argv[0]!r}", usage)
+    parser = build_parser(cmd, f"{prog} {cmd.name}", cli=True)
+    ns = parser.parse_args(list(argv[1:]))
+    if cmd.rest:
+        setattr(ns, cmd.rest, " ".join(getattr(ns, cmd.rest) or []))
+    return cmd, ns
+
+
+def overview(prog: str) -> str:
+    """The list of subcommands with one line each."""
+    width = max(len(n) for n in COMMANDS)
+    lines = [f"usage: {prog} SUBCOMMAND [ARGS...]   ({prog} SUBCOMMAND --help for more)", ""]
+    lines += [f"  {c.name.ljust(width)}  {c.help}" for c in COMMANDS.values()]
+    return "\n".join(lines)

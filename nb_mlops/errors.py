@@ -1,0 +1,52 @@
+"""Errors nb-mlops raises. Every message is one line that names the thing at fault."""
+
+from __future__ import annotations
+
+
+class NbMlopsError(Exception):
+    """Base class: anything nb-mlops refuses, with a message fit to show a user as is."""
+
+
+class StoreError(NbMlopsError):
+    """The store on disk cannot be opened, read or written."""
+
+
+class CatalogDamaged(StoreError):
+    """A catalog file holds something that is not a whole record (edited or truncated by hand)."""
+
+
+class StoreVersionError(StoreError):
+    """The store's format is newer than this nb-mlops reads."""
+
+
+class NoActiveRunError(NbMlopsError):
+    """A logging call was made outside any run."""
+
+
+class RunNotFound(NbMlopsError):
+    """A RUN argument matched no run, or more than one."""
+
+
+class ParamConflict(NbMlopsError):
+    """A param was logged again in the same run with a different value."""
+
+
+class MetricValueError(NbMlopsError, TypeError):
+    """A metric value is not a number."""
+
+
+class FilterSyntaxError(NbMlopsError, ValueError):
+    """A run filter does not parse; `.position` is the 0-based offset of the fault."""
+
+    def __init__(self, message: str, text: str, position: int) -> None:
+        self.text = text
+        self.position = position
+        super().__init__(f"bad filter at column {position + 1}: {message} — in: {text}")
+
+
+class ObjectCorrupt(StoreError):
+    """A cached object's bytes no longer match its hash."""
+
+
+class RefusedError(NbMlopsError):
+    """An operation was refused to protect data (e.g. deleting a run a model was made from)."""

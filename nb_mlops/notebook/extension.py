@@ -1,0 +1,135 @@
+"""Loading into a kernel: the magics, `track` in the namespace, and the execution history.
+
+From `%load_ext nb_mlops` on, every executed cell is appended to the session's history (see
+tracking/history.py); a `%track start` session also gets each cell in its own record. Loading
+imports nothing heavy: pandas, the object store and the rest load on first use.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from nb_mlops.errors import NbMlopsError
+
+_state: dict[int, KernelTracker] = {}
+
+
+class KernelTracker:
+    """Per-shell state: the session history and the `%track start` runs."""
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.history: Any = None
+        self.current: Any = None
+        self.sessions: list[Any] = []
+        self.warned = False
+        self._own_custom_exc = False
+
+    # ------------------------------------------------------------------ events
+    def pre_run_cell(self, info: Any) -> None:
+        try:
+            history = self._history()
+            self.current = history.begin(
+                info.raw_cell or "",
+                self.shell.execution_count,
+                getattr(info, "cell_id", None),
+            )
+        except Exception as exc:  # history must never break the user's cell
+            self.current = None
+            self._warn(exc)
+
+    def post_run_cell(self, result: Any) -> None:
+        rec, self.current = self.current, None
+        try:
+            from nb_mlops.store.series import flush_all
+
+            flush_all()
+            if rec is None:
+                return
+            error = result.error_in_exec or result.error_before_exec
+            if error is None:
+                rec.finish("ok")
+            elif isinstance(error, KeyboardInterrupt):
+                rec.finish("interrupted", repr(error))
+            else:
+                rec.finish("error", f"{type(error).__name__}: {error}"[:2000])
+            self.history.end(rec)
+            for run in self.sessions:
+                if run.status == "running" and rec.index > run.first_cell:
+                    run.record_cell(rec.to_dict())
+        except Exception as exc:
+            self._warn(exc)
+
+    def _history(self) -> Any:
+        from nb_mlops import api
+        from nb_mlops.tracking.history import SessionHistory
+
+        ws = api.workspace()
+        if self.history is None:
+            self.history = SessionHistory(ws)
+        elif self.history.ws is not ws:
+            count = self.history.count
+            self.history = SessionHistory(ws, self.history.session)
+            self.history.count = count
+        return self.history
+
+    def _warn(self, exc: BaseException) -> None:
+        if not self.warned:
+            self.warned = True
+            print(f"nb-mlops: cell history is not being recorded: {exc}", file=sys.stderr)
+
+
+def _one_line_error(
+    shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None
+) -> list[str]:
+    """Show nb-mlops's refusals as one line, not a traceback into our internals."""
+    stb = [f"\x1b[0;31m{etype.__name__}\x1b[0m: {value}"]
+    shell._showtraceback(etype, value, stb)
+    return stb
+
+
+def tracker(shell: Any) -> KernelTracker:
+    """The tracker of a shell the extension is loaded in."""
+    state = _state.get(id(shell))
+    if state is None:
+        raise NbMlopsError("nb-mlops is not loaded in this shell: run `%load_ext nb_mlops`")
+    return state
+
+
+def load(shell: Any) -> None:
+    """Register the magics, the cell events and `track` (idempotent)."""
+    if id(shell) in _state:
+        return
+    from nb_mlops.notebook.magics import TrackMagics
+    from nb_mlops.tracking.active import track
+
+    state = KernelTracker(shell)
+    _state[id(shell)] = state
+    shell.register_magics(TrackMagics)
+    shell.events.register("pre_run_cell", state.pre_run_cell)
+    shell.events.register("post_run_cell", state.post_run_cell)
+    shell.user_ns["track"] = track
+    if not shell.custom_exceptions:
+        shell.set_custom_exc((NbMlopsError,), _one_line_error)
+        state._own_custom_exc = True
+
+
+def unload(shell: Any) -> None:
+    """Remove every hook `load` added; end `%track start` runs still open."""
+    state = _state.pop(id(shell), None)
+    if state is None:
+        return
+    for run in reversed(state.sessions):
+        run.end("finished")
+    shell.events.unregister("pre_run_cell", state.pre_run_cell)
+    shell.events.unregister("post_run_cell", state.post_run_cell)
+    from nb_mlops.tracking.active import track
+
+    if shell.user_ns.get("track") is track:
+        del shell.user_ns["track"]
+    magics = shell.magics_manager.magics
+    for kind in ("line", "cell"):
+        magics[kind].pop("track", None)
+    if state._own_custom_exc:
+        shell.set_custom_exc((), None)

@@ -1,0 +1,270 @@
+"""`%track SUBCOMMAND ...` and `%%track [-n NAME] ...`: thin translations to the public verbs.
+
+`%%track` runs the cell as a tracked run. The run is pushed as the active one and always popped
+in a `finally`: the cell ends `finished`, `failed` (the traceback is stored and the user still
+sees the exception) or `interrupted`, and nothing is left behind as "current".
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import shlex
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from traitlets import Bool, Int
+
+from nb_mlops.commands import (
+    COMMANDS,
+    HelpShown,
+    Message,
+    UsageProblem,
+    _Parser,
+    arg,
+    build_parser,
+    overview,
+    parse_line,
+)
+from nb_mlops.errors import NbMlopsError
+
+CELL_ARGS = (
+    arg("-n", "--name", help="the run's name (default: a generated one)"),
+    arg("-e", "--experiment", help="experiment to file the run under (default: Default)"),
+    arg("--seed", type=int, help="seed random, numpy and torch/TensorFlow before the cell"),
+    arg("--tag", action="append", default=[], metavar="K=V", help="tag the run (repeatable)"),
+)
+
+
+def cell_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="%%track", description="run this cell as a tracked run")
+    for a in CELL_ARGS:
+        parser.add_argument(*a.flags, **a.kwargs)
+    return parser
+
+
+def parse_tags(items: list[str], usage: str) -> dict[str, str]:
+    tags = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise UsageProblem(f"--tag expects K=V, got {item!r}", usage)
+        tags[key] = value
+    return tags
+
+
+def _help_text() -> str:
+    parts = [
+        "Track experiments from the notebook.",
+        "",
+        cell_parser().format_help(),
+        overview("%track"),
+        "",
+        "Details of one subcommand: %track SUBCOMMAND --help",
+    ]
+    return "\n".join(parts)
+
+
+@magics_class
+class TrackMagics(Magics):
+    """The `%track` / `%%track` magics; options are set with `%config TrackMagics.<name>`."""
+
+    quiet = Bool(False, help="Do not print a one-line summary after each tracked cell.").tag(
+        config=True
+    )
+    stdout_limit = Int(
+        65536, help="Characters of stdout/stderr kept per run (first and last halves)."
+    ).tag(config=True)
+
+    @line_cell_magic
+    def track(self, line: str = "", cell: str | None = None) -> Any:
+        __tracebackhide__ = True
+        if cell is None:
+            return self._line(line)
+        return self._cell(line, cell)
+
+    track.__doc__ = _help_text()
+
+    # -------------------------------------------------------------- line mode
+    def _line(self, line: str) -> Any:
+        __tracebackhide__ = True
+        try:
+            cmd, args = parse_line(line)
+        except HelpShown as shown:
+            print(shown.text)
+            return None
+        except UsageProblem as exc:
+            raise UsageError(str(exc)) from None
+        return cmd.handler(args, _MagicContext(self))
+
+    # -------------------------------------------------------------- cell mode
+    def _cell(self, line: str, cell: str) -> Any:
+        __tracebackhide__ = True
+        from nb_mlops import api
+        from nb_mlops.notebook.extension import tracker
+        from nb_mlops.tracking.history import code_hash
+        from nb_mlops.tracking.output import captured
+        from nb_mlops.tracking.params import literal_params
+        from nb_mlops.tracking.run import start_run
+
+        parser = cell_parser()
+        try:
+            opts = parser.parse_args(shlex.split(line))
+            tags = parse_tags(opts.tag, parser.format_usage())
+        except HelpShown as shown:
+            print(shown.text)
+            return None
+        except (UsageProblem, ValueError) as exc:
+            raise UsageError(str(exc)) from None
+        state = tracker(self.shell)
+        rec = state.current
+        source = self.shell.transform_cell(cell)
+        cell_id = rec.cell_id if rec is not None else None
+        chash = code_hash(cell)
+        run = start_run(
+            opts.name,
+            experiment=opts.experiment,
+            tags=tags,
+            params=literal_params(source),
+            seed=opts.seed,
+            source={
+                "kind": "cell",
+                "cell_id": cell_id,
+                "code_hash": chash,
+                "execution_count": self.shell.execution_count,
+                "key": f"cell:{cell_id}" if cell_id else f"code:{chash}",
+            },
+            history=state.history.pointer(rec) if rec is not None else None,
+            workspace=api.workspace(),
+        )
+        status, error = "finished", None
+        out = err = None
+        try:
+            with captured(self.stdout_limit) as (out, err):
+                return self._execute(source, cell)
+        except KeyboardInterrupt as exc:
+            status, error = "interrupted", exc
+            raise
+        except BaseException as exc:
+            status, error = "failed", exc
+            raise
+        finally:
+            self._finish(run, rec, line, cell, status, error, out, err)
+
+    def _execute(self, source: str, raw: str) -> Any:
+        """Run the cell's code in the user namespace; return its last expression's value."""
+        __tracebackhide__ = True
+        shell = self.shell
+        filename = shell.compile.cache(source, shell.execution_count, raw_code=raw)
+        tree = shell.transform_ast(shell.compile.ast_parse(source, filename=filename))
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)
+        exec(shell.compile(tree, filename, "exec"), shell.user_ns)
+        if last is not None:
+            return eval(shell.compile(last, filename, "eval"), shell.user_ns)
+        return None
+
+    def _finish(
+        self,
+        run: Any,
+        rec: Any,
+        line: str,
+        cell: str,
+        status: str,
+        error: BaseException | None,
+        out: Any,
+        err: Any,
+    ) -> None:
+        import time
+
+        try:
+            entry = {
+                "i": rec.index if rec else None,
+                "n": self.shell.execution_count,
+                "cell_id": rec.cell_id if rec else None,
+                "hash": rec.hash if rec else None,
+                "start": rec.start if rec else None,
+                "duration": round(time.perf_counter() - rec.t0, 6) if rec else None,
+                "status": {"finished": "ok", "failed": "error"}.get(status, status),
+                "source": f"%%track {line}\n{cell}" if line else f"%%track\n{cell}",
+            }
+            run.record_cell(entry)
+            if out is not None:
+                run.save_output(out.text(), err.text())
+        finally:
+            run.end(status, error)
+        if not self.quiet:
+            print(summary_line(run, error))
+
+
+def summary_line(run: Any, error: BaseException | None) -> str:
+    """`✓ run swift-otter-42 (k3x9m2qf) finished in 0.12 s · 2 params · 1 metric`."""
+    from nb_mlops.tracking.views import fmt_duration
+
+    mark = {"finished": "✓", "failed": "✗", "interrupted": "■"}.get(run.status, "·")
+    n_params, n_metrics = len(run.params), len(run.metrics)
+    text = (
+        f"{mark} run {run.name} ({run.run_id}) {run.status} in {fmt_duration(run.duration)}"
+        f" · {n_params} param{'s' if n_params != 1 else ''}"
+        f" · {n_metrics} metric{'s' if n_metrics != 1 else ''}"
+    )
+    if error is not None and run.status == "failed":
+        text += f" · {type(error).__name__} stored with its traceback"
+    return text
+
+
+class _MagicContext:
+    """What `%track start/stop` need from the kernel."""
+
+    surface = "magic"
+
+    def __init__(self, magics: TrackMagics) -> None:
+        self.magics = magics
+
+    def start_session(self, args: argparse.Namespace) -> Any:
+        from nb_mlops import api
+        from nb_mlops.notebook.extension import tracker
+        from nb_mlops.tracking.run import start_run
+
+        state = tracker(self.magics.shell)
+        tags = parse_tags(
+            args.tag, build_parser(COMMANDS["start"], "%track start", cli=False).format_usage()
+        )
+        rec = state.current
+        run = start_run(
+            args.name,
+            experiment=args.experiment,
+            tags=tags,
+            seed=args.seed,
+            source={"kind": "session", "session": state.history.session if state.history else None},
+            history=state.history.pointer(rec) if rec is not None else None,
+            workspace=api.workspace(),
+        )
+        run.first_cell = rec.index if rec is not None else 0
+        state.sessions.append(run)
+        return Message(
+            f"started run {run.name} ({run.run_id}); the cells you run now are recorded "
+            "until `%track stop`",
+            {"run_id": run.run_id, "name": run.name},
+        )
+
+    def stop_session(self, args: argparse.Namespace) -> Any:
+        from nb_mlops.notebook.extension import tracker
+
+        state = tracker(self.magics.shell)
+        open_runs = [r for r in state.sessions if r.status == "running"]
+        if not open_runs:
+            raise NbMlopsError("no run was started with `%track start`; nothing to stop")
+        run = open_runs[-1]
+        rec = state.current
+        if rec is not None and rec.index > run.first_cell:
+            entry = rec.to_dict()
+            entry.update(status="ok", duration=None)
+            run.record_cell(entry)
+        run.end(args.status)
+        state.sessions.remove(run)
+        return Message(
+            summary_line(run, None), {"run_id": run.run_id, "name": run.name, "status": run.status}
+        )

@@ -1,0 +1,153 @@
+"""The catalog: documents (runs, snapshots, models, aliases, ...) in tables, queried with TinyDB.
+
+TinyDB is the query layer only. Its storage is the journal (see journal.py), so a write costs one
+appended line instead of a rewrite of every document. Writes go through `put`, `set` and
+`delete`; TinyDB's own write methods are refused so that nothing bypasses the journal.
+
+Documents handed out are shared with the replay and must be treated as read-only; every change
+replaces a document (nested dicts on the changed path are copied), so a document a caller holds
+never changes under it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+from tinydb import TinyDB
+from tinydb.storages import Storage
+from tinydb.table import Document, Table
+
+from nb_mlops.store.journal import Journal
+
+Path_ = tuple[str, ...]
+
+
+class _JournalStorage(Storage):
+    """TinyDB storage that reads the journal's replay and refuses whole-database writes."""
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+
+    def read(self) -> dict[str, dict[str, Any]]:
+        self._journal.sync()
+        return self._journal.tables
+
+    def write(self, data: dict[str, dict[str, Any]]) -> None:
+        raise TypeError("catalog writes go through Catalog.put/set/delete, not TinyDB")
+
+    def close(self) -> None:
+        pass
+
+
+class _Table(Table):
+    document_id_class = str  # ids are run ids and names, unique across processes
+
+
+class _DB(TinyDB):
+    table_class = _Table
+
+
+class _Index:
+    """field value -> ids, kept up to date from the journal's change notifications."""
+
+    def __init__(self, table: str, path: Path_) -> None:
+        self.table = table
+        self.path = path
+        self.ids: dict[Any, set[str]] = {}
+
+    def value(self, doc: Mapping | None) -> Any:
+        cur: Any = doc
+        for key in self.path:
+            if not isinstance(cur, Mapping):
+                return None
+            cur = cur.get(key)
+        return cur if isinstance(cur, (str, int, float, bool)) or cur is None else repr(cur)
+
+    def change(self, doc_id: str, old: dict | None, new: dict | None) -> None:
+        if old is not None:
+            ids = self.ids.get(self.value(old))
+            if ids is not None:
+                ids.discard(doc_id)
+        if new is not None:
+            self.ids.setdefault(self.value(new), set()).add(doc_id)
+
+
+class Catalog:
+    """Tables of JSON documents with journal-backed writes and TinyDB queries."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.journal = Journal(self.folder / "journal.jsonl", self.folder / "journal.lock")
+        self._indexes: dict[tuple[str, Path_], _Index] = {}
+        self.journal.add_listener(self._on_change)
+        self._db = _DB(storage=_JournalStorage, journal=self.journal)
+
+    # ----------------------------------------------------------------- reading
+    def sync(self) -> bool:
+        """Take in what other processes wrote; True when anything changed."""
+        return self.journal.sync()
+
+    def table(self, name: str) -> Table:
+        """A TinyDB table for queries (`search`, `get`, `count`); never for writes."""
+        return self._db.table(name, cache_size=0)
+
+    def search(self, table: str, cond: Callable[[Mapping], bool]) -> list[Document]:
+        return self.table(table).search(cond)
+
+    def docs(self, table: str) -> dict[str, dict[str, Any]]:
+        """Every document of a table by id (a live, read-only view)."""
+        self.journal.sync()
+        return self.journal.tables.get(table, {})
+
+    def get(self, table: str, doc_id: str) -> dict[str, Any] | None:
+        return self.docs(table).get(doc_id)
+
+    def find(self, table: str, path: str | Path_, value: Any) -> list[dict[str, Any]]:
+        """Documents whose field at `path` equals `value`, through an index built on first use."""
+        key = (table, (path,) if isinstance(path, str) else tuple(path))
+        index = self._indexes.get(key)
+        self.journal.sync()
+        if index is None:
+            index = _Index(*key)
+            for doc_id, doc in self.journal.tables.get(table, {}).items():
+                index.change(doc_id, None, doc)
+            self._indexes[key] = index
+        docs = self.journal.tables.get(table, {})
+        return [docs[i] for i in index.ids.get(value, ()) if i in docs]
+
+    def _on_change(self, table: str, doc_id: str, old: dict | None, new: dict | None) -> None:
+        for (tb, _), index in self._indexes.items():
+            if tb == table:
+                index.change(doc_id, old, new)
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        table, doc_id = key
+        return doc_id in self.docs(table)
+
+    def tables(self) -> Iterator[str]:
+        self.journal.sync()
+        return iter(list(self.journal.tables))
+
+    # ----------------------------------------------------------------- writing
+    def locked(self) -> AbstractContextManager[None]:
+        """Hold the writers' lock (re-entrant) for a check-then-write that must not race."""
+        return self.journal.locked()
+
+    def put(self, table: str, doc_id: str, doc: Mapping[str, Any]) -> None:
+        """Create or replace one document."""
+        self.journal.append([{"op": "put", "tb": table, "id": doc_id, "doc": dict(doc)}])
+
+    def set(self, table: str, doc_id: str, changes: Mapping[str | Path_, Any]) -> None:
+        """Set fields of one document; a key is a field name or a tuple path into nested dicts."""
+        pairs = [[[k] if isinstance(k, str) else list(k), v] for k, v in changes.items()]
+        self.journal.append([{"op": "set", "tb": table, "id": doc_id, "set": pairs}])
+
+    def delete(self, table: str, doc_id: str) -> None:
+        self.journal.append([{"op": "del", "tb": table, "id": doc_id}])
+
+    def repair(self) -> tuple[int, int, Path | None]:
+        """Set damaged journal lines aside (see Journal.repair)."""
+        return self.journal.repair()

@@ -1,0 +1,174 @@
+"""Metric series: append-only per-run files of (key, value, step, time) points.
+
+A point costs a list append in memory. Buffers are written out by a background thread at least
+every `FLUSH_INTERVAL_S`, by the logging call itself when the thread has fallen behind, and at
+cell end, run end and process exit. So a process killed at any instant loses at most its last
+second of points, and a reader never sees half a point: each flush is one append of whole lines,
+and a partial last line (a write cut by the kill) is ignored.
+
+One line per point: `["loss",0.25,3,1764185400.123456]` (JSON; NaN and Infinity as Python's json
+writes them).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import math
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from nb_mlops.store.files import append_line
+
+FLUSH_INTERVAL_S = 0.5
+HEARTBEAT_INTERVAL_S = 15.0
+METRICS_FILE = "metrics.jsonl"
+
+
+class MetricWriter:
+    """Buffers one run's points and appends them to its metrics file."""
+
+    def __init__(self, path: Path, heartbeat: Path | None = None) -> None:
+        self.path = Path(path)
+        self.heartbeat = heartbeat
+        self.last: dict[str, float] = {}
+        self.steps: dict[str, int] = {}
+        self._buf: list[str] = []
+        self._lock = threading.Lock()
+        self._last_flush = time.monotonic()
+        self._last_beat = 0.0
+        self._keys: dict[str, str] = {}
+        self.closed = False
+        _flusher.register(self)
+
+    def add(self, key: str, value: float, step: int | None, ts: float) -> None:
+        """Buffer one point (the caller has checked `value` is a float)."""
+        quoted = self._keys.get(key)
+        if quoted is None:
+            quoted = self._keys[key] = json.dumps(key, ensure_ascii=False)
+        prev = self.steps.get(key, -1)
+        if step is None:
+            step = prev + 1
+        if step >= prev:
+            self.steps[key] = step
+            self.last[key] = value
+        text = repr(value) if math.isfinite(value) else _NONFINITE[str(value)]
+        line = f"[{quoted},{text},{step},{ts:.6f}]\n"
+        with self._lock:
+            self._buf.append(line)
+        if time.monotonic() - self._last_flush > 2 * FLUSH_INTERVAL_S:
+            self.flush()
+
+    def flush(self) -> None:
+        """Append buffered points as whole lines (one write)."""
+        with self._lock:
+            if not self._buf:
+                self._last_flush = time.monotonic()
+                return
+            data = "".join(self._buf).encode()
+            self._buf = []
+            self._last_flush = time.monotonic()
+            append_line(self.path, data)
+
+    def beat(self) -> None:
+        """Touch the heartbeat file so readers on other hosts know the run is alive."""
+        if self.heartbeat is None:
+            return
+        now = time.monotonic()
+        if now - self._last_beat >= HEARTBEAT_INTERVAL_S:
+            self._last_beat = now
+            try:
+                self.heartbeat.touch()
+            except OSError:
+                pass  # a heartbeat is advisory; the run's own writes report real failures
+
+    def close(self) -> None:
+        self.flush()
+        self.closed = True
+        _flusher.unregister(self)
+
+
+_NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+class _Flusher:
+    """One daemon thread that flushes every live writer on a short interval."""
+
+    def __init__(self) -> None:
+        self._writers: weakref.WeakSet[MetricWriter] = weakref.WeakSet()
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self.errors: list[BaseException] = []
+        self.on_error: Callable[[BaseException], None] | None = None
+
+    def register(self, writer: MetricWriter) -> None:
+        with self._lock:
+            self._writers.add(writer)
+            if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(
+                    target=self._loop, name="nb-mlops-flush", daemon=True
+                )
+                self._thread.start()
+
+    def unregister(self, writer: MetricWriter) -> None:
+        with self._lock:
+            self._writers.discard(writer)
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(FLUSH_INTERVAL_S)
+            self.flush_all()
+
+    def flush_all(self) -> None:
+        with self._lock:
+            writers = list(self._writers)
+        for writer in writers:
+            try:
+                writer.flush()
+                writer.beat()
+            except Exception as exc:  # surfaced at the next log call / run end by the owner
+                self.errors.append(exc)
+                if self.on_error:
+                    self.on_error(exc)
+
+
+_flusher = _Flusher()
+atexit.register(_flusher.flush_all)
+
+
+def flush_all() -> None:
+    """Write out every buffered point now (cell end, run end, process exit)."""
+    _flusher.flush_all()
+
+
+def read_points(path: Path) -> list[tuple[str, float, int, float]]:
+    """All whole points of a metrics file, in the order they were written."""
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        return []
+    end = raw.rfind(b"\n") + 1
+    points = []
+    for line in raw[:end].splitlines():
+        try:
+            key, value, step, ts = json.loads(line)
+        except ValueError:
+            continue  # a line cut by a kill in the middle of a write; the rest is intact
+        points.append((key, float(value), int(step), float(ts)))
+    return points
+
+
+def last_values(points: Iterable[tuple[str, float, int, float]]) -> dict[str, float]:
+    """Each key's value at its highest step (latest written on ties)."""
+    best: dict[str, tuple[int, float]] = {}
+    for key, value, step, _ in points:
+        prev = best.get(key)
+        if prev is None or step >= prev[0]:
+            best[key] = (step, value)
+    return {k: v for k, (_, v) in best.items()}

@@ -1,0 +1,251 @@
+"""Finding, creating, versioning and migrating the `.nbmlops/` store beside a project.
+
+The workspace root is the folder that holds `.nbmlops/`, found by walking up from the cwd like
+git finds `.git`. With none, the store is made at the git root (inside a git repo) or the cwd,
+with a one-line notice. `NB_MLOPS_HOME` names the `.nbmlops` folder itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from nb_mlops._version import __version__
+from nb_mlops.errors import StoreError, StoreVersionError
+from nb_mlops.store.catalog import Catalog
+from nb_mlops.store.files import atomic_write, unwritable
+
+STORE_DIRNAME = ".nbmlops"
+FORMAT = 2
+"""Format 2: journal catalog (catalog/journal.jsonl). Format 1 was the prototype's single TinyDB
+JSONStorage file (catalog/db.json); it is migrated on open."""
+
+_GITIGNORE = """\
+# The nb-mlops store stays local; share it with `nb-mlops push` or an MLflow server.
+*
+!.gitignore
+!config.toml
+"""
+
+_CONFIG = """\
+# nb-mlops settings for this workspace (TOML).
+# [capture]
+# env = ["MY_SETTING"]          # extra environment variables to record with each run
+# stdout_limit = 65536          # bytes of stdout/stderr kept per run (head and tail)
+"""
+
+
+def notify(message: str) -> None:
+    """Tell the user something happened that they did not ask for (replaceable by the UI)."""
+    print(f"nb-mlops: {message}", file=sys.stderr)
+
+
+def find_home(start: Path | None = None) -> Path | None:
+    """The existing `.nbmlops` folder for `start` (default: cwd), or None."""
+    env = os.environ.get("NB_MLOPS_HOME")
+    if env:
+        return Path(env).expanduser().absolute()
+    here = Path(start or Path.cwd()).absolute()
+    for folder in (here, *here.parents):
+        if (folder / STORE_DIRNAME).is_dir():
+            return folder / STORE_DIRNAME
+    return None
+
+
+def default_home(start: Path | None = None) -> Path:
+    """Where a new store goes: NB_MLOPS_HOME, else the git root, else the cwd."""
+    env = os.environ.get("NB_MLOPS_HOME")
+    if env:
+        return Path(env).expanduser().absolute()
+    here = Path(start or Path.cwd()).absolute()
+    for folder in (here, *here.parents):
+        if (folder / ".git").exists():
+            return folder / STORE_DIRNAME
+    return here / STORE_DIRNAME
+
+
+class Workspace:
+    """One store on disk: its folders, catalog and object cache."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = Path(home)
+        self.root = self.home.parent
+        self.runs_dir = self.home / "runs"
+        self.history_dir = self.home / "history"
+        self.cache_dir = self.home / "cache"
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.home)!r})"
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return Catalog(self.home / "catalog")
+
+    @cached_property
+    def objects(self) -> Any:
+        from nb_mlops.store.hashing import HashCache
+        from nb_mlops.store.objects import ObjectStore
+
+        return ObjectStore(self.cache_dir, hash_cache=HashCache(self.home / "state"))
+
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        path = self.home / "config.toml"
+        if not path.exists():
+            return {}
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover
+            import tomli as tomllib
+        try:
+            return tomllib.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise StoreError(f"config file {path} is not valid TOML: {exc}") from None
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs_dir / run_id
+
+    def size(self) -> int:
+        """Bytes the store takes on disk."""
+        total = 0
+        stack = [str(self.home)]
+        while stack:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    else:
+                        total += entry.stat(follow_symlinks=False).st_size
+        return total
+
+
+_OPEN: dict[Path, Workspace] = {}
+
+
+def open_workspace(home: Path | None = None, *, create: bool = True) -> Workspace:
+    """The workspace for `home` (default: found from the cwd), created and migrated as needed."""
+    if home is None:
+        home = find_home()
+        if home is None:
+            if not create:
+                raise StoreError(
+                    f"no {STORE_DIRNAME} store here ({Path.cwd()}) or above; "
+                    "run `nb-mlops init` or set NB_MLOPS_HOME"
+                )
+            home = default_home()
+    home = Path(home).absolute()
+    ws = _OPEN.get(home)
+    if ws is not None and (home / "format.json").exists():
+        return ws
+    if not (home / "format.json").exists() and not (home / "catalog" / "db.json").exists():
+        if not create and not home.is_dir():
+            raise StoreError(f"no store at {home}")
+        _create(home)
+    check_format(home)
+    ws = Workspace(home)
+    _OPEN[home] = ws
+    return ws
+
+
+def forget_open_workspaces() -> None:
+    """Drop cached workspaces (tests and `nm.init` use it after switching stores)."""
+    _OPEN.clear()
+
+
+def _create(home: Path) -> None:
+    existed = home.is_dir()
+    try:
+        for sub in ("catalog", "runs", "cache", "history"):
+            (home / sub).mkdir(parents=True, exist_ok=True)
+        if not (home / ".gitignore").exists():
+            atomic_write(home / ".gitignore", _GITIGNORE)
+        if not (home / "config.toml").exists():
+            atomic_write(home / "config.toml", _CONFIG)
+        _write_format(home)
+    except OSError as exc:
+        raise unwritable(home, exc) from None
+    if not existed:
+        notify(f"created a store at {home}")
+
+
+def _write_format(home: Path) -> None:
+    doc = {"format": FORMAT, "written_by": __version__, "updated": _now()}
+    atomic_write(home / "format.json", json.dumps(doc, indent=1) + "\n")
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def check_format(home: Path) -> None:
+    """Refuse a newer store; migrate an older one after backing it up."""
+    fmt_path = home / "format.json"
+    if fmt_path.exists():
+        try:
+            doc = json.loads(fmt_path.read_text(encoding="utf-8"))
+            fmt = int(doc["format"])
+        except (ValueError, KeyError, TypeError):
+            raise StoreError(
+                f"store format file {fmt_path} is damaged; it should read "
+                f'{{"format": {FORMAT}}} for this nb-mlops'
+            ) from None
+    else:
+        doc, fmt = {}, 1
+    if fmt > FORMAT:
+        by = doc.get("written_by", "a newer release")
+        raise StoreVersionError(
+            f"the store at {home} has format {fmt}, written by nb-mlops {by}; this nb-mlops "
+            f"({__version__}) reads formats up to {FORMAT}: upgrade with "
+            f"pip install 'nb-mlops>={by}'"
+        )
+    if fmt < FORMAT:
+        migrate(home, fmt)
+
+
+def migrate(home: Path, fmt: int) -> Path:
+    """Back up the catalog, then bring the store from format `fmt` to FORMAT."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    backup = home / "backups" / f"format-{fmt}-{stamp}"
+    try:
+        backup.mkdir(parents=True, exist_ok=False)
+        shutil.copytree(home / "catalog", backup / "catalog")
+        for step in range(fmt, FORMAT):
+            _MIGRATIONS[step](home)
+        _write_format(home)
+    except OSError as exc:
+        raise unwritable(home, exc) from None
+    notify(f"migrated the store at {home} to format {FORMAT} (backup in {backup})")
+    return backup
+
+
+def _from_1(home: Path) -> None:
+    """Format 1 -> 2: the single TinyDB JSON file becomes the journal, one put per document."""
+    src = home / "catalog" / "db.json"
+    try:
+        tables = json.loads(src.read_text(encoding="utf-8") or "{}")
+    except ValueError:
+        raise StoreError(
+            f"catalog file {src} (format 1) is not valid JSON; fix it or move it aside, "
+            "then open the store again"
+        ) from None
+    catalog = Catalog(home / "catalog")
+    records = []
+    for table, docs in tables.items():
+        for int_id, doc in docs.items():
+            doc_id = str(doc.get("run_id") or doc.get("id") or int_id)
+            records.append({"op": "put", "tb": table, "id": doc_id, "doc": doc})
+    if records:
+        catalog.journal.append(records)
+    src.unlink()
+    for sub in ("runs", "cache", "history"):
+        (home / sub).mkdir(exist_ok=True)
+
+
+_MIGRATIONS: dict[int, Callable[[Path], None]] = {1: _from_1}

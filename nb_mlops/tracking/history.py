@@ -1,0 +1,121 @@
+"""The kernel's execution history: every cell executed since the extension was loaded.
+
+Each kernel session appends to its own file, `history/<session>.jsonl`, one line per executed
+cell: index, execution count, cell id (when the front end sends it), source, its hash, start
+time, duration and status. A run points at the session and the index of its cell, so a record
+can later replay exactly the cells that led to it, untracked ones included.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nb_mlops.store.files import append_line
+from nb_mlops.store.workspace import Workspace
+from nb_mlops.tracking.ids import new_run_id
+
+
+def code_hash(source: str) -> str:
+    """md5 of a cell's source (the same code in two cells hashes the same)."""
+    return hashlib.md5(source.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass
+class CellRecord:
+    """One executed cell, filled in at pre-run and completed at post-run."""
+
+    index: int
+    source: str
+    execution_count: int | None
+    cell_id: str | None
+    start: str
+    hash: str
+    t0: float = field(default_factory=time.perf_counter)
+    status: str = "running"
+    duration: float | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "i": self.index,
+            "n": self.execution_count,
+            "cell_id": self.cell_id,
+            "hash": self.hash,
+            "start": self.start,
+            "duration": self.duration,
+            "status": self.status,
+            "error": self.error,
+            "source": self.source,
+        }
+
+    def finish(self, status: str, error: str | None = None) -> None:
+        self.status = status
+        self.error = error
+        self.duration = round(time.perf_counter() - self.t0, 6)
+
+
+class SessionHistory:
+    """Append-only log of one kernel session's executed cells."""
+
+    def __init__(self, ws: Workspace, session: str | None = None) -> None:
+        self.ws = ws
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+        self.session = session or f"{stamp}-{new_run_id()[:6]}"
+        self.path = ws.history_dir / f"{self.session}.jsonl"
+        self.count = 0
+
+    def begin(
+        self, source: str, execution_count: int | None, cell_id: str | None = None
+    ) -> CellRecord:
+        """A record for a cell about to run (written when it ends)."""
+        self.count += 1
+        return CellRecord(
+            index=self.count,
+            source=source,
+            execution_count=execution_count,
+            cell_id=cell_id,
+            start=dt.datetime.now(dt.timezone.utc).isoformat(),
+            hash=code_hash(source),
+        )
+
+    def end(self, record: CellRecord) -> None:
+        """Append a finished cell to the session file."""
+        line = json.dumps(record.to_dict(), ensure_ascii=False) + "\n"
+        try:
+            append_line(self.path, line.encode())
+        except Exception:
+            self.ws.history_dir.mkdir(parents=True, exist_ok=True)
+            append_line(self.path, line.encode())
+
+    def pointer(self, record: CellRecord) -> dict[str, Any]:
+        """What a run stores to find its lead-up: this session, up to this cell."""
+        return {"session": self.session, "index": record.index}
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Whole JSON lines of a file (a partial last line from a kill is skipped)."""
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in raw[: raw.rfind(b"\n") + 1].splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
+def lead_up(ws: Workspace, pointer: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The cells of a run's session up to (and including) its own cell, in order."""
+    if not pointer:
+        return []
+    cells = read_jsonl(ws.history_dir / f"{pointer['session']}.jsonl")
+    return [c for c in cells if c.get("i", 0) <= pointer["index"]]

@@ -1,0 +1,25 @@
+"""Run ids (short, unique across processes) and human names."""
+
+from __future__ import annotations
+
+import secrets
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o, u to misread
+_ADJECTIVES = (
+    "amber brisk calm clever dapper eager fuzzy gentle happy jolly keen lively lucky mellow "
+    "nimble plucky quick quiet rapid shiny silent snowy sunny swift tidy vivid witty zesty"
+).split()
+_NOUNS = (
+    "badger bison comet dingo falcon gecko heron ibis jackal koala lemur lynx marten newt "
+    "otter panda quokka raven salmon tapir urchin vole walrus yak zebra"
+).split()
+
+
+def new_run_id() -> str:
+    """Eight base32 characters (40 random bits): short to type, no clash across processes."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(8))
+
+
+def new_run_name() -> str:
+    """A readable name like `swift-otter-42` for runs the user did not name."""
+    return f"{secrets.choice(_ADJECTIVES)}-{secrets.choice(_NOUNS)}-{secrets.randbelow(90) + 10}"

@@ -1,0 +1,167 @@
+"""Reading runs back: resolving a RUN argument, the runs table, one run in full.
+
+Runs left `running` by a process that died are marked `crashed` here, on read, so every view
+(Python, magic, CLI) agrees.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from nb_mlops.errors import RunNotFound
+from nb_mlops.store.series import METRICS_FILE, last_values, read_points
+from nb_mlops.store.workspace import Workspace
+from nb_mlops.tracking import active
+from nb_mlops.tracking.filter import compile_filter
+from nb_mlops.tracking.liveness import is_dead
+
+BASE_COLUMNS = ["run_id", "name", "experiment", "status", "start", "duration"]
+
+
+def refresh_liveness(ws: Workspace, docs: Iterable[dict[str, Any]]) -> int:
+    """Mark `crashed` the running runs whose process is gone; return how many."""
+    mine = {r.run_id for r in active.active_runs()}
+    dead = []
+    for doc in docs:
+        if doc.get("status") == "running" and doc["run_id"] not in mine:
+            beat = ws.run_dir(doc["run_id"]) / "heartbeat"
+            if is_dead(doc.get("proc"), beat):
+                dead.append(doc["run_id"])
+    for run_id in dead:
+        _mark_crashed(ws, run_id)
+    return len(dead)
+
+
+def _mark_crashed(ws: Workspace, run_id: str) -> None:
+    run_dir = ws.run_dir(run_id)
+    points = read_points(run_dir / METRICS_FILE)
+    end_ts = max((p[3] for p in points), default=None)
+    try:
+        end_ts = max(end_ts or 0.0, os.stat(run_dir / "heartbeat").st_mtime)
+    except OSError:
+        pass
+    changes: dict[str, Any] = {"status": "crashed", "metrics": last_values(points)}
+    if end_ts:
+        import datetime as dt
+
+        changes["end"] = dt.datetime.fromtimestamp(end_ts, dt.timezone.utc).isoformat()
+    with ws.catalog.locked():
+        doc = ws.catalog.get("runs", run_id)
+        if doc is not None and doc.get("status") == "running":
+            ws.catalog.set("runs", run_id, changes)
+
+
+def all_runs(ws: Workspace) -> dict[str, dict[str, Any]]:
+    """Every run document by id, crashed runs marked (read-only view)."""
+    docs = ws.catalog.docs("runs")
+    if any(d.get("status") == "running" for d in docs.values()) and refresh_liveness(
+        ws, list(docs.values())
+    ):
+        docs = ws.catalog.docs("runs")
+    return docs
+
+
+def resolve_run(ws: Workspace, ref: str) -> dict[str, Any]:
+    """A run by id, by name (the latest of that name), or by a unique id prefix."""
+    if not isinstance(ref, str) or not ref.strip():
+        raise RunNotFound("a run is named by its id, a unique id prefix, or its name; got nothing")
+    ref = ref.strip()
+    docs = all_runs(ws)
+    doc = docs.get(ref)
+    if doc is not None:
+        return doc
+    named = ws.catalog.find("runs", "name", ref)
+    if named:
+        return max(named, key=lambda d: d.get("start") or "")
+    matches = [d for i, d in docs.items() if i.startswith(ref)]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        ids = ", ".join(sorted(d["run_id"] for d in matches)[:5])
+        raise RunNotFound(f"run id prefix {ref!r} is ambiguous ({ids}, ...); type more of it")
+    raise RunNotFound(f"no run has the id, id prefix or name {ref!r}")
+
+
+def live_metrics(ws: Workspace, doc: dict[str, Any]) -> dict[str, float]:
+    """Last metric values, read from the series file while the run is still running."""
+    if doc.get("status") != "running":
+        return doc.get("metrics") or {}
+    for run in active.active_runs():
+        if run.run_id == doc["run_id"]:
+            return run.metrics
+    return last_values(read_points(ws.run_dir(doc["run_id"]) / METRICS_FILE))
+
+
+def select_runs(ws: Workspace, filter: str | None = None) -> list[dict[str, Any]]:
+    """Run documents matching `filter`, newest first."""
+    pred = compile_filter(filter)
+    docs = all_runs(ws)
+    rows = []
+    for doc in docs.values():
+        if doc.get("status") == "running":
+            doc = {**doc, "metrics": live_metrics(ws, doc)}
+        if pred(doc):
+            rows.append(doc)
+    rows.sort(key=lambda d: d.get("start") or "", reverse=True)
+    return rows
+
+
+def runs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The runs table: base columns, then params.*, metrics.*, tags.* (sorted by name)."""
+    data: dict[str, Any] = {
+        "run_id": [d["run_id"] for d in rows],
+        "name": [d.get("name") for d in rows],
+        "experiment": [d.get("experiment") for d in rows],
+        "status": [d.get("status") for d in rows],
+        "start": pd.to_datetime([d.get("start") for d in rows], utc=True, format="ISO8601"),
+        "duration": pd.array([d.get("duration") for d in rows], dtype="Float64").astype("float64"),
+    }
+    for section in ("params", "metrics", "tags"):
+        keys: set[str] = set()
+        for d in rows:
+            keys.update(d.get(section) or ())
+        for key in sorted(keys):
+            data[f"{section}.{key}"] = _column([(d.get(section) or {}).get(key) for d in rows])
+    data["parent"] = [d.get("parent") for d in rows]
+    return pd.DataFrame(data, columns=list(data))
+
+
+def _column(values: list[Any]) -> Any:
+    """Numbers become a float column; anything else stays as it is (object)."""
+    if all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values):
+        return pd.array(values, dtype="Float64").astype("float64")
+    return pd.array(values, dtype=object)
+
+
+def run_detail(ws: Workspace, ref: str) -> dict[str, Any]:
+    """One run in full: its document plus its metric series, cells and captured output."""
+    doc = copy.deepcopy(resolve_run(ws, ref))
+    run_dir = ws.run_dir(doc["run_id"])
+    series: dict[str, list[list[float]]] = {}
+    for key, value, step, ts in read_points(run_dir / METRICS_FILE):
+        series.setdefault(key, []).append([step, value, ts])
+    doc["series"] = series
+    if doc.get("status") == "running":
+        doc["metrics"] = last_values(
+            (k, pts[-1][1], int(pts[-1][0]), pts[-1][2]) for k, pts in series.items()
+        )
+    doc["cells"] = read_cells(ws, doc["run_id"])
+    for stream in ("stdout", "stderr"):
+        path = run_dir / f"{stream}.txt"
+        doc[stream] = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+    doc["children"] = sorted(
+        (d["run_id"] for d in ws.catalog.find("runs", "parent", doc["run_id"])),
+    )
+    return doc
+
+
+def read_cells(ws: Workspace, run_id: str) -> list[dict[str, Any]]:
+    """The cells a run executed, in order (see notebook history)."""
+    from nb_mlops.tracking.history import read_jsonl
+
+    return read_jsonl(ws.run_dir(run_id) / "cells.jsonl")

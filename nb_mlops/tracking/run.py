@@ -1,0 +1,483 @@
+"""A run being recorded: params, metric series, artifacts, tags, and how it ended.
+
+`start_run` writes the run's catalog record at once (status `running`), so a crash still leaves a
+run that readers report as `crashed`. Params and tags are written as they are logged; metric
+points go to the run's own append-only file (see store/series.py); the end writes the status,
+duration, last metric values and any traceback.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as _dt
+import math
+import operator
+import os
+import sys
+import time
+import traceback
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from nb_mlops.errors import MetricValueError, NbMlopsError, ParamConflict
+from nb_mlops.redact import redact_value
+from nb_mlops.store.files import append_line, atomic_write, unwritable
+from nb_mlops.store.series import METRICS_FILE, MetricWriter
+from nb_mlops.store.workspace import Workspace, open_workspace
+from nb_mlops.tracking import active
+from nb_mlops.tracking.environment import (
+    env_vars,
+    git_dirty_async,
+    git_info,
+    package_versions,
+    system_info,
+)
+from nb_mlops.tracking.ids import new_run_id, new_run_name
+from nb_mlops.tracking.liveness import process_identity
+
+DEFAULT_EXPERIMENT = "Default"
+STATUSES = ("running", "finished", "failed", "interrupted", "crashed")
+
+
+class NonFiniteMetricWarning(UserWarning):
+    """A metric got NaN or an infinity: it is stored and the run is flagged."""
+
+
+def utcnow() -> str:
+    """Now as UTC ISO-8601 with microseconds (sorts as text)."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat()
+
+
+_env_cache: dict[tuple[str, int], str] = {}
+
+
+def _environment_ref(ws: Workspace) -> str:
+    """md5 of this process's package list, stored once per store as a JSON object."""
+    packages = package_versions()
+    key = (str(ws.home), id(packages))
+    ref = _env_cache.get(key)
+    if ref is None:
+        import json
+
+        doc = {"system": system_info(), "packages": packages}
+        ref = ws.objects.add_bytes(json.dumps(doc, sort_keys=True, indent=1).encode())
+        _env_cache[key] = ref
+    return ref
+
+
+def _clean_param(value: Any) -> Any:
+    """A JSON-able form of a param value (numpy scalars unwrapped, tuples as lists)."""
+    if isinstance(value, (str, bool, int, type(None))):
+        return value
+    if isinstance(value, float):
+        return value
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
+        try:
+            return _clean_param(value.item())
+        except (TypeError, ValueError):
+            pass
+    if isinstance(value, (list, tuple)):
+        return [_clean_param(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _clean_param(v) for k, v in value.items()}
+    return repr(value)
+
+
+def _check_key(kind: str, key: Any) -> str:
+    if not isinstance(key, str) or not key.strip():
+        raise NbMlopsError(f"{kind} names must be non-empty strings, got {key!r}")
+    if "\n" in key or len(key) > 250:
+        raise NbMlopsError(f"{kind} name {key[:40]!r} must be one line of at most 250 characters")
+    return key
+
+
+class Run:
+    """The handle of an active run (`track` inside a tracked cell; `nm.start_run()` returns it)."""
+
+    def __init__(self, ws: Workspace, doc: dict[str, Any]) -> None:
+        self.ws = ws
+        self.run_id: str = doc["run_id"]
+        self.name: str = doc["name"]
+        self.experiment: str = doc["experiment"]
+        self.parent: str | None = doc.get("parent")
+        self.dir = ws.run_dir(self.run_id)
+        self.status = "running"
+        self._t0 = time.perf_counter()
+        self._params: dict[str, Any] = dict(doc.get("params", {}))
+        self._tags: dict[str, Any] = dict(doc.get("tags", {}))
+        self._artifacts: list[dict[str, Any]] = []
+        self._refs: list[str] = list(doc.get("refs", []))
+        self._nonfinite: dict[str, int] = {}
+        self._series = MetricWriter(self.dir / METRICS_FILE, heartbeat=self.dir / "heartbeat")
+        self._git_dirty: Any = None
+        self._duration: float | None = None
+        self.first_cell = 0
+        self.extra_end: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"Run({self.name!r}, id={self.run_id!r}, status={self.status!r})"
+
+    # ------------------------------------------------------------- params/tags
+    def log_param(self, key: str, value: Any) -> None:
+        """Record one param; logging it again with a different value is an error."""
+        self.log_params({key: value})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Record several params in one catalog write."""
+        self._check_open("log params")
+        changes = {}
+        for key, value in params.items():
+            _check_key("param", key)
+            value = redact_value(key, _clean_param(value))
+            if key in self._params:
+                if self._params[key] != value:
+                    raise ParamConflict(
+                        f"param {key!r} is already {self._params[key]!r} in run {self.name} "
+                        f"({self.run_id}), not {value!r}: a run's params do not change; "
+                        "log a changing value as a metric or start a new run"
+                    )
+                continue
+            changes[("params", key)] = value
+        if changes:
+            self.ws.catalog.set("runs", self.run_id, changes)
+            for (_, key), value in changes.items():
+                self._params[key] = value
+
+    def param(self, **params: Any) -> None:
+        """`track.param(lr=0.1, layers=[64, 64])`: record params by keyword."""
+        self.log_params(params)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self._params)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self.set_tags({key: value})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Tags label a run (team, purpose); unlike params they may change."""
+        self._check_open("set tags")
+        changes = {}
+        for key, value in tags.items():
+            _check_key("tag", key)
+            changes[("tags", key)] = redact_value(key, _clean_param(value))
+        self.ws.catalog.set("runs", self.run_id, changes)
+        self._tags.update({k[1]: v for k, v in changes.items()})
+
+    # ----------------------------------------------------------------- metrics
+    def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
+        """Add one point to metric `key` (step defaults to the key's last step + 1)."""
+        if self.status != "running":
+            self._check_open("log metrics")
+        if type(value) is not float:
+            value = self._to_float(key, value)
+        if step is not None:
+            step = self._to_step(key, step)
+        if key not in self._series.steps:
+            _check_key("metric", key)
+        if value != value or value in (math.inf, -math.inf):
+            self._flag_nonfinite(key, value, step)
+        self._series.add(key, value, step, time.time())
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        for key, value in metrics.items():
+            self.log_metric(key, value, step)
+
+    def log(self, step: int | None = None, **metrics: Any) -> None:
+        """`track.log(loss=0.3, accuracy=0.9, step=10)`: points for several metrics at once."""
+        for key, value in metrics.items():
+            self.log_metric(key, value, step)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """Each metric's latest value."""
+        return dict(self._series.last)
+
+    @staticmethod
+    def _to_float(key: str, value: Any) -> float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        item = getattr(value, "item", None)
+        if callable(item) and getattr(value, "ndim", getattr(value, "dim", lambda: 0)) in (0, ()):
+            try:
+                inner = item()
+            except (TypeError, ValueError):
+                inner = None
+            if isinstance(inner, (int, float)) and not isinstance(inner, bool):
+                return float(inner)
+        raise MetricValueError(
+            f"metric {key!r} must be a number, got {type(value).__name__} {value!r:.60}"
+        )
+
+    @staticmethod
+    def _to_step(key: str, step: Any) -> int:
+        try:
+            step = operator.index(step)
+        except TypeError:
+            raise MetricValueError(
+                f"step of metric {key!r} must be an integer, got {step!r}"
+            ) from None
+        if step < 0:
+            raise MetricValueError(f"step of metric {key!r} must be >= 0, got {step}")
+        return step
+
+    def _flag_nonfinite(self, key: str, value: float, step: int | None) -> None:
+        if key not in self._nonfinite:
+            at = self._series.steps.get(key, -1) + 1 if step is None else step
+            self._nonfinite[key] = at
+            warnings.warn(
+                f"metric {key!r} got {value} at step {at} in run {self.name} ({self.run_id}); "
+                "stored, and the run is flagged",
+                NonFiniteMetricWarning,
+                stacklevel=4,
+            )
+
+    # --------------------------------------------------------------- artifacts
+    def log_artifact(self, path: str | os.PathLike, name: str | None = None) -> dict[str, Any]:
+        """Copy a file or folder into the content-addressed store and record it with the run."""
+        self._check_open("log artifacts")
+        src = Path(path)
+        info = self.ws.objects.add(src)
+        record = {
+            "name": name or src.name,
+            "path": _display_path(src, self.ws.root),
+            **info.to_dict(),
+        }
+        self._artifacts = [a for a in self._artifacts if a["name"] != record["name"]]
+        self._artifacts.append(record)
+        if info.md5 not in self._refs:
+            self._refs.append(info.md5)
+        self.ws.catalog.set(
+            "runs", self.run_id, {"artifacts": list(self._artifacts), "refs": list(self._refs)}
+        )
+        return record
+
+    def artifact(self, path: str | os.PathLike, name: str | None = None) -> dict[str, Any]:
+        """`track.artifact("model.joblib")`: same as log_artifact."""
+        return self.log_artifact(path, name)
+
+    # --------------------------------------------------------------- lifecycle
+    def _check_open(self, what: str) -> None:
+        if self.status != "running":
+            raise NbMlopsError(
+                f"cannot {what}: run {self.name} ({self.run_id}) has ended ({self.status}); "
+                f"{active.HOW_TO_START}"
+            )
+
+    def flush(self) -> None:
+        """Write buffered metric points now."""
+        self._series.flush()
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end (to now while running)."""
+        if self._duration is not None:
+            return self._duration
+        return time.perf_counter() - self._t0
+
+    def record_cell(self, entry: Mapping[str, Any]) -> None:
+        """Append one executed cell to the run's own cell list (cells.jsonl)."""
+        import json
+
+        line = json.dumps(dict(entry), ensure_ascii=False) + "\n"
+        append_line(self.dir / "cells.jsonl", line.encode())
+
+    def save_output(self, stdout: str, stderr: str) -> None:
+        """Keep what the run printed (already bounded by the caller)."""
+        for stream, text in (("stdout", stdout), ("stderr", stderr)):
+            if text:
+                atomic_write(self.dir / f"{stream}.txt", text)
+
+    def end(self, status: str = "finished", error: BaseException | None = None) -> None:
+        """Close the run: flush points, write status, duration, last values, traceback."""
+        if self.status != "running":
+            return
+        for child in reversed(active.active_runs()):
+            if child.parent == self.run_id:
+                child.end(status, error)
+        self.status = status
+        duration = self._duration = time.perf_counter() - self._t0
+        try:
+            self._series.close()
+        finally:
+            changes: dict[Any, Any] = {
+                "status": status,
+                "end": utcnow(),
+                "duration": round(duration, 6),
+                "metrics": dict(self._series.last),
+            }
+            if self._nonfinite:
+                changes["flags"] = [
+                    f"metric {k!r} had non-finite values (first at step {s})"
+                    for k, s in self._nonfinite.items()
+                ]
+            if error is not None:
+                changes["error"] = _error_record(error)
+            dirty = self._git_dirty
+            if dirty is not None and dirty.done():
+                changes[("env", "git", "dirty")] = dirty.result()
+            changes.update(self.extra_end)
+            try:
+                self.ws.catalog.set("runs", self.run_id, changes)
+            finally:
+                active.remove(self)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is None:
+            self.end("finished")
+        elif isinstance(exc, KeyboardInterrupt):
+            self.end("interrupted", exc)
+        else:
+            self.end("failed", exc)
+
+
+def _display_path(path: Path, root: Path) -> str:
+    full = path.absolute()
+    try:
+        return full.relative_to(root).as_posix()
+    except ValueError:
+        return str(full)
+
+
+def _error_record(error: BaseException) -> dict[str, Any]:
+    tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    if len(tb) > 100_000:
+        tb = tb[:20_000] + "\n[... traceback cut ...]\n" + tb[-60_000:]
+    return {"type": type(error).__name__, "message": str(error)[:2000], "traceback": tb}
+
+
+def start_run(
+    name: str | None = None,
+    *,
+    experiment: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    parent: Run | str | None = None,
+    nested: bool = True,
+    source: Mapping[str, Any] | None = None,
+    history: Mapping[str, Any] | None = None,
+    workspace: Workspace | None = None,
+) -> Run:
+    """Start a run and make it the active one; use it as a context manager to end it.
+
+    Inside an active run (a tracked cell, a `%track start` session) the new run is its child
+    unless `nested=False`. `seed` seeds random, NumPy, and torch/TensorFlow when imported.
+    """
+    from nb_mlops.tracking.seeds import apply_seed
+
+    ws = workspace or open_workspace()
+    outer = active.current()
+    if parent is None and nested and outer is not None:
+        parent = outer
+    parent_id = parent.run_id if isinstance(parent, Run) else parent
+    if experiment is None:
+        experiment = parent.experiment if isinstance(parent, Run) else DEFAULT_EXPERIMENT
+    run_id = new_run_id()
+    while ("runs", run_id) in ws.catalog:
+        run_id = new_run_id()
+    seeds = apply_seed(seed) if seed is not None else {}
+    clean_params = {
+        _check_key("param", k): redact_value(k, _clean_param(v)) for k, v in (params or {}).items()
+    }
+    clean_tags = {
+        _check_key("tag", k): redact_value(k, _clean_param(v)) for k, v in (tags or {}).items()
+    }
+    src = dict(source) if source else _script_source()
+    previous = _previous_run(ws, src.get("key"))
+    env_ref = _environment_ref(ws)
+    git = git_info(ws.root)
+    extra_vars = ws.config.get("capture", {}).get("env", [])
+    doc = {
+        "run_id": run_id,
+        "name": name or new_run_name(),
+        "experiment": experiment,
+        "status": "running",
+        "start": utcnow(),
+        "end": None,
+        "duration": None,
+        "parent": parent_id,
+        "params": clean_params,
+        "metrics": {},
+        "tags": clean_tags,
+        "seeds": seeds,
+        "source": src,
+        "previous": previous,
+        "history": dict(history) if history else None,
+        "env": {
+            "python": sys.version.split()[0],
+            "platform": sys.platform,
+            "packages": env_ref,
+            "vars": env_vars(extra_vars),
+            "git": git,
+        },
+        "proc": process_identity(),
+        "artifacts": [],
+        "refs": [env_ref],
+    }
+    run_dir = ws.run_dir(run_id)
+    try:
+        run_dir.mkdir(parents=True)
+    except OSError as exc:
+        raise unwritable(ws.runs_dir, exc) from None
+    ws.catalog.put("runs", run_id, doc)
+    run = Run(ws, doc)
+    if git is not None:
+        run._git_dirty = git_dirty_async(git["root"])
+    active.push(run)
+    return run
+
+
+def _previous_run(ws: Workspace, key: str | None) -> str | None:
+    """The latest earlier run of the same cell (same cell id, or same code when ids are unknown)."""
+    if not key:
+        return None
+    earlier = ws.catalog.find("runs", ("source", "key"), key)
+    if not earlier:
+        return None
+    return max(earlier, key=lambda d: d.get("start") or "")["run_id"]
+
+
+_script_cache: dict[str, tuple[float, dict[str, Any]]] = {}
+
+
+def _script_source() -> dict[str, Any]:
+    """For a plain script: its path and the md5 of its text (runs of one script link up)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if not path or not os.path.isfile(path):
+        return {"kind": "python"}
+    path = os.path.abspath(path)
+    mtime = os.stat(path).st_mtime
+    cached = _script_cache.get(path)
+    if cached and cached[0] == mtime:
+        return dict(cached[1])
+    import hashlib
+
+    data = Path(path).read_bytes()
+    code_hash = hashlib.md5(data).hexdigest()
+    src = {"kind": "script", "file": path, "code_hash": code_hash, "key": f"code:{code_hash}"}
+    _script_cache[path] = (mtime, src)
+    return dict(src)
+
+
+def _end_left_open() -> None:
+    """At interpreter exit, close runs a script started without `with` (MLflow does the same)."""
+    for run in reversed(active.active_runs()):
+        try:
+            run.end("finished")
+        except Exception:  # exiting: the store may be gone; the run then reads as crashed
+            pass
+
+
+atexit.register(_end_left_open)
+
+
+def end_run(status: str = "finished") -> None:
+    """End the innermost active run (for scripts that did not use `with`)."""
+    active.require("end_run").end(status)
