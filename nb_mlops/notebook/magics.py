@@ -115,8 +115,10 @@ class TrackMagics(Magics):
         except HelpShown as shown:
             print(shown.text)
             return None
-        except (UsageProblem, ValueError) as exc:
+        except UsageProblem as exc:
             raise UsageError(str(exc)) from None
+        except ValueError as exc:  # shlex: an unclosed quote
+            raise UsageError(f"cannot split the options: {exc}\n{parser.format_usage()}") from None
         state = tracker(self.shell)
         rec = state.current
         source = self.shell.transform_cell(cell)

@@ -17,13 +17,23 @@ import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from nb_mlops.errors import StoreError
 
-__all__ = ["CHUNK_SIZE", "HashCache", "hash_tree", "md5_bytes", "md5_file", "serialize_listing"]
+__all__ = [
+    "CHUNK_SIZE",
+    "HashCache",
+    "default_workers",
+    "hash_tree",
+    "map_in_threads",
+    "md5_bytes",
+    "md5_file",
+    "serialize_listing",
+]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +41,8 @@ CHUNK_SIZE = 1 << 20  # 1 MiB: large enough that hashlib releases the GIL and sy
 """Bytes read at a time when hashing or copying."""
 
 _Stat = os.stat_result
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 def md5_bytes(data: bytes) -> str:
@@ -95,12 +107,7 @@ def hash_tree(
     todo = [(rel, st) for rel, st in found if rel not in md5s]
     if todo:
         paths = [Path(root, rel) for rel, _ in todo]
-        n = workers or _default_workers()
-        if n > 1 and len(todo) > 1:
-            with ThreadPoolExecutor(max_workers=min(n, len(todo))) as pool:
-                hashed = list(pool.map(_hash_file, paths))
-        else:
-            hashed = [_hash_file(p) for p in paths]
+        hashed = map_in_threads(_hash_file, paths, workers or default_workers())
         fresh = []
         for (rel, st), path, md5 in zip(todo, paths, hashed, strict=True):
             md5s[rel] = md5
@@ -276,8 +283,25 @@ def _inode(st: _Stat) -> int:
     return ino - (1 << 64) if ino >= (1 << 63) else ino
 
 
-def _default_workers() -> int:
+def default_workers() -> int:
+    """Threads for hashing and copying files: I/O bound, so a few more than the CPUs."""
     return min(32, (os.cpu_count() or 1) + 4)
+
+
+def map_in_threads(fn: Callable[[_T], _R], items: list[_T], workers: int) -> list[_R]:
+    """``[fn(x) for x in items]`` on a thread pool (hashlib and file I/O release the GIL).
+
+    On the first error, or Ctrl-C, queued calls are cancelled and running ones finish before the
+    error propagates, so no worker is left writing behind the caller's back.
+    """
+    if workers <= 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    pool = ThreadPoolExecutor(max_workers=min(workers, len(items)))
+    try:
+        futures = [pool.submit(fn, item) for item in items]
+        return [f.result() for f in futures]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 _buffers = threading.local()

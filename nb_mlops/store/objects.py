@@ -16,14 +16,21 @@ import re
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO
 
 from nb_mlops.errors import ObjectCorrupt, StoreError
-from nb_mlops.store.hashing import CHUNK_SIZE, HashCache, hash_tree, md5_bytes, md5_file
+from nb_mlops.store.hashing import (
+    CHUNK_SIZE,
+    HashCache,
+    default_workers,
+    hash_tree,
+    map_in_threads,
+    md5_bytes,
+    md5_file,
+)
 
 __all__ = ["ObjectInfo", "ObjectStore"]
 
@@ -31,7 +38,6 @@ _HASH = re.compile(r"[0-9a-f]{32}(\.dir)?")
 _TEMP_PREFIX = ".tmp-"
 _OBJECT_MODE = 0o444
 _CHECKOUT_MODE = 0o644
-_T = TypeVar("_T")
 _DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
@@ -60,7 +66,7 @@ class ObjectStore:
         self.cache_dir = Path(cache_dir)
         self.objects_dir = self.cache_dir / "files" / "md5"
         self.hash_cache = hash_cache
-        self.workers = workers or min(32, (os.cpu_count() or 1) + 4)
+        self.workers = workers or default_workers()
 
     # -- naming -------------------------------------------------------------------------------
 
@@ -131,7 +137,7 @@ class ObjectStore:
         def store(entry: dict) -> ObjectInfo:
             return self.add_file(_join_relpath(src_dir, entry["relpath"]), entry["md5"])
 
-        self._run_parallel(store, list(todo.values()))
+        map_in_threads(store, list(todo.values()), self.workers)
         self._store_bytes(dir_md5, listing)
         return ObjectInfo(dir_md5, sum(e["size"] for e in entries), len(entries))
 
@@ -241,24 +247,19 @@ class ObjectStore:
                 if isinstance(exc, OSError):
                     raise _write_error(exc, f"checking out object {md5} to {dest}") from exc
                 raise
-        if self.hash_cache is not None and not md5.endswith(".dir"):
-            try:
-                self.hash_cache.put(dest, os.stat(dest), md5)
-            except OSError:
-                pass
 
     def checkout_tree(self, dir_md5: str, dest_dir: Path | str, prune: bool = False) -> None:
         """Copy every file of a ``.dir`` object under ``dest_dir``.
 
-        With ``prune``, files under ``dest_dir`` that the listing does not hold are deleted (and
-        folders left empty by that), so the folder ends up exactly as stored.
+        With ``prune``, files under ``dest_dir`` that the listing does not hold are deleted, and
+        so are empty folders (a listing holds none), so the folder ends up exactly as stored.
         """
         dest_dir = Path(dest_dir)
         entries = self.listing(dir_md5)
         obj_path = self.path_of(dir_md5)
         targets = [(e["md5"], _safe_join(dest_dir, e["relpath"], obj_path)) for e in entries]
         _mkdir(dest_dir)
-        self._run_parallel(lambda t: self.checkout_file(*t), targets)
+        map_in_threads(lambda t: self.checkout_file(*t), targets, self.workers)
         if prune:
             _prune(dest_dir, {os.path.normpath(dest) for _, dest in targets})
 
@@ -304,7 +305,7 @@ class ObjectStore:
                     if item.stat(follow_symlinks=False).st_mtime < limit:
                         os.unlink(item.path)
                         removed += 1
-                except FileNotFoundError:
+                except OSError:  # gone meanwhile, or not ours to delete: leave it
                     continue
         return removed
 
@@ -312,14 +313,18 @@ class ObjectStore:
 
     def _store_file(self, src: Path, md5: str | None, size_hint: int) -> tuple[str, int]:
         """Copy ``src`` into a temp, hashing it, then rename to the object's name."""
-        what = f"object {md5}" if md5 else f"the object for {src}"
+        doing = (
+            f"writing object {md5} to {self.path_of(md5)}"
+            if md5
+            else f"writing the object for {src} in {self.objects_dir}"
+        )
         try:
             fin = open(src, "rb", buffering=0)  # noqa: SIM115 (opened apart: own error message)
         except OSError as exc:
             raise _read_error(src, exc) from exc
         with fin:
             folder = _mkdir(self.objects_dir / md5[:2] if md5 else self.objects_dir)
-            tmp = _temp_file(folder, f"writing {what}")
+            tmp = _temp_file(folder, doing)
             try:
                 got, size = _copy_hashing(fin, tmp, size_hint)
                 if md5 is not None and got != md5:
@@ -330,7 +335,7 @@ class ObjectStore:
             except BaseException as exc:
                 _unlink_quiet(tmp)
                 if isinstance(exc, OSError):
-                    raise _write_error(exc, f"writing {what} to {self.objects_dir}") from exc
+                    raise _write_error(exc, doing) from exc
                 raise
         return got, size
 
@@ -369,16 +374,6 @@ class ObjectStore:
         except OSError:
             return False
         return stat.S_ISREG(st.st_mode) and self.hash_cache.get(dest, st) == md5
-
-    def _run_parallel(self, fn: Callable[[_T], object], items: list[_T]) -> None:
-        """Run ``fn`` over ``items`` on a thread pool (file copies release the GIL)."""
-        if len(items) <= 1 or self.workers <= 1:
-            for item in items:
-                fn(item)
-            return
-        with ThreadPoolExecutor(max_workers=min(self.workers, len(items))) as pool:
-            for _ in pool.map(fn, items):
-                pass
 
 
 def _check_hash(md5: str) -> None:

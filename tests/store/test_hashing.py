@@ -6,6 +6,9 @@ import hashlib
 import json
 import os
 import re
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -158,6 +161,7 @@ def test_broken_symlink_raises_naming_path(tmp_path: Path) -> None:
         hash_tree(tmp_path)
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_special_file_is_not_skipped(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe")
     with pytest.raises(StoreError, match=r"not a regular file or folder: .*pipe"):
@@ -246,3 +250,37 @@ def test_two_caches_on_one_file_from_many_threads(tmp_path: Path) -> None:
     assert not errors
     fresh = HashCache(tmp_path / "state")
     assert len(fresh.get_many((p, os.stat(p)) for p in files)) == len(files)
+
+
+def test_state_file_uses_wal(tmp_path: Path) -> None:
+    with HashCache(tmp_path / "state") as cache:
+        md5_file(_write(tmp_path / "f", "x"), cache)
+    conn = sqlite3.connect(tmp_path / "state")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+_WORKER = """
+import sys
+from nb_mlops.store.hashing import HashCache, hash_tree
+cache = HashCache(sys.argv[1])
+for _ in range(5):
+    print(hash_tree(sys.argv[2], cache=cache)[0])
+"""
+
+
+def test_several_processes_share_one_state_file(tmp_path: Path) -> None:
+    for i in range(30):
+        _write(tmp_path / "data" / f"f{i}", f"{i}" * i)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    args = [sys.executable, "-c", _WORKER, str(tmp_path / "state"), str(tmp_path / "data")]
+    procs = [
+        subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    results = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], results
+    expected = hash_tree(tmp_path / "data")[0]
+    assert {line for out, _ in results for line in out.split()} == {expected}
+    files = [tmp_path / "data" / f"f{i}" for i in range(30)]
+    assert len(HashCache(tmp_path / "state").get_many((p, os.stat(p)) for p in files)) == 30

@@ -320,6 +320,27 @@ def test_disk_full_during_checkout(
     assert list((tmp_path / "out").iterdir()) == []
 
 
+def test_failed_tree_copy_stores_no_listing(
+    store: ObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(12):
+        _write(tmp_path / "data" / f"f{i}", f"file {i}")
+    real = objects._write_all
+
+    def fail_on_f7(fout: object, data: memoryview) -> None:
+        if bytes(data) == b"file 7":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fout, data)
+
+    monkeypatch.setattr(objects, "_write_all", fail_on_f7)
+    with pytest.raises(StoreError, match=f"disk full while writing object {md5(b'file 7')}"):
+        store.add_tree(tmp_path / "data")
+    assert not any(m.endswith(".dir") for m, _ in store.all_objects())
+    assert not _temps(store.cache_dir)
+    monkeypatch.undo()
+    assert store.add_tree(tmp_path / "data").nfiles == 12
+
+
 def test_stale_temp_does_not_block_and_is_cleaned(store: ObjectStore, tmp_path: Path) -> None:
     data = b"payload"
     h = md5(data)

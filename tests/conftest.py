@@ -1,0 +1,62 @@
+"""Shared fixtures: every test runs in its own temporary store, never the user's or the repo's."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import nb_mlops
+from nb_mlops import api
+from nb_mlops.store.workspace import Workspace, forget_open_workspaces, open_workspace
+from nb_mlops.tracking import active
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Each test: cwd = a fresh project folder, NB_MLOPS_HOME = its .nbmlops, no pinned store."""
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("NB_MLOPS_HOME", str(project / ".nbmlops"))
+    api.reset()
+    forget_open_workspaces()
+    yield
+    for run in reversed(active.active_runs()):
+        run.end("finished")
+    api.reset()
+    forget_open_workspaces()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """The project folder the test runs in (the cwd)."""
+    return tmp_path / "project"
+
+
+@pytest.fixture
+def ws(project: Path) -> Workspace:
+    """The test's store, created."""
+    return open_workspace(project / ".nbmlops")
+
+
+@pytest.fixture
+def ip():
+    """A real IPython shell with nb_mlops loaded; unloaded afterwards."""
+    from IPython.testing.globalipapp import get_ipython
+
+    shell = get_ipython()
+    shell.run_line_magic("load_ext", "nb_mlops")
+    yield shell
+    shell.run_line_magic("unload_ext", "nb_mlops")
+
+
+def run_env(project: Path) -> dict[str, str]:
+    """Environment for a subprocess that must use the test's store."""
+    env = dict(os.environ)
+    env["NB_MLOPS_HOME"] = str(project / ".nbmlops")
+    return env
+
+
+__all__ = ["nb_mlops", "run_env"]

@@ -1,0 +1,80 @@
+"""The example notebooks run top to bottom (nbclient, a real kernel) in a temporary store."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+
+
+def execute(name: str, project: Path) -> nbformat.NotebookNode:
+    """Copy a notebook into the test's project folder and execute it there."""
+    src = NOTEBOOKS / name
+    dst = project / name
+    shutil.copy(src, dst)
+    nb = nbformat.read(dst, as_version=4)
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(project)}}
+    ).execute()
+    nbformat.write(nb, dst)
+    return nb
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")))
+def test_notebook_runs_clean(name: str, project: Path) -> None:
+    nb = execute(name, project)
+    errors = [
+        out
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "error"
+    ]
+    assert not errors, errors
+
+
+@pytest.mark.slow
+def test_quickstart_leaves_runs_the_cli_lists(project: Path) -> None:
+    execute("quickstart.ipynb", project)
+    out = subprocess.run(
+        [sys.executable, "-m", "nb_mlops", "runs", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=project,
+        check=True,
+    )
+    runs = {r["name"]: r for r in json.loads(out.stdout)["runs"]}
+    assert {"rf-baseline", "logreg", "depth-sweep", "depth=2", "depth=8"} <= set(runs)
+    assert all(r["status"] == "finished" for r in runs.values())
+    rf = runs["rf-baseline"]
+    assert rf["params"] == {"n_estimators": 100, "max_depth": 4}
+    assert 0.5 < rf["metrics"]["accuracy"] <= 1.0
+    assert rf["experiment"] == "wine" and rf["tags"] == {"owner": "quickstart"}
+    sweep = runs["depth-sweep"]
+    assert runs["depth=5"]["parent"] == sweep["run_id"]
+    detail = subprocess.run(
+        [sys.executable, "-m", "nb_mlops", "show", "rf-baseline", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=project,
+        check=True,
+    )
+    doc = json.loads(detail.stdout)
+    assert doc["artifacts"][0]["name"] == "rf-baseline.joblib"
+    assert doc["seeds"]["random"] == 0
+    from nb_mlops.store.workspace import open_workspace
+    from nb_mlops.tracking.history import lead_up
+
+    cells = lead_up(open_workspace(project / ".nbmlops"), doc["history"])
+    # the untracked cell that built X and y is in the run's lead-up, then the run's own cell
+    assert "load_wine" in cells[0]["source"]
+    assert cells[-1]["source"].startswith("%%track -n rf-baseline")

@@ -1,0 +1,106 @@
+"""`nb-mlops ...` from a shell: the same commands as the magic, text or JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import nb_mlops as nm
+from nb_mlops.cli import main
+
+CLI = [sys.executable, "-m", "nb_mlops"]
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd, check=False)
+
+
+@pytest.fixture
+def two_runs(ws):
+    with nm.start_run("rf", tags={"team": "nlp"}) as a:
+        nm.log_params({"model": "rf", "depth": 8})
+        nm.log_metric("accuracy", 0.91)
+    with nm.start_run("lr") as b:
+        nm.log_param("model", "lr")
+        nm.log_metric("accuracy", 0.72)
+    return a, b
+
+
+def test_runs_text_and_json(two_runs, project):
+    out = cli("runs", cwd=project)
+    assert out.returncode == 0, out.stderr
+    assert "rf" in out.stdout and "lr" in out.stdout and "store" in out.stdout
+    out = cli("runs", "--json", "metrics.accuracy > 0.8 AND params.model = 'rf'", cwd=project)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert [r["name"] for r in data["runs"]] == ["rf"]
+    assert data["runs"][0]["params"] == {"model": "rf", "depth": 8}
+    assert data["runs"][0]["tags"] == {"team": "nlp"}
+    assert data["store"]["bytes"] > 0
+
+
+def test_filter_given_as_several_shell_words(two_runs, project):
+    out = cli("runs", "--json", "metrics.accuracy", "<", "0.8", cwd=project)
+    assert [r["name"] for r in json.loads(out.stdout)["runs"]] == ["lr"]
+
+
+def test_show_by_name_prefix_and_json(two_runs, project):
+    a, _ = two_runs
+    out = cli("show", "rf", "--json", cwd=project)
+    data = json.loads(out.stdout)
+    assert data["run_id"] == a.run_id
+    assert data["metrics"] == {"accuracy": 0.91}
+    assert data["series"]["accuracy"][0][:2] == [0, 0.91]
+    out = cli("show", a.run_id[:5], cwd=project)
+    assert out.returncode == 0 and a.run_id in out.stdout and "accuracy" in out.stdout
+
+
+def test_errors_are_one_line_with_exit_codes(two_runs, project):
+    out = cli("show", "nope", cwd=project)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == [
+        "nb-mlops: error: no run has the id, id prefix or name 'nope'"
+    ]
+    out = cli("frobnicate", cwd=project)
+    assert out.returncode == 2 and "unknown subcommand 'frobnicate'" in out.stderr
+    assert "usage:" in out.stderr
+    out = cli("runs", "metrics.accuracy >>", cwd=project)
+    assert out.returncode == 1 and "column" in out.stderr
+    out = cli("start", "x", cwd=project)
+    assert out.returncode == 1 and "nm.start_run" in out.stderr
+
+
+def test_delete_gc_and_help(two_runs, project, capsys):
+    assert main(["delete", "lr"]) == 0
+    assert "deleted run lr" in capsys.readouterr().out
+    assert main(["gc", "--json"]) == 0
+    assert "bytes_freed" in json.loads(capsys.readouterr().out)
+    assert main(["--help"]) == 0
+    text = capsys.readouterr().out
+    for name in ("runs", "show", "delete", "gc", "repair"):
+        assert name in text
+    assert main(["runs", "--help"]) == 0
+    assert "FILTER" in capsys.readouterr().out
+
+
+def test_repair_after_damage(two_runs, project, ws, capsys):
+    journal = ws.home / "catalog" / "journal.jsonl"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    lines.insert(1, b"{this is not json\n")
+    journal.write_bytes(b"".join(lines))
+    nm.api.reset()
+    from nb_mlops.store.workspace import forget_open_workspaces
+
+    forget_open_workspaces()
+    assert main(["runs"]) == 1
+    err = capsys.readouterr().err
+    assert "journal.jsonl is damaged at line 2" in err and "nb-mlops repair" in err
+    assert main(["repair"]) == 0
+    assert "set 1 damaged lines aside" in capsys.readouterr().out
+    forget_open_workspaces()
+    assert main(["runs", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["runs"]) == 2
