@@ -9,6 +9,7 @@ inside a kernel (`start`, `stop`) ask the surface's context to do the work.
 from __future__ import annotations
 
 import argparse
+import functools
 import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -221,6 +222,12 @@ COMMANDS: dict[str, Command] = {
 
 def build_parser(cmd: Command, prog: str, *, cli: bool) -> argparse.ArgumentParser:
     """The argparse parser of one command, for the magic (`%track X`) or the CLI."""
+    return _parser(cmd.name, prog, cli)
+
+
+@functools.cache
+def _parser(name: str, prog: str, cli: bool) -> argparse.ArgumentParser:
+    cmd = COMMANDS[name]
     parser = _Parser(prog=prog, description=cmd.help, add_help=True)
     for a in cmd.args:
         parser.add_argument(*a.flags, **a.kwargs)

@@ -26,10 +26,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
 from nb_mlops.errors import CatalogDamaged, StoreError
 from nb_mlops.store.files import unwritable, write_all
+from nb_mlops.store.lock import LockTimeout, StoreLock
 
 Tables = dict[str, dict[str, dict[str, Any]]]
 Listener = Callable[[str, str, "dict | None", "dict | None"], None]
@@ -50,7 +49,7 @@ class Journal:
     def __init__(self, path: Path, lock_path: Path | None = None) -> None:
         self.path = Path(path)
         self.lock_path = Path(lock_path) if lock_path else self.path.with_suffix(".lock")
-        self._lock = FileLock(str(self.lock_path), timeout=_LOCK_TIMEOUT_S)
+        self._lock = StoreLock(self.lock_path, timeout=_LOCK_TIMEOUT_S)
         self.tables: Tables = {}
         self._ino: int | None = None
         self._offset = 0
@@ -153,7 +152,7 @@ class Journal:
     def _held(self) -> Iterator[None]:
         try:
             self._lock.acquire()
-        except Timeout:
+        except LockTimeout:
             raise StoreError(
                 f"the catalog lock {self.lock_path} has been held for over {_LOCK_TIMEOUT_S} s "
                 "by another process; is a write stuck?"

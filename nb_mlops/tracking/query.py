@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from nb_mlops.errors import RunNotFound
@@ -122,19 +123,24 @@ def runs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
         "duration": pd.array([d.get("duration") for d in rows], dtype="Float64").astype("float64"),
     }
     for section in ("params", "metrics", "tags"):
+        values = [d.get(section) or _EMPTY for d in rows]
         keys: set[str] = set()
-        for d in rows:
-            keys.update(d.get(section) or ())
+        for v in values:
+            keys.update(v)
         for key in sorted(keys):
-            data[f"{section}.{key}"] = _column([(d.get(section) or {}).get(key) for d in rows])
+            data[f"{section}.{key}"] = _column([v.get(key) for v in values])
     data["parent"] = [d.get("parent") for d in rows]
     return pd.DataFrame(data, columns=list(data))
 
 
+_EMPTY: dict[str, Any] = {}
+_NUMERIC = {int, float, type(None)}
+
+
 def _column(values: list[Any]) -> Any:
-    """Numbers become a float column; anything else stays as it is (object)."""
-    if all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values):
-        return pd.array(values, dtype="Float64").astype("float64")
+    """Numbers (ints, floats, missing) become a float column; anything else stays as is."""
+    if {type(v) for v in values} <= _NUMERIC:
+        return np.array(values, dtype="float64")
     return pd.array(values, dtype=object)
 
 

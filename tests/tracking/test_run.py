@@ -400,12 +400,20 @@ def test_secret_named_params_and_tags_with_text_are_redacted(ws: Workspace) -> N
         assert value not in text
 
 
-def test_secret_inside_a_dict_param_is_redacted(ws: Workspace) -> None:
-    """A config dict holding a credential under a secret name must not carry it into the store."""
-    with nm.start_run("nested-secret") as run:
-        nm.log_param("client", {"base_url": "https://api.example", "api_key": "sk-nested-777"})
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("client", {"base_url": "https://api.example", "api_key": "sk-nested-777"}),
+        ("api_keys", ["sk-nested-777", "sk-other-888"]),
+        ("auth", ("user", {"password": "sk-nested-777"})),
+    ],
+    ids=["dict-with-secret-key", "list-under-secret-name", "tuple-with-nested-dict"],
+)
+def test_secret_inside_a_container_param_is_redacted(ws: Workspace, key: str, value) -> None:
+    """Text under a secret name must not reach the store when it sits inside a dict or list."""
+    with nm.start_run("nested-secret", tags={key: value}):
+        nm.log_param(key, value)
     assert "sk-nested-777" not in store_text(ws)
-    assert doc_of(ws, run)["params"]["client"]["base_url"] == "https://api.example"
 
 
 def test_secret_env_vars_never_reach_the_store(

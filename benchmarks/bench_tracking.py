@@ -1,0 +1,402 @@
+"""Tracking benchmark: nb-mlops in process, steady state, side by side with MLflow (SQLite store).
+
+    bash benchmarks/setup_peers.sh                      # once: MLflow in benchmarks/.venv-peers
+    .venv/bin/python benchmarks/bench_tracking.py       # ~3 minutes on 2 cores
+
+Measures (medians; see benchmarks/README.md for the figures and the machine):
+  1. nm.log_metric per call, in batches of 1,000 calls, with the background flusher running;
+  2. an empty `%%track` cell in a real IPython shell with 10,000 runs in the store;
+  3. nm.runs() over 10,000 runs with 20 params and 10 metrics each (and over 1,000, beside
+     mlflow.search_runs over 1,000 runs of the same shape);
+  4. `%load_ext nb_mlops` in a fresh interpreter (beside `import mlflow`).
+Every store is a temporary folder. Results go to benchmarks/results/tracking-<UTC time>.json.
+`--profile` also writes a cProfile of each in-process measure there and prints its hot spots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import datetime as dt
+import io
+import json
+import os
+import pstats
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from common import in_fresh_process, machine, per_call, summary  # noqa: E402
+
+PEER_PYTHON = HERE / ".venv-peers" / "bin" / "python"
+RESULTS = HERE / "results"
+
+TARGETS = {
+    "log_metric": ("ratio", 100.0, ">= 100x faster than MLflow"),
+    "track_cell": ("seconds", 0.005, "<= 5 ms"),
+    "runs_10k": ("seconds", 0.300, "<= 300 ms"),
+    "load_ext": ("seconds", 0.5, "<= 0.5 s"),
+}
+
+
+def _params(i: int) -> dict[str, object]:
+    return {f"p{j:02d}": i * 31 + j if j % 2 else f"v{i * 31 + j}" for j in range(20)}
+
+
+def _metrics(i: int) -> dict[str, float]:
+    return {f"m{j}": (i * 7 + j) / 13 for j in range(10)}
+
+
+@contextlib.contextmanager
+def store(label: str, keep: bool) -> Iterator[Path]:
+    """A fresh temporary store, pinned for this process (nm.init), removed afterwards."""
+    import nb_mlops as nm
+    from nb_mlops import api
+    from nb_mlops.store.workspace import forget_open_workspaces
+
+    folder = Path(tempfile.mkdtemp(prefix=f"bench-{label}-"))
+    home = folder / ".nbmlops"
+    with contextlib.redirect_stderr(io.StringIO()):  # the "created a store" notice
+        nm.init(home)
+    try:
+        yield home
+    finally:
+        api.reset()
+        forget_open_workspaces()
+        if keep:
+            print(f"  kept store {home}", file=sys.stderr)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+class Profiler:
+    """cProfile around a measured section when --profile is given (else a no-op)."""
+
+    def __init__(self, enabled: bool, stamp: str) -> None:
+        self.enabled = enabled
+        self.stamp = stamp
+        self.hot: dict[str, list[str]] = {}
+
+    @contextlib.contextmanager
+    def section(self, name: str) -> Iterator[None]:
+        if not self.enabled:
+            yield
+            return
+        prof = cProfile.Profile()
+        prof.enable()
+        try:
+            yield
+        finally:
+            prof.disable()
+            RESULTS.mkdir(exist_ok=True)
+            path = RESULTS / f"profile-{name}-{self.stamp}.prof"
+            prof.dump_stats(path)
+            out = io.StringIO()
+            stats = pstats.Stats(prof, stream=out).strip_dirs()
+            stats.sort_stats("tottime").print_stats(15)
+            stats.sort_stats("cumulative").print_stats(25)
+            self.hot[name] = out.getvalue().splitlines()
+            print(f"\n--- profile of {name} ({path.name}) ---\n{out.getvalue()}", file=sys.stderr)
+
+
+def fill_runs(n: int) -> float:
+    """n runs with 20 params and 10 metrics each, through the public API; seconds per run."""
+    import nb_mlops as nm
+
+    t0 = time.perf_counter()
+    for i in range(n):
+        with nm.start_run(f"r{i}", params=_params(i)):
+            nm.log_metrics(_metrics(i))
+    return (time.perf_counter() - t0) / n
+
+
+# --------------------------------------------------------------------------- measures
+def bench_log_metric(batches: int, batch: int, prof: Profiler) -> dict:
+    import nb_mlops as nm
+
+    with nm.start_run("log-metric"):
+        for i in range(10 * batch):  # warm-up: first buffers, key checks, flusher started
+            nm.log_metric("loss", 0.5, step=i)
+        log, clock = nm.log_metric, time.perf_counter
+        step = 10 * batch
+        samples = []
+        t_all = clock()
+        with prof.section("log_metric"):
+            for _ in range(batches):
+                t0 = clock()
+                for _ in range(batch):
+                    log("loss", 0.5, step=step)
+                    step += 1
+                samples.append((clock() - t0) / batch)
+        wall = clock() - t_all
+    return summary(samples, batch=batch, points=batches * batch, wall_s=wall)
+
+
+def bench_empty_run(calls: int) -> dict:
+    import nb_mlops as nm
+
+    def empty() -> None:
+        with nm.start_run():
+            pass
+
+    return summary(per_call(empty, calls, warmup=5))
+
+
+def _shell():
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    cfg = Config()
+    cfg.HistoryManager.enabled = False
+    return InteractiveShell.instance(config=cfg)
+
+
+def bench_track_cell(cells: int, prof: Profiler) -> dict:
+    shell = _shell()
+
+    def cell(code: str) -> Callable[[], None]:
+        def run() -> None:
+            res = shell.run_cell(code, store_history=True)
+            if not res.success:
+                raise RuntimeError(f"cell failed: {res.error_in_exec or res.error_before_exec}")
+
+        return run
+
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink):
+        plain = per_call(cell("pass"), cells, warmup=5)
+        shell.run_line_magic("load_ext", "nb_mlops")
+        cell("%%track\npass")()  # steady state starts after the kernel's first tracked cell
+        hooked = per_call(cell("pass"), cells, warmup=5)
+        with prof.section("track_cell"):
+            tracked = per_call(cell("%%track\npass"), cells, warmup=1)
+        magic = per_call(lambda: shell.run_cell_magic("track", "", "pass"), cells, warmup=1)
+        shell.run_line_magic("unload_ext", "nb_mlops")
+    tracked_s = summary(tracked)
+    plain_s = summary(plain)
+    return {
+        **tracked_s,
+        "plain_ipython_cell": plain_s,
+        "cell_with_extension_loaded": summary(hooked),
+        "magic_alone": summary(magic),
+        "net_of_ipython": tracked_s["median"] - plain_s["median"],
+    }
+
+
+def bench_runs_table(prof: Profiler, name: str, expect: int) -> dict:
+    import nb_mlops as nm
+
+    frame = nm.runs()  # first call: filters compiled, liveness checked, caches warmed
+    assert len(frame) == expect, len(frame)
+    assert frame.shape[1] >= 6 + 20 + 10, frame.shape
+    with prof.section(name):
+        samples = per_call(nm.runs, 5)
+    return summary(samples, runs=expect, columns=int(frame.shape[1]))
+
+
+def bench_runs_cold(home: Path, times: int) -> dict:
+    """nm.runs() as the first call of a fresh process: the journal replay plus the table."""
+    code = (
+        "import time, json\n"
+        "t0 = time.perf_counter()\n"
+        "import nb_mlops as nm\n"
+        "t1 = time.perf_counter()\n"
+        "n = len(nm.runs())\n"
+        "t2 = time.perf_counter()\n"
+        "print(json.dumps([t1 - t0, t2 - t1, n]))\n"
+    )
+    env = {**os.environ, "NB_MLOPS_HOME": str(home)}
+    out = in_fresh_process(sys.executable, code, times, env=env)
+    return summary([o[1] for o in out], import_s=summary([o[0] for o in out])["median"])
+
+
+def bench_load_ext(times: int) -> dict:
+    code = (
+        "import json, time\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "from traitlets.config import Config\n"
+        "c = Config(); c.HistoryManager.enabled = False\n"
+        "sh = InteractiveShell.instance(config=c)\n"
+        "t0 = time.perf_counter()\n"
+        "sh.run_line_magic('load_ext', 'nb_mlops')\n"
+        "t1 = time.perf_counter()\n"
+        "import contextlib, io\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+        "    r = sh.run_cell('%%track\\npass')\n"
+        "t2 = time.perf_counter()\n"
+        "assert r.success\n"
+        "print(json.dumps([t1 - t0, t2 - t1]))\n"
+    )
+    tmp = Path(tempfile.mkdtemp(prefix="bench-load-ext-"))
+    try:
+        env = {**os.environ, "NB_MLOPS_HOME": str(tmp / ".nbmlops")}
+        out = in_fresh_process(sys.executable, code, times, env=env)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return summary([o[0] for o in out], first_track_cell=summary([o[1] for o in out]))
+
+
+def run_peer(search_runs: int) -> dict | None:
+    if not PEER_PYTHON.exists():
+        print(
+            f"no {PEER_PYTHON}: run `bash benchmarks/setup_peers.sh` for the MLflow column",
+            file=sys.stderr,
+        )
+        return None
+    out = subprocess.run(
+        [str(PEER_PYTHON), str(HERE / "peer_mlflow.py"), "--search-runs", str(search_runs)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        print(f"peer_mlflow.py failed ({out.returncode}):\n{out.stderr}", file=sys.stderr)
+        return None
+    return json.loads(out.stdout)
+
+
+# --------------------------------------------------------------------------- report
+def _fmt(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.2f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds:.3f} s"
+
+
+def rows(res: dict, peer: dict | None) -> list[dict]:
+    def p(key: str) -> float | None:
+        return peer[key]["median"] if peer and key in peer else None
+
+    def row(measure: str, ours: float, theirs: float | None, target: str | None = None) -> dict:
+        ratio = theirs / ours if theirs is not None else None
+        verdict = None
+        if target:
+            kind, bound, _ = TARGETS[target]
+            if kind == "ratio":
+                verdict = None if ratio is None else ratio >= bound
+            else:
+                verdict = ours <= bound
+        return {
+            "measure": measure,
+            "nb_mlops_s": ours,
+            "mlflow_s": theirs,
+            "ratio": ratio,
+            "target": TARGETS[target][2] if target else None,
+            "pass": verdict,
+        }
+
+    cell = res["track_cell"]
+    runs_1k = res["runs_1k"]
+    return [
+        row("log_metric, per call", res["log_metric"]["median"], p("log_metric"), "log_metric"),
+        row("empty run (start + end), API, empty store", res["empty_run"]["median"], p("empty_run")),
+        row("empty %%track cell, 10k runs in store", cell["median"], None, "track_cell"),
+        row("  of which IPython's own run_cell('pass')", cell["plain_ipython_cell"]["median"], None),
+        row("  nb-mlops's part (%%track cell - plain cell)", cell["net_of_ipython"], None),
+        row("  the %%track magic alone (run_cell_magic)", cell["magic_alone"]["median"], None),
+        row("nm.runs(), 10k runs x 20 params x 10 metrics", res["runs_10k"]["median"], None, "runs_10k"),
+        row("nm.runs() vs search_runs, 1k runs, same shape", runs_1k["median"], p("search_runs")),
+        row("nm.runs() first call in a fresh process, 10k", res["runs_10k_cold"]["median"], None),
+        row("%load_ext nb_mlops (vs import mlflow), fresh proc", res["load_ext"]["median"], p("import"), "load_ext"),
+        row("first %%track cell after load_ext, fresh proc", res["load_ext"]["first_track_cell"]["median"], None),
+    ]  # fmt: skip
+
+
+def render(table: list[dict]) -> str:
+    head = ("measure", "nb-mlops", "MLflow", "ratio", "target", "pass/fail")
+    body = []
+    for r in table:
+        verdict = {True: "PASS", False: "FAIL", None: ""}[r["pass"]]
+        ratio = f"{r['ratio']:.1f}x" if r["ratio"] is not None else ""
+        body.append(
+            (r["measure"], _fmt(r["nb_mlops_s"]), _fmt(r["mlflow_s"]) if r["mlflow_s"] else "—",
+             ratio, r["target"] or "", verdict)
+        )  # fmt: skip
+    widths = [max(len(str(x[i])) for x in [head, *body]) for i in range(len(head))]
+    line = "| " + " | ".join("{:<%d}" % w for w in widths) + " |"
+    out = [line.format(*head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += [line.format(*b) for b in body]
+    return "\n".join(out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=10_000, help="runs in the big store")
+    ap.add_argument("--cells", type=int, default=200, help="timed %%track cells")
+    ap.add_argument("--batches", type=int, default=300, help="log_metric batches of 1,000")
+    ap.add_argument("--search-runs", type=int, default=1000, help="runs for the 1k comparison")
+    ap.add_argument("--no-peer", action="store_true", help="skip MLflow")
+    ap.add_argument("--profile", action="store_true", help="cProfile each in-process measure")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary stores")
+    args = ap.parse_args()
+
+    import nb_mlops
+
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    prof = Profiler(args.profile, stamp)
+    res: dict[str, dict] = {}
+    say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+
+    say("log_metric ...")
+    with store("log-metric", args.keep):
+        res["log_metric"] = bench_log_metric(args.batches, 1000, prof)
+    say("empty runs ...")
+    with store("empty-run", args.keep):
+        res["empty_run"] = bench_empty_run(50)
+    say(f"runs table over {args.search_runs} runs ...")
+    with store("runs-1k", args.keep):
+        fill_1k = fill_runs(args.search_runs)
+        res["runs_1k"] = bench_runs_table(prof, "runs_1k", args.search_runs)
+        res["runs_1k"]["fill_s_per_run"] = fill_1k
+    say(f"filling a store with {args.runs} runs ...")
+    with store("10k", args.keep) as home:
+        fill = fill_runs(args.runs)
+        say(f"  {fill * 1e3:.2f} ms per run; runs table ...")
+        res["runs_10k"] = bench_runs_table(prof, "runs_10k", args.runs)
+        res["runs_10k"]["fill_s_per_run"] = fill
+        res["runs_10k_cold"] = bench_runs_cold(home, 5)
+        say("%%track cells ...")
+        res["track_cell"] = bench_track_cell(args.cells, prof)
+        res["track_cell"]["runs_in_store"] = args.runs
+    say("load_ext in fresh processes ...")
+    res["load_ext"] = bench_load_ext(5)
+    peer = None
+    if not args.no_peer:
+        say("MLflow (peer venv) ...")
+        peer = run_peer(args.search_runs)
+
+    table = rows(res, peer)
+    text = render(table)
+    print(text)
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"tracking-{stamp}.json"
+    doc = {
+        "date": stamp,
+        "machine": machine(),
+        "nb_mlops": nb_mlops.__version__,
+        "args": vars(args),
+        "nb_mlops_results": res,
+        "mlflow_results": peer,
+        "table": table,
+        "hot_spots": prof.hot,
+    }
+    out.write_text(json.dumps(doc, indent=1, default=str) + "\n", encoding="utf-8")
+    print(f"\nresults: {out.relative_to(HERE.parent)}")
+    failed = [r["measure"] for r in table if r["pass"] is False]
+    if failed:
+        print("missed targets: " + "; ".join(failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Timing helpers shared by bench_tracking.py and peer_mlflow.py (stdlib only: the peer venv
+imports this file too, and nb-mlops is not installed there)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+
+def summary(samples: list[float], **extra: object) -> dict[str, object]:
+    """Median, mean, min, max and count of per-call seconds."""
+    return {
+        "median": statistics.median(samples),
+        "mean": statistics.fmean(samples),
+        "min": min(samples),
+        "max": max(samples),
+        "n": len(samples),
+        **extra,
+    }
+
+
+def per_call(fn: Callable[[], object], calls: int, warmup: int = 0) -> list[float]:
+    """Seconds of each of `calls` calls of fn, after `warmup` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    clock = time.perf_counter
+    samples = []
+    for _ in range(calls):
+        t0 = clock()
+        fn()
+        samples.append(clock() - t0)
+    return samples
+
+
+def in_fresh_process(python: str, code: str, times: int, env: dict | None = None) -> list:
+    """Run `python -c code` `times` times; each prints its result as JSON on its last line."""
+    samples = []
+    for _ in range(times):
+        out = subprocess.run(
+            [python, "-c", code], capture_output=True, text=True, env=env, check=False
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"{python} -c ... failed ({out.returncode}):\n{out.stderr}")
+        samples.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return samples
+
+
+def machine() -> dict[str, object]:
+    """What the figures were measured on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+    }
