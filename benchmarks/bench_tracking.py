@@ -228,7 +228,8 @@ def bench_load_ext(times: int) -> dict:
         "sh.run_line_magic('load_ext', 'nb_mlops')\n"
         "t1 = time.perf_counter()\n"
         "import contextlib, io\n"
-        "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+        "quiet = io.StringIO()\n"
+        "with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):\n"
         "    r = sh.run_cell('%%track\\npass')\n"
         "t2 = time.perf_counter()\n"
         "assert r.success\n"
@@ -295,21 +296,30 @@ def rows(res: dict, peer: dict | None) -> list[dict]:
             "pass": verdict,
         }
 
-    cell = res["track_cell"]
-    runs_1k = res["runs_1k"]
+    cell, load = res["track_cell"], res["load_ext"]
+    big, small = _count(res["runs_10k"]["runs"]), _count(res["runs_1k"]["runs"])
     return [
         row("log_metric, per call", res["log_metric"]["median"], p("log_metric"), "log_metric"),
-        row("empty run (start + end), API, empty store", res["empty_run"]["median"], p("empty_run")),
-        row("empty %%track cell, 10k runs in store", cell["median"], None, "track_cell"),
-        row("  of which IPython's own run_cell('pass')", cell["plain_ipython_cell"]["median"], None),
+        row("empty run (start+end), API, new store", res["empty_run"]["median"], p("empty_run")),
+        row(f"empty %%track cell, {big} runs in store", cell["median"], None, "track_cell"),
+        row("  IPython's own run_cell('pass')", cell["plain_ipython_cell"]["median"], None),
         row("  nb-mlops's part (%%track cell - plain cell)", cell["net_of_ipython"], None),
         row("  the %%track magic alone (run_cell_magic)", cell["magic_alone"]["median"], None),
-        row("nm.runs(), 10k runs x 20 params x 10 metrics", res["runs_10k"]["median"], None, "runs_10k"),
-        row("nm.runs() vs search_runs, 1k runs, same shape", runs_1k["median"], p("search_runs")),
-        row("nm.runs() first call in a fresh process, 10k", res["runs_10k_cold"]["median"], None),
-        row("%load_ext nb_mlops (vs import mlflow), fresh proc", res["load_ext"]["median"], p("import"), "load_ext"),
-        row("first %%track cell after load_ext, fresh proc", res["load_ext"]["first_track_cell"]["median"], None),
+        row(f"nm.runs(), {big} runs x 20 params x 10 metrics",
+            res["runs_10k"]["median"], None, "runs_10k"),
+        row(f"nm.runs() vs search_runs(), {small} runs, same shape",
+            res["runs_1k"]["median"], p("search_runs")),
+        row(f"nm.runs() first call in a fresh process, {big}",
+            res["runs_10k_cold"]["median"], None),
+        row("%load_ext nb_mlops (vs import mlflow), fresh proc",
+            load["median"], p("import"), "load_ext"),
+        row("first %%track cell after load_ext, fresh proc",
+            load["first_track_cell"]["median"], None),
     ]  # fmt: skip
+
+
+def _count(n: int) -> str:
+    return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
 
 
 def render(table: list[dict]) -> str:
@@ -323,7 +333,7 @@ def render(table: list[dict]) -> str:
              ratio, r["target"] or "", verdict)
         )  # fmt: skip
     widths = [max(len(str(x[i])) for x in [head, *body]) for i in range(len(head))]
-    line = "| " + " | ".join("{:<%d}" % w for w in widths) + " |"
+    line = "| " + " | ".join(f"{{:<{w}}}" for w in widths) + " |"
     out = [line.format(*head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out += [line.format(*b) for b in body]
     return "\n".join(out)

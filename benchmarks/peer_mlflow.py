@@ -22,7 +22,7 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import in_fresh_process, per_call, summary  # noqa: E402
+from common import in_fresh_process, per_call, summary
 
 # No network, no telemetry, no chatter: we time the tracking calls only.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

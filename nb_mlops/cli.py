@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -24,9 +25,20 @@ class _CliContext:
     stop_session = start_session
 
 
+def _strict(value: Any) -> Any:
+    """JSON has no NaN or Infinity: write them as the strings Python's float() reads back."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
+
+
 def _to_json(result: Any) -> str:
     data = result.to_dict() if hasattr(result, "to_dict") else result
-    return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    return json.dumps(_strict(data), indent=2, ensure_ascii=False, default=str, allow_nan=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,10 +21,19 @@ def is_secret_name(name: str) -> bool:
     return bool(_SECRET.search(name))
 
 
-def redact_value(name: str, value: Any) -> Any:
-    """The value to record for `name`: REDACTED for text under a secret name."""
-    if isinstance(value, (str, bytes)) and is_secret_name(name):
-        return REDACTED
+def redact_value(name: str, value: Any, *, under_secret: bool = False) -> Any:
+    """The value to record for `name`: text under a secret name becomes REDACTED.
+
+    Containers are searched: `{"api_key": "sk-..."}` and `api_keys = ["sk-..."]` are redacted
+    inside, and everything textual below a secret name is too.
+    """
+    secret = under_secret or is_secret_name(name)
+    if isinstance(value, (str, bytes)):
+        return REDACTED if secret else value
+    if isinstance(value, Mapping):
+        return {k: redact_value(str(k), v, under_secret=secret) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_value(name, v, under_secret=secret) for v in value]
     return value
 
 

@@ -58,6 +58,8 @@ _packages_cache: tuple[tuple, dict[str, str]] | None = None
 def _path_key() -> tuple:
     key = []
     for entry in sys.path:
+        if entry in ("", "."):
+            continue  # the cwd changes whenever a notebook writes a file; no packages there
         try:
             key.append((entry, os.stat(entry or ".").st_mtime_ns))
         except OSError:
@@ -90,16 +92,17 @@ def env_vars(extra: Iterable[str] = ()) -> dict[str, str]:
     return redact_mapping(dict(sorted(picked.items())), always=True)
 
 
-def _git_dir(start: Path) -> Path | None:
+def _git_dir(start: Path) -> tuple[Path, Path] | None:
+    """(git directory, work tree root) of the repo holding `start`."""
     for folder in (start, *start.parents):
         dot = folder / ".git"
         if dot.is_dir():
-            return dot
+            return dot, folder
         if dot.is_file():  # worktree or submodule: "gitdir: <path>"
             text = dot.read_text(encoding="utf-8", errors="replace").strip()
             if text.startswith("gitdir:"):
                 target = Path(text[7:].strip())
-                return target if target.is_absolute() else (folder / target).resolve()
+                return (target if target.is_absolute() else (folder / target).resolve()), folder
     return None
 
 
@@ -123,9 +126,10 @@ def _read_ref(git_dir: Path, ref: str) -> str | None:
 
 def git_info(start: Path) -> dict[str, Any] | None:
     """Commit and branch of the repo holding `start`, read from files (no subprocess)."""
-    git_dir = _git_dir(Path(start).absolute())
-    if git_dir is None:
+    found = _git_dir(Path(start).absolute())
+    if found is None:
         return None
+    git_dir, work_root = found
     try:
         head = (git_dir / "HEAD").read_text().strip()
     except OSError:
@@ -136,7 +140,7 @@ def git_info(start: Path) -> dict[str, Any] | None:
         branch = ref.removeprefix("refs/heads/")
     else:
         commit, branch = head, None
-    return {"commit": commit, "branch": branch, "root": str(git_dir.parent)}
+    return {"commit": commit, "branch": branch, "root": str(work_root)}
 
 
 def git_dirty_async(root: str | Path) -> Future[bool | None]:

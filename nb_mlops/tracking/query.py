@@ -147,6 +147,9 @@ def _column(values: list[Any]) -> Any:
 def run_detail(ws: Workspace, ref: str) -> dict[str, Any]:
     """One run in full: its document plus its metric series, cells and captured output."""
     doc = copy.deepcopy(resolve_run(ws, ref))
+    for run in active.active_runs():
+        if run.run_id == doc["run_id"]:
+            run.flush()  # points still buffered in this process belong in the answer
     run_dir = ws.run_dir(doc["run_id"])
     series: dict[str, list[list[float]]] = {}
     for key, value, step, ts in read_points(run_dir / METRICS_FILE):

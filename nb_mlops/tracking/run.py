@@ -39,6 +39,7 @@ from nb_mlops.tracking.liveness import process_identity
 
 DEFAULT_EXPERIMENT = "Default"
 STATUSES = ("running", "finished", "failed", "interrupted", "crashed")
+END_STATUSES = ("finished", "failed", "interrupted")
 
 
 class NonFiniteMetricWarning(UserWarning):
@@ -58,7 +59,7 @@ def _environment_ref(ws: Workspace) -> str:
     packages = package_versions()
     key = (str(ws.home), id(packages))
     ref = _env_cache.get(key)
-    if ref is None:
+    if ref is None or not ws.objects.has(ref):  # a gc may have removed it since
         import json
 
         doc = {"system": system_info(), "packages": packages}
@@ -83,6 +84,27 @@ def _clean_param(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _clean_param(v) for k, v in value.items()}
     return repr(value)
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Equality for param values where NaN equals NaN (the same setting logged twice)."""
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b if isinstance(a, bool) or isinstance(b, bool) else a == b
+
+
+def _user_stacklevel() -> int:
+    """The stacklevel that makes a warning point at the first frame outside nb_mlops."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("nb_mlops"):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def _check_key(kind: str, key: Any) -> str:
@@ -132,7 +154,7 @@ class Run:
             _check_key("param", key)
             value = redact_value(key, _clean_param(value))
             if key in self._params:
-                if self._params[key] != value:
+                if not _same_value(self._params[key], value):
                     raise ParamConflict(
                         f"param {key!r} is already {self._params[key]!r} in run {self.name} "
                         f"({self.run_id}), not {value!r}: a run's params do not change; "
@@ -231,7 +253,7 @@ class Run:
                 f"metric {key!r} got {value} at step {at} in run {self.name} ({self.run_id}); "
                 "stored, and the run is flagged",
                 NonFiniteMetricWarning,
-                stacklevel=4,
+                stacklevel=_user_stacklevel(),
             )
 
     # --------------------------------------------------------------- artifacts
@@ -292,6 +314,8 @@ class Run:
 
     def end(self, status: str = "finished", error: BaseException | None = None) -> None:
         """Close the run: flush points, write status, duration, last values, traceback."""
+        if status not in END_STATUSES:
+            raise NbMlopsError(f"a run ends as one of {', '.join(END_STATUSES)}; got {status!r}")
         if self.status != "running":
             return
         for child in reversed(active.active_runs()):

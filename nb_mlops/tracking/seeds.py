@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import random
 import sys
 
@@ -13,8 +14,13 @@ def apply_seed(seed: int) -> dict[str, int]:
     seed); torch and TensorFlow are seeded only when the kernel has already imported them, so a
     tracked cell never pays for importing a framework it does not use.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+    original = seed
+    try:
+        seed = operator.index(seed) if not isinstance(seed, bool) else None
+    except TypeError:
+        seed = None
+    if seed is None or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an integer in [0, 2**32), got {original!r}")
     done = {"random": seed}
     random.seed(seed)
     try:

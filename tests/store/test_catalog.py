@@ -187,7 +187,7 @@ def test_tinydb_queries_see_other_processes_writes(folder: Path) -> None:
 
 def test_writing_through_tinydb_is_refused_and_leaves_no_trace(folder: Path) -> None:
     cat = Catalog(folder)
-    with pytest.raises(TypeError, match="Catalog.put/set/delete"):
+    with pytest.raises(TypeError, match=r"Catalog\.put/set/delete"):
         cat.table("runs").insert({"run_id": "sneaky"})
     assert _journal_bytes(folder) == b""
     # the refused write must not linger in this process's view of the catalog either
@@ -199,7 +199,7 @@ def test_removing_through_tinydb_is_refused_and_leaves_no_trace(folder: Path) ->
     cat = Catalog(folder)
     _three_runs(cat)
     before = _journal_bytes(folder)
-    with pytest.raises(TypeError, match="Catalog.put/set/delete"):
+    with pytest.raises(TypeError, match=r"Catalog\.put/set/delete"):
         cat.table("runs").remove(where("status") == "done")
     with pytest.raises(TypeError):
         cat.table("runs").update({"status": "hacked"}, where("run_id") == "r2")
@@ -207,6 +207,17 @@ def test_removing_through_tinydb_is_refused_and_leaves_no_trace(folder: Path) ->
     assert sorted(cat.docs("runs")) == ["r1", "r2", "r3"]
     assert cat.get("runs", "r2")["status"] == "failed"
     assert _ids(cat.find("runs", "status", "done")) == ["r1", "r3"]
+
+
+def test_updating_through_tinydb_is_refused_and_changes_no_document(folder: Path) -> None:
+    cat = Catalog(folder)
+    cat.put("runs", "r", {"run_id": "r", "status": "failed"})
+    held = cat.get("runs", "r")
+    with pytest.raises(TypeError, match=r"Catalog\.put/set/delete"):
+        cat.table("runs").update({"status": "hacked"}, where("status") == "failed")
+    assert held == {"run_id": "r", "status": "failed"}  # a held document never changes
+    assert cat.get("runs", "r") == {"run_id": "r", "status": "failed"}
+    assert _ids(cat.find("runs", "status", "failed")) == ["r"]
 
 
 def test_inserting_into_a_non_empty_table_is_refused(folder: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,10 @@ def test_set_replaces_a_non_dict_on_the_path_and_keeps_siblings(tmp_path: Path) 
     cat = Catalog(tmp_path / "catalog")
     cat.put("runs", "r", {"a": {"keep": 1, "b": 5}, "other": [1, 2]})
     cat.set("runs", "r", {("a", "b", "c"): "deep", ("a", "new"): None})
-    assert cat.get("runs", "r") == {"a": {"keep": 1, "b": {"c": "deep"}, "new": None}, "other": [1, 2]}
+    assert cat.get("runs", "r") == {
+        "a": {"keep": 1, "b": {"c": "deep"}, "new": None},
+        "other": [1, 2],
+    }
     assert Catalog(tmp_path / "catalog").get("runs", "r") == cat.get("runs", "r")
 
 
@@ -90,9 +94,9 @@ def test_put_replaces_the_whole_document(tmp_path: Path) -> None:
 
 def test_unicode_and_non_finite_values_round_trip(tmp_path: Path) -> None:
     cat = Catalog(tmp_path / "catalog")
-    cat.put("runs", "r", {"name": "größe 日本 \"q\" \n", "nan": math.nan, "inf": -math.inf})
+    cat.put("runs", "r", {"name": 'größe 日本 "q" \n', "nan": math.nan, "inf": -math.inf})
     doc = Catalog(tmp_path / "catalog").get("runs", "r")
-    assert doc["name"] == "größe 日本 \"q\" \n"
+    assert doc["name"] == 'größe 日本 "q" \n'
     assert math.isnan(doc["nan"])
     assert doc["inf"] == -math.inf
     assert len(_lines(_journal(tmp_path / "catalog"))) == 1  # the newline inside was escaped
@@ -306,7 +310,11 @@ def test_repair_fixes_valid_json_lines_that_are_not_whole_records(tmp_path: Path
     assert Catalog(folder).docs("runs") == {"a": {"x": 1}, "b": {"x": 2}}
 
 
-def test_a_second_repair_does_not_overwrite_the_first_set_aside_copy(tmp_path: Path) -> None:
+def test_a_second_repair_does_not_overwrite_the_first_set_aside_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frozen = time.gmtime()  # both repairs within the same second, deterministically
+    monkeypatch.setattr(time, "gmtime", lambda *args: frozen)
     folder = tmp_path / "catalog"
     cat = Catalog(folder)
     cat.put("runs", "a", {"x": 1})

@@ -65,9 +65,7 @@ def test_find_home_ignores_a_file_named_like_the_store(
     assert find_home(root / "sub") == root / ".nbmlops"
 
 
-def test_find_home_is_none_without_a_store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_find_home_is_none_without_a_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NB_MLOPS_HOME")
     if not _no_store_or_git_above(tmp_path):
         pytest.skip(f"a .nbmlops or .git exists above {tmp_path}")
@@ -110,7 +108,7 @@ def test_default_home_is_the_git_root_inside_a_repo(
     sub.mkdir(parents=True)
     monkeypatch.chdir(sub)
 
-    assert find_home() is None or not str(find_home()).startswith(str(repo))
+    assert not (repo / ".nbmlops").exists()
     assert default_home() == repo / ".nbmlops"
     ws = open_workspace()
     assert ws.home == repo / ".nbmlops"
@@ -303,9 +301,7 @@ def test_migration_keeps_a_backup_even_for_an_empty_catalog(tmp_path: Path) -> N
     (home / "catalog").mkdir(parents=True)
     TinyDB(str(home / "catalog" / "db.json")).close()
     ws = open_workspace(home)
-    assert list(ws.catalog.tables()) == [] or all(
-        ws.catalog.docs(t) == {} for t in ws.catalog.tables()
-    )
+    assert list(ws.catalog.tables()) == []
     assert json.loads((home / "format.json").read_text())["format"] == FORMAT
     assert list((home / "backups").glob("format-1-*/catalog/db.json"))
 
@@ -356,9 +352,7 @@ def _run_as_nobody(home: Path, what: str, cwd: Path) -> subprocess.CompletedProc
     except PermissionError:
         # nobody may not reach the interpreter (e.g. a pyenv under /root, mode 0700); start it
         # as root and let the child drop to nobody itself before it touches the store
-        return subprocess.run(
-            args, cwd=cwd, env=env, capture_output=True, text=True, timeout=60
-        )
+        return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
 
 
 @pytest.fixture

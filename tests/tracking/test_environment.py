@@ -125,7 +125,7 @@ def test_git_info_in_a_worktree_reads_commit_and_branch(repo: Path, tmp_path: Pa
 
 
 def test_git_info_in_a_worktree_roots_at_the_worktree(repo: Path, tmp_path: Path) -> None:
-    """`root` is the working tree (where `git status` runs), not `.git/worktrees/<name>`'s parent."""
+    """`root` is the working tree (where `git status` runs), not `.git/worktrees`."""
     wt = tmp_path / "wt"
     git(repo, "worktree", "add", "-q", "-b", "feature", str(wt))
     info = git_info(wt)
@@ -195,7 +195,9 @@ def test_package_versions_recomputed_when_a_sys_path_folder_changes(
     assert package_versions() is first
     dist = site / "fake_pkg_for_test-1.2.3.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-pkg-for-test\nVersion: 1.2.3\n")
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: fake-pkg-for-test\nVersion: 1.2.3\n"
+    )
     os.utime(site, ns=(0, 10**18))  # make the folder's mtime change visibly
     second = package_versions()
     assert second is not first

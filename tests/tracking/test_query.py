@@ -133,7 +133,10 @@ def test_running_run_shows_live_metrics(ws: Workspace) -> None:
         ("status = 'FAILED'", ["broken"]),
         ("attributes.status = 'finished'", ["gbm", "rf-2", "rf-1"]),
         ("tags.team = 'nlp' OR experiment = 'boost'", ["gbm", "rf-1"]),
-        ("(params.n_estimators > 200 OR params.depth = 'deep') AND status = 'finished'", ["gbm", "rf-2"]),
+        (
+            "(params.n_estimators > 200 OR params.depth = 'deep') AND status = 'finished'",
+            ["gbm", "rf-2"],
+        ),
         ("name LIKE 'rf-%'", ["rf-2", "rf-1"]),
         ("metrics.loss < 1", ["rf-2"]),
         ("metrics.missing > 0", []),
@@ -146,9 +149,8 @@ def test_filters(ws: Workspace, filter_text: str, names: list[str]) -> None:
 
 
 def test_filter_on_parent(ws: Workspace) -> None:
-    with nm.start_run("outer") as outer:
-        with nm.start_run("child"):
-            pass
+    with nm.start_run("outer") as outer, nm.start_run("child"):
+        pass
     assert nm.runs(f"parent = '{outer.run_id}'")["name"].tolist() == ["child"]
     assert nm.runs("parent = null")["name"].tolist() == ["outer"]
 

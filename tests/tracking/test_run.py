@@ -1,4 +1,4 @@
-"""Recording a run through the public API: params, metrics, tags, artifacts, seeds, secrets, ends."""
+"""Recording a run through the public API: params, metrics, tags, artifacts, seeds, secrets."""
 
 from __future__ import annotations
 
@@ -124,10 +124,9 @@ def test_exception_marks_failed_stores_traceback_and_propagates(ws: Workspace) -
     def train() -> None:
         raise ValueError("boom in training")
 
-    with pytest.raises(ValueError, match="boom in training"):
-        with nm.start_run("bad") as run:
-            nm.log_metric("loss", 0.7)
-            train()
+    with pytest.raises(ValueError, match="boom in training"), nm.start_run("bad") as run:
+        nm.log_metric("loss", 0.7)
+        train()
     assert nm.active_run() is None
     doc = doc_of(ws, run)
     assert doc["status"] == "failed"
@@ -141,10 +140,9 @@ def test_exception_marks_failed_stores_traceback_and_propagates(ws: Workspace) -
 
 
 def test_keyboard_interrupt_marks_interrupted(ws: Workspace) -> None:
-    with pytest.raises(KeyboardInterrupt):
-        with nm.start_run("stopped") as run:
-            nm.log_metric("loss", 0.2)
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), nm.start_run("stopped") as run:
+        nm.log_metric("loss", 0.2)
+        raise KeyboardInterrupt
     assert nm.active_run() is None
     doc = doc_of(ws, run)
     assert doc["status"] == "interrupted"
@@ -316,9 +314,11 @@ def test_metric_non_numbers_raise_naming_the_metric(ws: Workspace, value) -> Non
 
 @pytest.mark.parametrize("step", [-1, 1.5, 2.0, "3", [1]])
 def test_bad_steps_are_rejected(ws: Workspace, step) -> None:
-    with nm.start_run("bad-steps") as run:
-        with pytest.raises(MetricValueError, match="step of metric 'loss'"):
-            nm.log_metric("loss", 0.5, step=step)
+    with (
+        nm.start_run("bad-steps") as run,
+        pytest.raises(MetricValueError, match="step of metric 'loss'"),
+    ):
+        nm.log_metric("loss", 0.5, step=step)
     assert series_of(run.run_id) == {}
 
 
@@ -549,9 +549,8 @@ def test_artifact_logged_again_under_same_name_replaces_record(
 def test_missing_artifact_path_raises_a_one_line_error_naming_it(
     ws: Workspace, project: Path
 ) -> None:
-    with nm.start_run("missing") as run:
-        with pytest.raises(StoreError) as info:
-            nm.log_artifact("no_such_model.pkl")
+    with nm.start_run("missing") as run, pytest.raises(StoreError) as info:
+        nm.log_artifact("no_such_model.pkl")
     message = str(info.value)
     assert "no_such_model.pkl" in message
     assert "\n" not in message

@@ -27,7 +27,7 @@ def two_runs() -> tuple[str, str]:
 
 
 def test_run_table_to_dict_is_json_and_complete(ws: Workspace) -> None:
-    a, b = two_runs()
+    a, _ = two_runs()
     table = api.run_table("params.model = 'rf'")
     d = json.loads(json.dumps(table.to_dict()))
     assert d["filter"] == "params.model = 'rf'"
@@ -50,7 +50,7 @@ def test_run_table_text_shows_names_and_values(ws: Workspace) -> None:
     assert a in text and b in text
     assert "0.8125" in text and "0.9375" in text and "0.25" in text
     assert "metrics.accuracy" in text and "params.model" in text
-    assert '[64,32]' in text
+    assert "[64,32]" in text
     assert "2 runs" in text
     assert text.index("beta-run") < text.index("alpha-run")  # newest first
     assert repr(api.run_table()) == str(api.run_table())
@@ -186,7 +186,14 @@ def test_fmt_value(value, shown: str) -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "shown"),
-    [(None, ""), (math.nan, ""), (0.25, "250 ms"), (5.0, "5.0 s"), (600, "10.0 min"), (7200, "2.0 h")],
+    [
+        (None, ""),
+        (math.nan, ""),
+        (0.25, "250 ms"),
+        (5.0, "5.0 s"),
+        (600, "10.0 min"),
+        (7200, "2.0 h"),
+    ],
 )
 def test_fmt_duration(seconds, shown: str) -> None:
     assert fmt_duration(seconds) == shown
