@@ -5,7 +5,8 @@
 
 Measures (medians; see benchmarks/README.md for the figures and the machine):
   1. nm.log_metric per call, in batches of 1,000 calls, with the background flusher running;
-  2. an empty `%%track` cell in a real IPython shell with 10,000 runs in the store;
+  2. an empty `%%track` cell in a real IPython shell with 10,000 runs in the store (runs of a
+     script; then again with 10,000 earlier runs of that same cell: the worst case);
   3. nm.runs() over 10,000 runs with 20 params and 10 metrics each (and over 1,000, beside
      mlflow.search_runs over 1,000 runs of the same shape);
   4. `%load_ext nb_mlops` in a fresh interpreter (beside `import mlflow`).
@@ -158,7 +159,36 @@ def _shell():
     return InteractiveShell.instance(config=cfg)
 
 
-def bench_track_cell(cells: int, prof: Profiler) -> dict:
+def clone_last_run(n: int) -> None:
+    """n copies of the newest run's document (new ids, earlier starts) in one journal append.
+
+    The copies keep the run's source key, so to `%%track` they are n earlier runs of the same
+    cell: the worst case for linking a new run to its predecessors.
+    """
+    import copy
+
+    import nb_mlops as nm
+    from nb_mlops.tracking.ids import new_run_id
+
+    catalog = nm.workspace().catalog
+    docs = catalog.docs("runs")
+    template = max(docs.values(), key=lambda d: d["start"])
+    t0 = dt.datetime.fromisoformat(template["start"])
+    records, ids = [], set(docs)
+    for i in range(n):
+        run_id = new_run_id()
+        while run_id in ids:
+            run_id = new_run_id()
+        ids.add(run_id)
+        doc = copy.deepcopy(template)
+        start = t0 - dt.timedelta(seconds=n - i)
+        doc.update(run_id=run_id, name=f"clone-{i}", start=start.isoformat())
+        records.append({"op": "put", "tb": "runs", "id": run_id, "doc": doc})
+    for k in range(0, n, 1000):
+        catalog.journal.append(records[k : k + 1000])
+
+
+def bench_track_cell(cells: int, prof: Profiler, name: str = "track_cell", clones: int = 0) -> dict:
     shell = _shell()
 
     def cell(code: str) -> Callable[[], None]:
@@ -174,8 +204,10 @@ def bench_track_cell(cells: int, prof: Profiler) -> dict:
         plain = per_call(cell("pass"), cells, warmup=5)
         shell.run_line_magic("load_ext", "nb_mlops")
         cell("%%track\npass")()  # steady state starts after the kernel's first tracked cell
+        if clones:
+            clone_last_run(clones)
         hooked = per_call(cell("pass"), cells, warmup=5)
-        with prof.section("track_cell"):
+        with prof.section(name):
             tracked = per_call(cell("%%track\npass"), cells, warmup=1)
         magic = per_call(lambda: shell.run_cell_magic("track", "", "pass"), cells, warmup=1)
         shell.run_line_magic("unload_ext", "nb_mlops")
@@ -305,6 +337,8 @@ def rows(res: dict, peer: dict | None) -> list[dict]:
         row("  IPython's own run_cell('pass')", cell["plain_ipython_cell"]["median"], None),
         row("  nb-mlops's part (%%track cell - plain cell)", cell["net_of_ipython"], None),
         row("  the %%track magic alone (run_cell_magic)", cell["magic_alone"]["median"], None),
+        row(f"same, the {big} runs all of this same cell",
+            res["track_cell_same"]["median"], None, "track_cell"),
         row(f"nm.runs(), {big} runs x 20 params x 10 metrics",
             res["runs_10k"]["median"], None, "runs_10k"),
         row(f"nm.runs() vs search_runs(), {small} runs, same shape",
@@ -378,6 +412,10 @@ def main() -> int:
         say("%%track cells ...")
         res["track_cell"] = bench_track_cell(args.cells, prof)
         res["track_cell"]["runs_in_store"] = args.runs
+    say(f"%%track cells with {args.runs} earlier runs of the same cell ...")
+    with store("same-cell", args.keep):
+        res["track_cell_same"] = bench_track_cell(args.cells, prof, "track_cell_same", args.runs)
+        res["track_cell_same"]["runs_in_store"] = args.runs
     say("load_ext in fresh processes ...")
     res["load_ext"] = bench_load_ext(5)
     peer = None

@@ -45,6 +45,10 @@ class _JournalStorage(Storage):
 class _Table(Table):
     document_id_class = str  # ids are run ids and names, unique across processes
 
+    def _update_table(self, updater: Any) -> None:
+        # every TinyDB write goes through here; refuse before it touches the shared replay
+        raise TypeError("catalog writes go through Catalog.put/set/delete, not TinyDB")
+
 
 class _DB(TinyDB):
     table_class = _Table

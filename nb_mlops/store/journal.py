@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -67,22 +68,27 @@ class Journal:
                 self._reset()
                 return True
             return False
+        changed = False
         if st.st_ino != self._ino or st.st_size < self._offset:
+            changed = bool(self._ino is not None or self.tables)
             self._reset()
             self._ino = st.st_ino
         if st.st_size == self._offset:
-            return False
+            return changed
         with open(self.path, "rb") as fh:
             fh.seek(self._offset)
             chunk = fh.read(st.st_size - self._offset)
         end = chunk.rfind(b"\n") + 1
         if end == 0:
-            return False  # only a partial line so far: a writer is mid-append or was killed
-        for line in chunk[:end].splitlines():
-            self._lineno += 1
+            return changed  # only a partial line so far: a writer is mid-append or was killed
+        for line in chunk[:end].splitlines(keepends=True):
             if line.strip():
-                self._apply(self._parse(line))
-        self._offset += end
+                # offset and line number advance only past applied lines, so a damaged line
+                # is reported at the same place however often the read is retried
+                rec = self._parse(line, self._lineno + 1)
+                self._apply(rec)
+            self._lineno += 1
+            self._offset += len(line)
         return True
 
     def _reset(self) -> None:
@@ -96,20 +102,19 @@ class Journal:
             for doc_id, doc in docs.items():
                 self._notify(tb, doc_id, doc, None)
 
-    def _parse(self, line: bytes) -> dict:
+    def _parse(self, line: bytes, lineno: int) -> dict:
         try:
             rec = json.loads(line)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise self._damaged(f"not valid JSON ({exc.__class__.__name__})") from None
-        if not isinstance(rec, dict) or rec.get("op") not in ("put", "set", "del"):
-            raise self._damaged("not a catalog record")
-        if not isinstance(rec.get("tb"), str) or not isinstance(rec.get("id"), str):
-            raise self._damaged("record without a table or an id")
+            raise self._damaged(lineno, f"not valid JSON ({exc.__class__.__name__})") from None
+        why = record_problem(rec)
+        if why:
+            raise self._damaged(lineno, why)
         return rec
 
-    def _damaged(self, why: str) -> CatalogDamaged:
+    def _damaged(self, lineno: int, why: str) -> CatalogDamaged:
         return CatalogDamaged(
-            f"catalog file {self.path} is damaged at line {self._lineno}: {why}; "
+            f"catalog file {self.path} is damaged at line {lineno}: {why}; "
             "run `nb-mlops repair` to set the damaged lines aside and keep every readable record"
         )
 
@@ -120,9 +125,7 @@ class Journal:
         old = table.get(doc_id)
         op = rec["op"]
         if op == "put":
-            new = rec.get("doc")
-            if not isinstance(new, dict):
-                raise self._damaged("a put without a document")
+            new = rec["doc"]
             table[doc_id] = new
         elif op == "del":
             table.pop(doc_id, None)
@@ -131,7 +134,7 @@ class Journal:
             if old is None:
                 return  # a change to a record deleted meanwhile
             new = dict(old)
-            for path, value in rec.get("set", ()):
+            for path, value in rec["set"]:
                 _set_path(new, path, value)
             table[doc_id] = new
         self._notify(tb, doc_id, old, new)
@@ -220,7 +223,7 @@ class Journal:
         os.replace(tmp, self.path)
         st = os.stat(self.path)
         self._ino, self._offset = st.st_ino, st.st_size
-        self._records = self.live_count()
+        self._records = self._lineno = self.live_count()
 
     # ------------------------------------------------------------------ repair
     def repair(self) -> tuple[int, int, Path | None]:
@@ -233,8 +236,7 @@ class Journal:
                 if not line.strip():
                     continue
                 try:
-                    rec = json.loads(line)
-                    ok = isinstance(rec, dict) and rec.get("op") in ("put", "set", "del")
+                    ok = record_problem(json.loads(line)) is None
                 except (ValueError, UnicodeDecodeError):
                     ok = False
                 if ok and line.endswith(b"\n"):
@@ -244,14 +246,32 @@ class Journal:
             if not bad:
                 return len(good), 0, None
             stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-            aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
-            aside.write_bytes(raw)
+            aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}-{secrets.token_hex(3)}")
+            with open(aside, "xb") as fh:  # never overwrite an earlier set-aside copy
+                fh.write(raw)
             tmp = self.path.with_name(f".{self.path.name}.repair-{os.getpid()}")
             tmp.write_bytes(b"".join(good))
             os.replace(tmp, self.path)
             self._reset()
             self.sync()
             return len(good), len(bad), aside
+
+
+def record_problem(rec: Any) -> str | None:
+    """Why `rec` is not a whole catalog record, or None when it is one."""
+    if not isinstance(rec, dict) or rec.get("op") not in ("put", "set", "del"):
+        return "not a catalog record"
+    if not isinstance(rec.get("tb"), str) or not isinstance(rec.get("id"), str):
+        return "a record without a table or an id"
+    if rec["op"] == "put" and not isinstance(rec.get("doc"), dict):
+        return "a put without a document"
+    if rec["op"] == "set":
+        pairs = rec.get("set")
+        if not isinstance(pairs, list) or not all(
+            isinstance(p, list) and len(p) == 2 and isinstance(p[0], list) and p[0] for p in pairs
+        ):
+            return "a set without a list of [path, value] pairs"
+    return None
 
 
 def _set_path(doc: dict, path: list, value: Any) -> None:

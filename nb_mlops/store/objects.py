@@ -79,6 +79,17 @@ class ObjectStore:
         """Whether the object is on disk (one stat; its bytes are not checked)."""
         return self.path_of(md5).is_file()
 
+    def _reuse(self, md5: str) -> bool:
+        """Whether the object exists; if so its mtime is refreshed, so that a gc running now
+        keeps it through the grace period while the caller writes the record that uses it."""
+        try:
+            os.utime(self.path_of(md5))
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return self.has(md5)  # a shared cache we may not touch: existence is enough
+        return True
+
     # -- adding -------------------------------------------------------------------------------
 
     def add(self, src: Path | str) -> ObjectInfo:
@@ -108,7 +119,7 @@ class ObjectStore:
                 raise StoreError(f"a file cannot be stored as folder object {md5}: {src}")
         elif self.hash_cache is not None:
             md5 = self.hash_cache.get(src, st)
-        if md5 is not None and self.has(md5):
+        if md5 is not None and self._reuse(md5):
             return ObjectInfo(md5, st.st_size, 1)
 
         got, size = self._store_file(src, md5, st.st_size)
@@ -131,7 +142,7 @@ class ObjectStore:
         dir_md5, entries, listing = hash_tree(src_dir, cache=self.hash_cache, workers=self.workers)
         todo: dict[str, dict] = {}
         for entry in entries:
-            if entry["md5"] not in todo and not self.has(entry["md5"]):
+            if entry["md5"] not in todo and not self._reuse(entry["md5"]):
                 todo[entry["md5"]] = entry
 
         def store(entry: dict) -> ObjectInfo:
@@ -341,7 +352,7 @@ class ObjectStore:
 
     def _store_bytes(self, md5: str, data: bytes) -> None:
         """Write ``data`` as object ``md5`` unless it exists."""
-        if self.has(md5):
+        if self._reuse(md5):
             return
         folder = _mkdir(self.objects_dir / md5[:2])
         tmp = _temp_file(folder, f"writing object {md5}")
@@ -358,7 +369,7 @@ class ObjectStore:
     def _land(self, tmp: str, md5: str) -> None:
         """Make the finished temp read-only and rename it to its object name."""
         final = self.path_of(md5)
-        if final.is_file():  # another writer got there first; its bytes are the same
+        if self._reuse(md5):  # another writer got there first; its bytes are the same
             _unlink_quiet(tmp)
             return
         final.parent.mkdir(exist_ok=True)

@@ -66,13 +66,12 @@ class MetricWriter:
     def flush(self) -> None:
         """Append buffered points as whole lines (one write)."""
         with self._lock:
+            self._last_flush = time.monotonic()
             if not self._buf:
-                self._last_flush = time.monotonic()
                 return
             data = "".join(self._buf).encode()
+            append_line(self.path, data)  # on failure the points stay buffered for the next try
             self._buf = []
-            self._last_flush = time.monotonic()
-            append_line(self.path, data)
 
     def beat(self) -> None:
         """Touch the heartbeat file so readers on other hosts know the run is alive."""

@@ -185,7 +185,9 @@ def test_adding_an_existing_object_reads_nothing(
 
     monkeypatch.setattr(objects, "_copy_hashing", no_copy)
     assert store.add_file(src, first.md5) == first
-    assert store.path_of(first.md5).stat().st_mtime_ns == before.st_mtime_ns
+    after = store.path_of(first.md5).stat()
+    assert after.st_ino == before.st_ino  # not rewritten...
+    assert after.st_mtime_ns >= before.st_mtime_ns  # ...only touched, so gc's grace covers it
 
 
 def test_add_tree_twice_is_idempotent(store: ObjectStore, vector_dir: Path) -> None:
