@@ -67,7 +67,7 @@ class Command:
     json: bool = True
 
 
-class _Parser(argparse.ArgumentParser):
+class ArgParser(argparse.ArgumentParser):
     """argparse that raises instead of exiting, so a magic can turn it into a UsageError."""
 
     def error(self, message: str) -> NoReturn:
@@ -228,7 +228,7 @@ def build_parser(cmd: Command, prog: str, *, cli: bool) -> argparse.ArgumentPars
 @functools.cache
 def _parser(name: str, prog: str, cli: bool) -> argparse.ArgumentParser:
     cmd = COMMANDS[name]
-    parser = _Parser(prog=prog, description=cmd.help, add_help=True)
+    parser = ArgParser(prog=prog, description=cmd.help, add_help=True)
     for a in cmd.args:
         parser.add_argument(*a.flags, **a.kwargs)
     if cli and cmd.json:

@@ -19,10 +19,10 @@ from traitlets import Bool, Int
 
 from nb_mlops.commands import (
     COMMANDS,
+    ArgParser,
     HelpShown,
     Message,
     UsageProblem,
-    _Parser,
     arg,
     build_parser,
     overview,
@@ -41,7 +41,7 @@ CELL_ARGS = (
 @functools.cache
 def cell_parser() -> argparse.ArgumentParser:
     """The `%%track` options parser (built once: argparse costs half a millisecond to build)."""
-    parser = _Parser(prog="%%track", description="run this cell as a tracked run")
+    parser = ArgParser(prog="%%track", description="run this cell as a tracked run")
     for a in CELL_ARGS:
         parser.add_argument(*a.flags, **a.kwargs)
     return parser
