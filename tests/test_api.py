@@ -162,3 +162,14 @@ def test_repair_on_a_healthy_store(ws: Workspace) -> None:
     assert result["set_aside"] == 0
     assert result["kept"] >= 1
     assert nm.runs()["name"].tolist() == ["fine"]
+
+
+def test_get_run_reads_like_a_dict(ws) -> None:
+    with nm.start_run("indexed"):
+        nm.log_param("lr", 0.1)
+        nm.log_metric("loss", 0.5)
+    run = nm.get_run("indexed")
+    assert run["params"] == {"lr": 0.1}
+    assert run["metrics"] == {"loss": 0.5}
+    with pytest.raises(KeyError):
+        run["nope"]

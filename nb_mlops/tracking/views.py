@@ -185,6 +185,10 @@ class RunDetail:
     def to_dict(self) -> dict[str, Any]:
         return self.doc
 
+    def __getitem__(self, key: str) -> Any:
+        """`nm.get_run("x")["params"]`: the run's fields, as in `to_dict()`."""
+        return self.doc[key]
+
     def _sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
         d = self.doc
         overview = [
