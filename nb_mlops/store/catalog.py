@@ -55,12 +55,14 @@ class _DB(TinyDB):
 
 
 class _Index:
-    """field value -> ids, kept up to date from the journal's change notifications."""
+    """field value -> ids (and the newest id by `order`), kept current from the journal."""
 
-    def __init__(self, table: str, path: Path_) -> None:
+    def __init__(self, table: str, path: Path_, order: str | None = None) -> None:
         self.table = table
         self.path = path
+        self.order = order
         self.ids: dict[Any, set[str]] = {}
+        self._newest: dict[Any, tuple[Any, str]] = {}
 
     def value(self, doc: Mapping | None) -> Any:
         cur: Any = doc
@@ -72,11 +74,40 @@ class _Index:
 
     def change(self, doc_id: str, old: dict | None, new: dict | None) -> None:
         if old is not None:
-            ids = self.ids.get(self.value(old))
+            value = self.value(old)
+            ids = self.ids.get(value)
             if ids is not None:
                 ids.discard(doc_id)
+            best = self._newest.get(value)
+            if best is not None and best[1] == doc_id:
+                still = new is not None and self.value(new) == value
+                if still and self._key(new, doc_id) >= best:
+                    self._newest[value] = self._key(new, doc_id)  # updated, still the newest
+                else:
+                    del self._newest[value]  # recomputed from `ids` when next asked
         if new is not None:
-            self.ids.setdefault(self.value(new), set()).add(doc_id)
+            value = self.value(new)
+            ids = self.ids.setdefault(value, set())
+            ids.add(doc_id)
+            if self.order is not None:
+                key = self._key(new, doc_id)
+                best = self._newest.get(value)
+                if (best is None and len(ids) == 1) or (best is not None and key > best):
+                    self._newest[value] = key
+
+    def _key(self, doc: Mapping, doc_id: str) -> tuple[Any, str]:
+        return (doc.get(self.order) or "", doc_id)
+
+    def newest(self, value: Any, docs: Mapping[str, Mapping]) -> str | None:
+        best = self._newest.get(value)
+        if best is None:
+            keys = [
+                (docs[i].get(self.order) or "", i) for i in self.ids.get(value, ()) if i in docs
+            ]
+            if not keys:
+                return None
+            best = self._newest[value] = max(keys)
+        return best[1]
 
 
 class Catalog:
@@ -85,7 +116,7 @@ class Catalog:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         self.journal = Journal(self.folder / "journal.jsonl", self.folder / "journal.lock")
-        self._indexes: dict[tuple[str, Path_], _Index] = {}
+        self._indexes: dict[tuple[str, Path_, str | None], _Index] = {}
         self.journal.add_listener(self._on_change)
         self._db = _DB(storage=_JournalStorage, journal=self.journal)
 
@@ -109,21 +140,34 @@ class Catalog:
     def get(self, table: str, doc_id: str) -> dict[str, Any] | None:
         return self.docs(table).get(doc_id)
 
-    def find(self, table: str, path: str | Path_, value: Any) -> list[dict[str, Any]]:
-        """Documents whose field at `path` equals `value`, through an index built on first use."""
-        key = (table, (path,) if isinstance(path, str) else tuple(path))
-        index = self._indexes.get(key)
+    def _index(self, table: str, path: str | Path_, order: str | None = None) -> _Index:
+        key = (table, (path,) if isinstance(path, str) else tuple(path), order)
         self.journal.sync()
+        index = self._indexes.get(key)
         if index is None:
             index = _Index(*key)
             for doc_id, doc in self.journal.tables.get(table, {}).items():
                 index.change(doc_id, None, doc)
             self._indexes[key] = index
+        return index
+
+    def find(self, table: str, path: str | Path_, value: Any) -> list[dict[str, Any]]:
+        """Documents whose field at `path` equals `value`, through an index built on first use."""
+        index = self._index(table, path)
         docs = self.journal.tables.get(table, {})
         return [docs[i] for i in index.ids.get(value, ()) if i in docs]
 
+    def newest(
+        self, table: str, path: str | Path_, value: Any, order: str = "start"
+    ) -> dict[str, Any] | None:
+        """The document with the greatest `order` field among those whose `path` is `value`."""
+        index = self._index(table, path, order)
+        docs = self.journal.tables.get(table, {})
+        doc_id = index.newest(value, docs)
+        return docs.get(doc_id) if doc_id is not None else None
+
     def _on_change(self, table: str, doc_id: str, old: dict | None, new: dict | None) -> None:
-        for (tb, _), index in self._indexes.items():
+        for (tb, _, _), index in self._indexes.items():
             if tb == table:
                 index.change(doc_id, old, new)
 

@@ -76,9 +76,9 @@ def resolve_run(ws: Workspace, ref: str) -> dict[str, Any]:
     doc = docs.get(ref)
     if doc is not None:
         return doc
-    named = ws.catalog.find("runs", "name", ref)
+    named = ws.catalog.newest("runs", "name", ref)
     if named:
-        return max(named, key=lambda d: d.get("start") or "")
+        return named
     matches = [d for i, d in docs.items() if i.startswith(ref)]
     if len(matches) == 1:
         return matches[0]

@@ -461,10 +461,8 @@ def _previous_run(ws: Workspace, key: str | None) -> str | None:
     """The latest earlier run of the same cell (same cell id, or same code when ids are unknown)."""
     if not key:
         return None
-    earlier = ws.catalog.find("runs", ("source", "key"), key)
-    if not earlier:
-        return None
-    return max(earlier, key=lambda d: d.get("start") or "")["run_id"]
+    doc = ws.catalog.newest("runs", ("source", "key"), key)
+    return doc["run_id"] if doc else None
 
 
 _script_cache: dict[str, tuple[float, dict[str, Any]]] = {}

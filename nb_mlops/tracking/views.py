@@ -11,12 +11,12 @@ import html
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from nb_mlops.store.gc import human_bytes
-from nb_mlops.tracking.query import runs_frame
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 STATUS_COLORS = {
     "running": "#1f77b4",
@@ -88,6 +88,8 @@ class RunTable:
     store: dict[str, Any] = field(default_factory=dict)
 
     def to_frame(self) -> pd.DataFrame:
+        from nb_mlops.tracking.query import runs_frame
+
         return runs_frame(self.runs)
 
     def to_dict(self) -> dict[str, Any]:

@@ -295,3 +295,25 @@ def test_find_on_a_value_nobody_has(folder: Path) -> None:
     assert cat.find("runs", "status", "done") == []
     cat.put("runs", "r", {"run_id": "r", "status": "done"})
     assert _ids(cat.find("runs", "status", "done")) == ["r"]
+
+
+def test_newest_follows_puts_sets_deletes_and_other_writers(folder: Path) -> None:
+    cat, other = Catalog(folder), Catalog(folder)
+    for i, start in enumerate(["2026-01-01", "2026-03-01", "2026-02-01"]):
+        cat.put("runs", f"r{i}", {"key": "k", "start": start})
+    cat.put("runs", "x", {"key": "other", "start": "2027-01-01"})
+    assert cat.newest("runs", "key", "k")["start"] == "2026-03-01"
+    cat.set("runs", "r1", {"status": "finished"})  # an update keeps the newest newest
+    assert cat.newest("runs", "key", "k") == {
+        "key": "k",
+        "start": "2026-03-01",
+        "status": "finished",
+    }
+    other.put("runs", "r3", {"key": "k", "start": "2026-04-01"})  # another process, newer
+    assert cat.newest("runs", "key", "k")["start"] == "2026-04-01"
+    cat.delete("runs", "r3")
+    assert cat.newest("runs", "key", "k")["start"] == "2026-03-01"
+    cat.set("runs", "r1", {"key": "moved"})  # leaves the group
+    assert cat.newest("runs", "key", "k")["start"] == "2026-02-01"
+    assert cat.newest("runs", "key", "moved")["start"] == "2026-03-01"
+    assert cat.newest("runs", "key", "nothing") is None

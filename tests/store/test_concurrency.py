@@ -271,6 +271,7 @@ def test_kill_9_loses_at_most_the_last_second(tmp_path: Path) -> None:
 
         bound = killed_at - LOSS_ALLOWED_S - SCHED_SLACK_S
         newest = max(latest_points, default=None)
+        print(f"{where}: {len(runs)} runs, newest point {killed_at - (newest or first):.3f} s old")
         if newest is None:
             assert first >= bound, f"{where}: every point was lost, the first from {first}"
         else:
