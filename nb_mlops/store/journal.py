@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -57,10 +58,15 @@ class Journal:
         self._lineno = 0
         self._records = 0
         self._listeners: list[Listener] = []
+        self._replay_lock = threading.RLock()
 
     # ----------------------------------------------------------------- reading
     def sync(self) -> bool:
         """Replay what other writers appended since the last call; True when anything changed."""
+        with self._replay_lock:  # two threads must not apply the same bytes twice
+            return self._sync()
+
+    def _sync(self) -> bool:
         try:
             st = os.stat(self.path)
         except FileNotFoundError:

@@ -342,11 +342,19 @@ class Run:
             dirty = self._git_dirty
             if dirty is not None and dirty.done():
                 changes[("env", "git", "dirty")] = dirty.result()
+            elif dirty is not None:  # `git status` still running: record it when it answers
+                dirty.add_done_callback(self._record_dirty)
             changes.update(self.extra_end)
             try:
                 self.ws.catalog.set("runs", self.run_id, changes)
             finally:
                 active.remove(self)
+
+    def _record_dirty(self, future: Any) -> None:
+        try:
+            self.ws.catalog.set("runs", self.run_id, {("env", "git", "dirty"): future.result()})
+        except Exception:  # the run may have been deleted meanwhile; the flag is a nicety
+            pass
 
     def __enter__(self) -> Run:
         return self

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -234,3 +235,17 @@ def test_system_info_facts() -> None:
     info = system_info()
     assert set(info) == {"python", "implementation", "platform", "machine", "executable"}
     assert info["python"].count(".") == 2
+
+
+def test_dirty_flag_arriving_after_a_fast_run_ends_is_still_recorded(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "project")
+    (repo / "train.py").write_text("print('edited again')\n")
+    with nm.start_run("quick") as run:
+        pass  # ends at once, most likely before `git status` answers
+    run._git_dirty.result(timeout=30)
+    for _ in range(100):  # the callback writes right after the result is set
+        doc = nm.workspace().catalog.get("runs", run.run_id)
+        if "dirty" in doc["env"]["git"]:
+            break
+        time.sleep(0.02)
+    assert doc["env"]["git"]["dirty"] is True

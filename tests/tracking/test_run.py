@@ -570,3 +570,22 @@ def test_environment_is_recorded_and_kept_by_gc(ws: Workspace) -> None:
     nm.gc(grace_s=0)
     assert ws.objects.has(env["packages"])
     assert doc_of(ws, run)["proc"]["pid"] == os.getpid()
+
+
+def test_seed_reaches_torch_when_the_kernel_imported_it(ws: Workspace, monkeypatch) -> None:
+    """torch is seeded only when already imported (never imported for the user)."""
+    import sys
+    import types
+
+    seen = []
+    fake = types.ModuleType("torch")
+    fake.manual_seed = seen.append
+    monkeypatch.setitem(sys.modules, "torch", fake)
+    with nm.start_run("torch-seeded", seed=11) as run:
+        pass
+    assert seen == [11]
+    assert doc_of(ws, run)["seeds"] == {"random": 11, "numpy": 11, "torch": 11}
+    monkeypatch.delitem(sys.modules, "torch")
+    with nm.start_run("no-torch", seed=11) as run:
+        pass
+    assert "torch" not in doc_of(ws, run)["seeds"]
