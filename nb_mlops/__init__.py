@@ -5,7 +5,9 @@ inside the notebook. `%load_ext nb_mlops` in IPython/Jupyter, `import nb_mlops a
 from nb_mlops._version import __version__
 from nb_mlops.api import (
     active_run,
+    checkout,
     delete_run,
+    diff,
     end_run,
     gc,
     get_run,
@@ -19,7 +21,10 @@ from nb_mlops.api import (
     runs,
     set_tag,
     set_tags,
+    snapshot,
     start_run,
+    status,
+    versions,
     workspace,
 )
 from nb_mlops.errors import NbMlopsError
@@ -29,7 +34,9 @@ __all__ = [
     "NbMlopsError",
     "__version__",
     "active_run",
+    "checkout",
     "delete_run",
+    "diff",
     "end_run",
     "gc",
     "get_run",
@@ -44,9 +51,12 @@ __all__ = [
     "runs",
     "set_tag",
     "set_tags",
+    "snapshot",
     "start_run",
+    "status",
     "track",
     "unload_ipython_extension",
+    "versions",
     "workspace",
 ]
 

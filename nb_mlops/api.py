@@ -60,10 +60,13 @@ def start_run(
     params: Mapping[str, Any] | None = None,
     seed: int | None = None,
     nested: bool = True,
+    data: list[str | os.PathLike] | None = None,
 ) -> Run:
     """Start a run (a context manager): `with nm.start_run("sweep-1"): ...`.
 
     Inside a tracked cell or another active run it becomes a child run (unless nested=False).
+    `data` names the datasets the run reads: the version of each is recorded (data with unsaved
+    changes is snapshotted first), and `nm.versions(path)` shows the run beside that version.
     """
     from nb_mlops.tracking.run import start_run as _start
 
@@ -74,6 +77,7 @@ def start_run(
         params=params,
         seed=seed,
         nested=nested,
+        data=data,
         workspace=workspace(),
     )
 
@@ -162,3 +166,68 @@ def repair() -> dict[str, Any]:
     ws = workspace()
     kept, dropped, aside = ws.catalog.repair()
     return {"kept": kept, "set_aside": dropped, "copy": str(aside) if aside else None}
+
+
+# ------------------------------------------------------------------------------- data
+def snapshot(path: str | os.PathLike, message: str | None = None) -> Any:
+    """Make the next version of a file or folder (DVC-compatible `PATH.dvc`, cached objects).
+
+    Snapshotting data that is already a version changes nothing and says so.
+    """
+    from nb_mlops.data.snapshot import snapshot as _snapshot
+
+    return _snapshot(workspace(), path, message)
+
+
+def versions(path: str | os.PathLike) -> Any:
+    """A dataset's versions (messages, sizes, rows, the runs that used each); `.to_dict()`."""
+    from nb_mlops.data.snapshot import (
+        adopt_dvcfile,
+        current_version,
+        dataset_path,
+        relpath,
+        runs_using,
+        versions_of,
+    )
+    from nb_mlops.data.views import VersionTable
+
+    ws = workspace()
+    rel = relpath(ws, dataset_path(ws, path, must_exist=False))
+    adopt_dvcfile(ws, rel)
+    docs = versions_of(ws, rel)
+    if not docs:
+        from nb_mlops.data.snapshot import DataError
+
+        raise DataError(f"{rel} has no versions yet; make one with `%track snapshot {rel}`")
+    current = current_version(ws, rel)
+    return VersionTable(rel, docs, current["version"] if current else None, runs_using(ws, rel))
+
+
+def checkout(path: str | os.PathLike, version: int | str, *, force: bool = False) -> Any:
+    """Make the workspace hold exactly `version` of the dataset (files added since removed)."""
+    from nb_mlops.data.checkout import checkout as _checkout
+
+    return _checkout(workspace(), path, version, force=force)
+
+
+def diff(
+    path: str | os.PathLike,
+    a: int | str,
+    b: int | str = "workspace",
+    *,
+    key: str | list[str] | None = None,
+) -> Any:
+    """Files and rows that differ between two versions (`workspace` = the data as it is now)."""
+    from nb_mlops.data.diff import diff as _diff
+
+    return _diff(workspace(), path, a, b, key=key)
+
+
+def status(path: str | os.PathLike | None = None) -> Any:
+    """How the workspace differs from the version each dataset's `.dvc` file names."""
+    from nb_mlops.data.checkout import all_statuses
+    from nb_mlops.data.checkout import status as _status
+    from nb_mlops.data.views import StatusList
+
+    ws = workspace()
+    return StatusList([_status(ws, path)] if path is not None else all_statuses(ws))

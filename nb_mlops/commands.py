@@ -129,6 +129,36 @@ def _init(args: argparse.Namespace, ctx: Context) -> Any:
     return Message(f"using the store at {ws.home}", {"home": str(ws.home), "root": str(ws.root)})
 
 
+def _snapshot(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    return api.snapshot(args.path, args.message)
+
+
+def _versions(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    return api.versions(args.path)
+
+
+def _checkout(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    return api.checkout(args.path, args.version, force=args.force)
+
+
+def _diff(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    return api.diff(args.path, args.a, args.b, key=args.key or None)
+
+
+def _status(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    return api.status(args.path)
+
+
 def _start(args: argparse.Namespace, ctx: Context) -> Any:
     return ctx.start_session(args)
 
@@ -210,6 +240,54 @@ COMMANDS: dict[str, Command] = {
             ),
         ),
         Command("repair", "set damaged catalog lines aside so the store opens again", _repair),
+        Command(
+            "snapshot",
+            "make the next version of a file or folder (writes PATH.dvc as DVC 3 does)",
+            _snapshot,
+            (
+                arg("path", help="a file or folder inside the workspace"),
+                arg("-m", "--message", help="what changed in this version"),
+            ),
+        ),
+        Command(
+            "versions",
+            "list a dataset's versions and the runs that used each",
+            _versions,
+            (arg("path", help="the dataset (its .dvc file works too)"),),
+        ),
+        Command(
+            "checkout",
+            "make the workspace hold exactly one version of a dataset",
+            _checkout,
+            (
+                arg("path", help="the dataset"),
+                arg("version", help="a version number, latest, or current"),
+                arg("--force", action="store_true", help="discard changes never snapshotted"),
+            ),
+        ),
+        Command(
+            "diff",
+            "files and rows that differ between two versions of a dataset",
+            _diff,
+            (
+                arg("path", help="the dataset"),
+                arg("a", help="a version number, latest, current or workspace"),
+                arg("b", nargs="?", default="workspace", help="the other side (default: now)"),
+                arg(
+                    "--key",
+                    action="append",
+                    default=[],
+                    metavar="COLUMN",
+                    help="match rows of tabular files by this column (repeat for a composite key)",
+                ),
+            ),
+        ),
+        Command(
+            "status",
+            "how the workspace differs from each dataset's checked-out version",
+            _status,
+            (arg("path", nargs="?", help="one dataset (default: all)"),),
+        ),
         Command(
             "init",
             "create or pick the store for a project folder",

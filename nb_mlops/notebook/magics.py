@@ -34,6 +34,13 @@ CELL_ARGS = (
     arg("-n", "--name", help="the run's name (default: a generated one)"),
     arg("-e", "--experiment", help="experiment to file the run under (default: Default)"),
     arg("--seed", type=int, help="seed random, numpy and torch/TensorFlow before the cell"),
+    arg(
+        "--data",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a dataset the cell reads: its version is recorded (repeatable)",
+    ),
     arg("--tag", action="append", default=[], metavar="K=V", help="tag the run (repeatable)"),
 )
 
@@ -141,6 +148,7 @@ class TrackMagics(Magics):
                 "key": f"cell:{cell_id}" if cell_id else f"code:{chash}",
             },
             history=state.history.pointer(rec) if rec is not None else None,
+            data=opts.data or None,
             workspace=api.workspace(),
         )
         status, error = "finished", None

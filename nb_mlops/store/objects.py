@@ -133,13 +133,25 @@ class ObjectStore:
         self._store_bytes(md5, data)
         return md5
 
-    def add_tree(self, src_dir: Path | str) -> ObjectInfo:
+    def add_listing(self, data: bytes) -> str:
+        """Store a folder listing (the bytes of a ``.dir`` object); return its ``.dir`` hash."""
+        md5 = md5_bytes(data) + ".dir"
+        self._store_bytes(md5, data)
+        return md5
+
+    def add_tree(
+        self, src_dir: Path | str, hashed: tuple[str, list[dict], bytes] | None = None
+    ) -> ObjectInfo:
         """Store every file under ``src_dir`` and then its ``.dir`` listing; return the ``.dir``.
 
         The listing is written last, so a ``.dir`` object on disk means its files were stored.
+        ``hashed`` is what :func:`hash_tree` returned for ``src_dir`` when the caller already has
+        it (each file is still verified against its hash while it is copied).
         """
         src_dir = Path(src_dir)
-        dir_md5, entries, listing = hash_tree(src_dir, cache=self.hash_cache, workers=self.workers)
+        dir_md5, entries, listing = hashed or hash_tree(
+            src_dir, cache=self.hash_cache, workers=self.workers
+        )
         todo: dict[str, dict] = {}
         for entry in entries:
             if entry["md5"] not in todo and not self._reuse(entry["md5"]):
@@ -234,6 +246,21 @@ class ObjectStore:
         dest = Path(dest)
         if self._holds(dest, md5):
             return
+        tmp = self.stage(md5, dest)
+        try:
+            os.replace(tmp, dest)
+        except OSError as exc:
+            _unlink_quiet(tmp)
+            raise _write_error(exc, f"checking out object {md5} to {dest}") from exc
+
+    def stage(self, md5: str, dest: Path | str) -> str:
+        """Copy the object, verified, into a temporary file beside ``dest``; return its path.
+
+        The caller renames it into place (or removes it): checking out many files in two phases,
+        all staged and then all renamed, leaves the workspace untouched when one object is
+        corrupt.
+        """
+        dest = Path(dest)
         src = self.path_of(md5)
         try:
             fin = open(src, "rb", buffering=0)  # noqa: SIM115 (opened apart: own error message)
@@ -252,12 +279,12 @@ class ObjectStore:
                 if got != _bare(md5):
                     raise _corrupt(src, got)
                 os.chmod(tmp, _CHECKOUT_MODE)
-                os.replace(tmp, dest)
             except BaseException as exc:
                 _unlink_quiet(tmp)
                 if isinstance(exc, OSError):
                     raise _write_error(exc, f"checking out object {md5} to {dest}") from exc
                 raise
+        return tmp
 
     def checkout_tree(self, dir_md5: str, dest_dir: Path | str, prune: bool = False) -> None:
         """Copy every file of a ``.dir`` object under ``dest_dir``.

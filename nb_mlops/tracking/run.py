@@ -394,6 +394,7 @@ def start_run(
     nested: bool = True,
     source: Mapping[str, Any] | None = None,
     history: Mapping[str, Any] | None = None,
+    data: list[str | os.PathLike] | None = None,
     workspace: Workspace | None = None,
 ) -> Run:
     """Start a run and make it the active one; use it as a context manager to end it.
@@ -420,6 +421,12 @@ def start_run(
     clean_tags = {
         _check_key("tag", k): redact_value(k, _clean_param(v)) for k, v in (tags or {}).items()
     }
+    name = name or new_run_name()
+    inputs = None
+    if data:
+        from nb_mlops.data.snapshot import resolve_inputs
+
+        inputs = resolve_inputs(ws, [str(p) for p in data], name)
     src = dict(source) if source else _script_source()
     previous = _previous_run(ws, src.get("key"))
     env_ref = _environment_ref(ws)
@@ -427,7 +434,7 @@ def start_run(
     extra_vars = ws.config.get("capture", {}).get("env", [])
     doc = {
         "run_id": run_id,
-        "name": name or new_run_name(),
+        "name": name,
         "experiment": experiment,
         "status": "running",
         "start": utcnow(),
@@ -452,6 +459,8 @@ def start_run(
         "artifacts": [],
         "refs": [env_ref],
     }
+    if inputs is not None:
+        doc["data"] = inputs
     run_dir = ws.run_dir(run_id)
     try:
         run_dir.mkdir(parents=True)

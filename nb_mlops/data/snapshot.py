@@ -1,0 +1,340 @@
+"""Dataset versions: snapshotting a file or folder, listing its versions, and which runs used them.
+
+A snapshot hashes the data the way DVC 3 does, stores its objects in the cache, records version N
+in the catalog (table `snapshots`, id `PATH@N`) with our extras (message, size, file count, row
+count and schema of tabular files), and writes `PATH.dvc` exactly as `dvc add` would. Paths are
+kept relative to the workspace root, with `/` separators.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nb_mlops.data.dvccache import dvc_dir, place_in_dvc_cache, take_from_dvc_cache
+from nb_mlops.data.dvcfile import dvc_path, ensure_gitignored, read_dvcfile, write_dvcfile
+from nb_mlops.errors import NbMlopsError
+from nb_mlops.store.hashing import hash_tree, md5_file
+from nb_mlops.store.workspace import Workspace
+
+TABLE = "snapshots"
+_MAX_SUMMARIZED_FILES = 200
+
+
+class DataError(NbMlopsError):
+    """A dataset path or version that cannot be used."""
+
+
+@dataclass
+class Snapshot:
+    """One version of a dataset, as the catalog records it."""
+
+    doc: dict[str, Any]
+
+    @property
+    def version(self) -> int:
+        return self.doc["version"]
+
+    @property
+    def md5(self) -> str:
+        return self.doc["md5"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.doc)
+
+
+@dataclass
+class SnapshotResult:
+    """What `snapshot` did: a new version, or nothing because the data was already a version."""
+
+    snapshot: Snapshot
+    created: bool
+    dvcfile: str
+    notes: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        d = self.snapshot.doc
+        from nb_mlops.store.gc import human_bytes
+
+        what = f"{d['path']} version {d['version']}"
+        size = f"{human_bytes(d['size'])}" + (f" in {d['nfiles']} files" if d.get("isdir") else "")
+        rows = f", {d['rows']:,} rows" if d.get("rows") is not None else ""
+        if self.created:
+            text = f"snapshot {what}: {size}{rows} ({d['md5']})"
+        else:
+            text = f"unchanged: {d['path']} is already version {d['version']} ({d['md5']})"
+        return "; ".join([text, *self.notes])
+
+    __repr__ = __str__
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"created": self.created, "dvcfile": self.dvcfile, **self.snapshot.doc}
+
+
+# ------------------------------------------------------------------------------- paths
+def dataset_path(ws: Workspace, path: str | os.PathLike, *, must_exist: bool = True) -> Path:
+    """The absolute path of a dataset, checked to be inside the workspace."""
+    raw = Path(path).expanduser()
+    full = raw if raw.is_absolute() else Path.cwd() / raw
+    full = Path(os.path.normpath(full))
+    try:
+        full.relative_to(ws.root)
+    except ValueError:
+        raise DataError(
+            f"{path} is outside the workspace {ws.root}; datasets are versioned relative to it"
+        ) from None
+    if full == ws.root or ws.home in (full, *full.parents):
+        raise DataError(f"{path} is the workspace or its store, not a dataset")
+    if full.name.endswith(".dvc"):
+        full = full.with_name(full.name[: -len(".dvc")])
+    if must_exist and not os.path.lexists(full):
+        raise DataError(f"no such file or folder: {path}")
+    return full
+
+
+def relpath(ws: Workspace, full: Path) -> str:
+    return full.relative_to(ws.root).as_posix()
+
+
+# ---------------------------------------------------------------------------- versions
+def versions_of(ws: Workspace, rel: str) -> list[dict[str, Any]]:
+    """Every recorded version of dataset `rel`, oldest first."""
+    return sorted(ws.catalog.find(TABLE, "path", rel), key=lambda d: d["version"])
+
+
+def version_doc(ws: Workspace, rel: str, version: int | str) -> dict[str, Any]:
+    """Version `version` of `rel` (a number, `latest`, or `current` = what PATH.dvc names)."""
+    docs = versions_of(ws, rel)
+    if not docs:
+        raise DataError(f"{rel} has no versions yet; make one with `%track snapshot {rel}`")
+    if version == "latest":
+        return docs[-1]
+    if version == "current":
+        current = current_version(ws, rel)
+        if current is None:
+            raise DataError(f"{rel}.dvc names no version this store knows")
+        return current
+    try:
+        number = int(version)
+    except (TypeError, ValueError):
+        raise DataError(f"a version is a number, `latest` or `current`; got {version!r}") from None
+    for doc in docs:
+        if doc["version"] == number:
+            return doc
+    known = ", ".join(str(d["version"]) for d in docs)
+    raise DataError(f"{rel} has no version {number} (it has {known})")
+
+
+def current_version(ws: Workspace, rel: str) -> dict[str, Any] | None:
+    """The version `PATH.dvc` describes (what the workspace should hold), if known."""
+    dvcfile = dvc_path(ws.root / rel)
+    if not dvcfile.exists():
+        return None
+    out = read_dvcfile(dvcfile)
+    for doc in reversed(versions_of(ws, rel)):
+        if doc["md5"] == out.md5:
+            return doc
+    return None
+
+
+def _next_version(ws: Workspace, rel: str) -> int:
+    docs = versions_of(ws, rel)
+    return docs[-1]["version"] + 1 if docs else 1
+
+
+def _record(ws: Workspace, rel: str, info: dict[str, Any]) -> dict[str, Any]:
+    """Add a version under the catalog lock (two processes never get the same number)."""
+    with ws.catalog.locked():
+        for doc in versions_of(ws, rel):
+            if doc["md5"] == info["md5"]:
+                return doc
+        version = _next_version(ws, rel)
+        doc = {"path": rel, "version": version, **info, "refs": [info["md5"]]}
+        ws.catalog.put(TABLE, f"{rel}@{version}", doc)
+        return doc
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat()
+
+
+# ------------------------------------------------------------------------------- hashing
+@dataclass
+class Hashed:
+    """A file's or folder's hash as DVC 3 computes it, with what it took to get there."""
+
+    md5: str
+    size: int
+    nfiles: int
+    entries: list[dict] | None = None  # a folder's files: md5, relpath, size
+    listing: bytes | None = None  # a folder's `.dir` object
+
+
+def hash_data(ws: Workspace, full: Path) -> Hashed:
+    """Hash a file or folder, the hash cache sparing files unchanged since they were hashed."""
+    cache = ws.objects.hash_cache
+    if full.is_dir():
+        md5, entries, listing = hash_tree(full, cache=cache, workers=ws.objects.workers)
+        return Hashed(md5, sum(e["size"] for e in entries), len(entries), entries, listing)
+    return Hashed(md5_file(full, cache=cache), full.stat().st_size, 1)
+
+
+def store_data(ws: Workspace, full: Path, hashed: Hashed) -> None:
+    """Copy into the cache what it lacks (each file verified; a folder's listing last)."""
+    if hashed.entries is None:
+        ws.objects.add_file(full, hashed.md5)
+    else:
+        ws.objects.add_tree(full, (hashed.md5, hashed.entries, hashed.listing or b""))
+
+
+def _tabular(full: Path, entries: list[dict] | None) -> dict[str, Any]:
+    """Row counts and schemas of the tabular files (CSV, TSV, Parquet, JSON lines)."""
+    from nb_mlops.data.tabular import table_format, table_summary
+
+    if entries is None:
+        return table_summary(full) if table_format(full) else {}
+    tables = {}
+    for entry in entries:
+        if len(tables) >= _MAX_SUMMARIZED_FILES:
+            break
+        if table_format(entry["relpath"]):
+            try:
+                tables[entry["relpath"]] = table_summary(full / entry["relpath"])
+            except NbMlopsError as exc:
+                tables[entry["relpath"]] = {"error": str(exc)}
+    if not tables:
+        return {}
+    rows = [t.get("rows") for t in tables.values()]
+    out: dict[str, Any] = {"tables": tables}
+    if all(isinstance(r, int) for r in rows):
+        out["rows"] = sum(rows)
+    return out
+
+
+# ------------------------------------------------------------------------------ snapshot
+def snapshot(ws: Workspace, path: str | os.PathLike, message: str | None = None) -> SnapshotResult:
+    """Make the next version of a file or folder (nothing changes when the data is a version)."""
+    full = dataset_path(ws, path)
+    rel = relpath(ws, full)
+    adopt_dvcfile(ws, rel)
+    hashed = hash_data(ws, full)
+    for doc in versions_of(ws, rel):
+        if doc["md5"] == hashed.md5:
+            notes = _finish(ws, full, doc)
+            return SnapshotResult(Snapshot(doc), False, str(dvc_path(full)), notes)
+    store_data(ws, full, hashed)  # copies what the cache lacks; re-running completes a cut run
+    doc = _record(
+        ws,
+        rel,
+        {
+            "md5": hashed.md5,
+            "size": hashed.size,
+            "nfiles": hashed.nfiles,
+            "isdir": hashed.entries is not None,
+            "message": message or "",
+            "time": _now(),
+            "source": "nb-mlops",
+            **_tabular(full, hashed.entries),
+        },
+    )
+    notes = _finish(ws, full, doc)
+    return SnapshotResult(Snapshot(doc), True, str(dvc_path(full)), notes)
+
+
+def _finish(ws: Workspace, full: Path, doc: dict[str, Any]) -> list[str]:
+    """PATH.dvc, .gitignore and DVC's cache brought in line with version `doc`."""
+    notes = []
+    dvcfile = dvc_path(full)
+    try:
+        current = read_dvcfile(dvcfile).md5 if dvcfile.exists() else None
+    except NbMlopsError:
+        current = None
+    if current != doc["md5"]:
+        write_dvcfile(full, doc["md5"], doc["size"], doc["nfiles"] if doc.get("isdir") else None)
+        notes.append(f"wrote {relpath(ws, dvcfile)}")
+    if _in_git(ws.root) and ensure_gitignored(full):
+        notes.append(f"added {full.name} to {relpath(ws, full.parent / '.gitignore')}")
+    if dvc_dir(ws) is not None:
+        place_in_dvc_cache(ws, [doc["md5"]])
+    return notes
+
+
+def _in_git(root: Path) -> bool:
+    return any((folder / ".git").exists() for folder in (root, *root.parents))
+
+
+def adopt_dvcfile(ws: Workspace, rel: str) -> dict[str, Any] | None:
+    """Take in the version a `.dvc` file names when `dvc add` made it (not this store).
+
+    Its objects come from DVC's cache, or from the workspace when the data there matches.
+    Returns the new version's record, or None when there was nothing to take in.
+    """
+    full = ws.root / rel
+    dvcfile = dvc_path(full)
+    if not dvcfile.exists():
+        return None
+    out = read_dvcfile(dvcfile)
+    if any(d["md5"] == out.md5 for d in versions_of(ws, rel)):
+        return None
+    if not ws.objects.has(out.md5) and not take_from_dvc_cache(ws, out.md5):
+        hashed = hash_data(ws, full) if os.path.lexists(full) else None
+        if hashed is None or hashed.md5 != out.md5:
+            return None  # nothing holds those bytes here: nothing to version
+        store_data(ws, full, hashed)
+    isdir = out.md5.endswith(".dir")
+    entries = ws.objects.listing(out.md5) if isdir else None
+    size = out.size
+    if size is None:
+        size = sum(
+            ws.objects.path_of(e["md5"]).stat().st_size for e in (entries or [{"md5": out.md5}])
+        )
+    when = dt.datetime.fromtimestamp(dvcfile.stat().st_mtime, dt.timezone.utc).isoformat()
+    return _record(
+        ws,
+        rel,
+        {
+            "md5": out.md5,
+            "size": size,
+            "nfiles": out.nfiles if isdir else 1,
+            "isdir": isdir,
+            "message": "added with dvc",
+            "time": when,
+            "source": "dvc",
+        },
+    )
+
+
+# ------------------------------------------------------------------------------- lineage
+def resolve_inputs(ws: Workspace, paths: list[str], run_name: str) -> list[dict[str, Any]]:
+    """The version of each dataset a run is about to read, snapshotting unsaved data first."""
+    inputs = []
+    for path in paths:
+        full = dataset_path(ws, path)
+        rel = relpath(ws, full)
+        adopt_dvcfile(ws, rel)
+        md5 = hash_data(ws, full).md5
+        doc = next((d for d in versions_of(ws, rel) if d["md5"] == md5), None)
+        if doc is None:
+            doc = snapshot(ws, full, f"taken for run {run_name}").snapshot.doc
+            from nb_mlops.store.workspace import notify
+
+            notify(f"{rel} had unsaved changes: snapshot as version {doc['version']}")
+        inputs.append({"path": rel, "version": doc["version"], "md5": doc["md5"]})
+    return inputs
+
+
+def runs_using(ws: Workspace, rel: str) -> dict[int, list[dict[str, Any]]]:
+    """version -> runs (id, name, status) that read that version of dataset `rel`."""
+    from nb_mlops.tracking.query import all_runs
+
+    used: dict[int, list[dict[str, Any]]] = {}
+    for doc in all_runs(ws).values():
+        for item in doc.get("data") or ():
+            if item.get("path") == rel:
+                used.setdefault(item["version"], []).append(
+                    {"run_id": doc["run_id"], "name": doc.get("name"), "status": doc.get("status")}
+                )
+    return used

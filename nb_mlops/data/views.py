@@ -1,0 +1,91 @@
+"""A dataset's versions as a result object: text for the CLI, HTML for the notebook, a dict."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from typing import Any
+
+from nb_mlops.store.gc import human_bytes
+from nb_mlops.tracking.views import text_table
+
+
+@dataclass
+class VersionTable:
+    """Every version of one dataset, the one checked out, and the runs that used each."""
+
+    path: str
+    versions: list[dict[str, Any]]
+    current: int | None
+    used_by: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "current": self.current,
+            "versions": [
+                {
+                    **{k: v for k, v in d.items() if k != "refs"},
+                    "runs": self.used_by.get(d["version"], []),
+                }
+                for d in self.versions
+            ],
+        }
+
+    def _rows(self) -> list[list[str]]:
+        rows = []
+        for d in self.versions:
+            runs = self.used_by.get(d["version"], [])
+            rows.append(
+                [
+                    f"{'*' if d['version'] == self.current else ' '} {d['version']}",
+                    (d.get("time") or "")[:19].replace("T", " "),
+                    human_bytes(d.get("size", 0)),
+                    str(d.get("nfiles", 1)),
+                    f"{d['rows']:,}" if isinstance(d.get("rows"), int) else "",
+                    ", ".join(f"{r['name']} ({r['run_id']})" for r in runs[:3])
+                    + (f" +{len(runs) - 3}" if len(runs) > 3 else ""),
+                    d.get("message") or "",
+                ]
+            )
+        return rows
+
+    _HEADER = ("version", "time", "size", "files", "rows", "runs", "message")
+
+    def __str__(self) -> str:
+        if not self.versions:
+            return f"{self.path}: no versions yet"
+        note = "* = in the workspace (named by its .dvc file)"
+        return f"{self.path}\n{text_table(list(self._HEADER), self._rows(), 60)}\n{note}"
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        head = "".join(f"<th>{esc(h)}</th>" for h in self._HEADER)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in self._rows()
+        )
+        return (
+            f'<div class="nbm-versions"><h4>{esc(self.path)}</h4>'
+            f'<table class="nbm-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
+            "</table><div>* = in the workspace (named by its .dvc file)</div></div>"
+        )
+
+
+@dataclass
+class StatusList:
+    """Status of several datasets."""
+
+    items: list[Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"datasets": [s.to_dict() for s in self.items]}
+
+    def __str__(self) -> str:
+        return "\n".join(str(s) for s in self.items) or "no datasets have versions yet"
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        return "<pre>" + html.escape(str(self)) + "</pre>"
