@@ -231,3 +231,39 @@ def status(path: str | os.PathLike | None = None) -> Any:
 
     ws = workspace()
     return StatusList([_status(ws, path)] if path is not None else all_statuses(ws))
+
+
+def add_remote(name: str, url: str, *, default: bool = False) -> Any:
+    """Register a remote (a local folder or any fsspec URL) for push and pull."""
+    from nb_mlops.data.remote import add_remote as _add
+
+    return _add(workspace(), name, url, default=default)
+
+
+def remotes() -> list[Any]:
+    """The remotes this store knows."""
+    from nb_mlops.data.remote import list_remotes
+
+    return list_remotes(workspace())
+
+
+def push(
+    path: str | os.PathLike | None = None, remote: str | None = None, *, progress: bool = True
+) -> Any:
+    """Send every version of a dataset (default: all) to a remote; only missing objects move."""
+    from nb_mlops.data.sync import push as _push
+
+    return _push(workspace(), path, remote, progress=progress)
+
+
+def pull(
+    path: str | os.PathLike | None = None,
+    remote: str | None = None,
+    *,
+    force: bool = False,
+    progress: bool = True,
+) -> Any:
+    """Fetch a dataset's versions (default: all) from a remote and check out what `.dvc` names."""
+    from nb_mlops.data.sync import pull as _pull
+
+    return _pull(workspace(), path, remote, force=force, progress=progress)

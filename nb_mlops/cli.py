@@ -15,6 +15,7 @@ from nb_mlops.errors import NbMlopsError
 
 class _CliContext:
     surface = "cli"
+    prog = "nb-mlops"
 
     def start_session(self, args: argparse.Namespace) -> Any:
         raise NbMlopsError(

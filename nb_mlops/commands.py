@@ -38,6 +38,7 @@ class Context(Protocol):
     """What a surface (magic or CLI) offers the handlers beyond the public API."""
 
     surface: str
+    prog: str
 
     def start_session(self, args: argparse.Namespace) -> Any: ...
     def stop_session(self, args: argparse.Namespace) -> Any: ...
@@ -157,6 +158,45 @@ def _status(args: argparse.Namespace, ctx: Context) -> Any:
     from nb_mlops import api
 
     return api.status(args.path)
+
+
+def _remote(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+    from nb_mlops.data import remote as remotes
+
+    usage = build_parser(COMMANDS["remote"], f"{ctx.prog} remote", cli=False).format_usage()
+    if args.action == "list":
+        found = api.remotes()
+        text = (
+            "\n".join(f"{r.name}{' (default)' if r.default else ''}  {r.url}" for r in found)
+            or "no remotes; add one with `remote add NAME URL`"
+        )
+        return Message(text, {"remotes": [r.to_dict() for r in found]})
+    if not args.name:
+        raise UsageProblem(f"remote {args.action} needs a NAME", usage)
+    if args.action == "add":
+        if not args.url:
+            raise UsageProblem("remote add needs NAME and URL", usage)
+        r = api.add_remote(args.name, args.url, default=args.default)
+        return Message(
+            f"remote {r.name} -> {r.url}{' (default)' if r.default else ''}", r.to_dict()
+        )
+    remotes.remove_remote(api.workspace(), args.name)
+    return Message(f"removed remote {args.name}", {"name": args.name})
+
+
+def _push(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    return api.push(args.path, args.remote, progress=not getattr(args, "json", False))
+
+
+def _pull(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    return api.pull(
+        args.path, args.remote, force=args.force, progress=not getattr(args, "json", False)
+    )
 
 
 def _start(args: argparse.Namespace, ctx: Context) -> Any:
@@ -280,6 +320,36 @@ COMMANDS: dict[str, Command] = {
                     metavar="COLUMN",
                     help="match rows of tabular files by this column (repeat for a composite key)",
                 ),
+            ),
+        ),
+        Command(
+            "remote",
+            "add, list or remove the remotes datasets are pushed to and pulled from",
+            _remote,
+            (
+                arg("action", choices=["add", "list", "remove"]),
+                arg("name", nargs="?", help="the remote's name"),
+                arg("url", nargs="?", help="a local folder or an fsspec URL (with add)"),
+                arg("--default", action="store_true", help="make it the default remote"),
+            ),
+        ),
+        Command(
+            "push",
+            "send every version of a dataset (default: all) to a remote",
+            _push,
+            (
+                arg("path", nargs="?", help="the dataset (default: every dataset)"),
+                arg("-r", "--remote", help="the remote (default: the default remote)"),
+            ),
+        ),
+        Command(
+            "pull",
+            "fetch a dataset's versions (default: all) and check out what its .dvc file names",
+            _pull,
+            (
+                arg("path", nargs="?", help="the dataset (default: every dataset)"),
+                arg("-r", "--remote", help="the remote (default: the default remote)"),
+                arg("--force", action="store_true", help="discard changes never snapshotted"),
             ),
         ),
         Command(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nb_mlops.data.dvccache import dvc_dir, place_in_dvc_cache
+from nb_mlops.data.dvccache import dvc_dir, place_in_dvc_cache, sync_current
 from nb_mlops.data.dvcfile import write_dvcfile
 from nb_mlops.data.snapshot import (
     DataError,
@@ -104,6 +104,7 @@ def status(ws: Workspace, path: str | os.PathLike) -> Status:
     ws_md5, have = _workspace_files(ws, full)
     if doc is None:
         return Status(rel, None, None, ws_md5)
+    sync_current(ws, doc["md5"])
     want = _files(ws, full, doc["md5"])
     st = Status(rel, doc["version"], doc["md5"], ws_md5)
     if ws_md5 != doc["md5"]:

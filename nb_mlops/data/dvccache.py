@@ -75,7 +75,8 @@ def place_in_dvc_cache(ws: Workspace, md5s: Iterable[str]) -> int:
         return 0
     link = _may_link(ws)
     placed = 0
-    for md5 in sorted(ws.objects.expand(md5s)):
+    # files before listings: a listing in DVC's cache then means its files are there too
+    for md5 in sorted(ws.objects.expand(md5s), key=lambda h: (h.endswith(".dir"), h)):
         dest = dvc_object_path(cache, md5)
         if dest.exists():
             continue
@@ -97,6 +98,18 @@ def place_in_dvc_cache(ws: Workspace, md5s: Iterable[str]) -> int:
                 tmp.unlink()
         placed += 1
     return placed
+
+
+def sync_current(ws: Workspace, md5: str) -> int:
+    """Place the checked-out version's objects in DVC's cache when they are not there yet.
+
+    Looks at the top object only (a listing is placed after its files), so it costs one stat
+    when DVC's cache is already in line.
+    """
+    cache = dvc_cache_dir(ws)
+    if cache is None or dvc_object_path(cache, md5).exists():
+        return 0
+    return place_in_dvc_cache(ws, [md5])
 
 
 def take_from_dvc_cache(ws: Workspace, md5: str) -> bool:

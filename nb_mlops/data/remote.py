@@ -24,6 +24,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -312,16 +313,17 @@ def push(
     """
     started = time.monotonic()
     wanted = _hash_list(hashes)
-    conn = _Connection(ws, get_remote(ws, remote), write=True)
-    report = TransferReport(conn.remote.name, "push")
+    target = get_remote(ws, remote)
     missing_here = [h for h in wanted if not ws.objects.has(h)]
     if missing_here:
         raise RemoteError(
-            f"cannot push to {conn.remote.name}: {_count(len(missing_here))} not in the local "
+            f"cannot push to {target.name}: {_count(len(missing_here))} not in the local "
             f"cache: {_sample(missing_here)}"
         )
     listings = {h: ws.objects.listing(h) for h in wanted if h.endswith(".dir")}
-    everything = set(ws.objects.expand(wanted))
+    everything = set(wanted).union(*({e["md5"] for e in es} for es in listings.values()))
+    conn = _Connection(ws, target, write=True)
+    report = TransferReport(target.name, "push")
     there = conn.index(everything, jobs)
     files = sorted(h for h in everything if not h.endswith(".dir") and h not in there)
     dirs = sorted(h for h in everything if h.endswith(".dir") and h not in there)
@@ -329,17 +331,19 @@ def push(
     problems: dict[str, str] = {}
 
     sizes = {h: _local_size(ws, h) for h in files + dirs}
-    with _bar(progress, sum(sizes[h] for h in files + dirs), f"push {conn.remote.name}") as bar:
-        for h, problem in _run_all(lambda h: conn.send(h, bar.update), files, jobs):
+    total = sum(sizes[h] for h in files + dirs)
+    with _Progress(progress, total, f"push {conn.remote.name}") as bar:
+        for h, problem in _run_all(lambda h: conn.send(h, bar), files, jobs, bar.cancel):
             _tally(report, problems, h, problem, sizes[h])
         ready = []
         for h in dirs:
             bad = [e["md5"] for e in listings[h] if e["md5"] in problems]
             if bad:
-                problems[h] = f"folder object {h} was not pushed: {_count(len(bad))} of it failed"
+                problems[h] = f"folder object {h} was not pushed: {len(bad)} of its files failed"
+                report.failed.append(h)
             else:
                 ready.append(h)
-        for h, problem in _run_all(lambda h: conn.send(h, bar.update), ready, jobs):
+        for h, problem in _run_all(lambda h: conn.send(h, bar), ready, jobs, bar.cancel):
             _tally(report, problems, h, problem, sizes[h])
     return _finish(report, problems, started)
 
@@ -397,15 +401,16 @@ def pull(
             report.failed.append(h)
     todo = [h for h in todo if h in there]
     total = sum(there[h] or 0 for h in todo)
-    with _bar(progress, total, f"pull {conn.remote.name}") as bar:
-        for h, (size, problem) in _run_all(lambda h: conn.receive(h, bar.update), todo, jobs):
+    with _Progress(progress, total, f"pull {conn.remote.name}") as bar:
+        received = _run_all(lambda h: conn.receive(h, bar), todo, jobs, bar.cancel)
+        for h, (size, problem) in received:
             _tally(report, problems, h, problem, size)
 
     # 3. Folder objects last, each only once all its files are in the cache.
     for h, data in dir_bytes.items():
         lacking = [e["md5"] for e in listings[h] if not ws.objects.has(e["md5"])]
         if lacking:
-            problems[h] = f"folder object {h} was not pulled: {_count(len(lacking))} of it failed"
+            problems[h] = f"folder object {h} was not pulled: {len(lacking)} of its files failed"
             report.failed.append(h)
             continue
         ws.objects._store_bytes(h, data)  # the store's own whole-object landing
@@ -420,7 +425,7 @@ class _Connection:
     def __init__(self, ws: Workspace, remote: Remote, write: bool) -> None:
         self.ws = ws
         self.remote = remote
-        self.fs, root = _open_fs(ws, remote, write)
+        self.fs, root = open_remote_fs(ws, remote, write)
         self.base = root.rstrip("/") + "/files/md5"
 
     def where(self, md5: str) -> str:
@@ -560,7 +565,7 @@ class _Connection:
         return data, None
 
 
-def _open_fs(ws: Workspace, remote: Remote, write: bool) -> tuple[Any, str]:
+def open_remote_fs(ws: Workspace, remote: Remote, write: bool) -> tuple[Any, str]:
     """The fsspec filesystem and root path of ``remote``, checked reachable.
 
     A local remote folder is created on push only when its parent exists: a missing parent
@@ -622,11 +627,17 @@ def _copy_stream(fin: BinaryIO, fout: BinaryIO, on_bytes: Callable[[int], object
     return h.hexdigest()
 
 
-def _run_all(fn: Callable[[str], Any], items: list[str], jobs: int | None) -> list[tuple[str, Any]]:
+def _run_all(
+    fn: Callable[[str], Any],
+    items: list[str],
+    jobs: int | None,
+    cancel: threading.Event | None = None,
+) -> list[tuple[str, Any]]:
     """``[(x, fn(x)) for x in items]`` on a thread pool, in completion order.
 
-    The first exception (or Ctrl-C) cancels the queued calls and waits for the running ones, whose
-    own handlers remove their partial copies, before it propagates.
+    The first exception (or Ctrl-C) sets ``cancel``, so running copies stop at their next chunk
+    and remove their partial files, cancels the queued calls, and propagates once the workers are
+    done: none is left writing behind the caller's back.
     """
     workers = min(jobs or default_workers(), len(items))
     if workers <= 1:
@@ -635,28 +646,46 @@ def _run_all(fn: Callable[[str], Any], items: list[str], jobs: int | None) -> li
     try:
         futures = {pool.submit(fn, x): x for x in items}
         return [(futures[f], f.result()) for f in as_completed(futures)]
+    except BaseException:
+        if cancel is not None:
+            cancel.set()
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
+class _Cancelled(BaseException):
+    """Raised inside a transfer thread when another one failed or the user pressed Ctrl-C."""
 
-    def __enter__(self) -> _NoBar:
+
+class _Progress:
+    """The byte counter the transfer threads feed: a tqdm bar when wanted (the notebook widget
+    in Jupyter, stderr elsewhere), and the signal that tells them to stop."""
+
+    def __init__(self, progress: bool, total: int, desc: str) -> None:
+        self.cancel = threading.Event()
+        self._lock = threading.Lock()
+        self._bar: Any = None
+        if progress and total > 0:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(
+                total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, leave=False
+            )
+
+    def __call__(self, n: int) -> None:
+        if self.cancel.is_set():
+            raise _Cancelled
+        if self._bar is not None:
+            with self._lock:
+                self._bar.update(n)
+
+    def __enter__(self) -> _Progress:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        pass
-
-
-def _bar(progress: bool, total: int, desc: str) -> Any:
-    """A tqdm byte counter (the notebook widget in Jupyter), or nothing when not wanted."""
-    if not progress or total <= 0:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, leave=False)
+        if self._bar is not None:
+            self._bar.close()
 
 
 def _tally(

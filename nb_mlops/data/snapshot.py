@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nb_mlops.data.dvccache import dvc_dir, place_in_dvc_cache, take_from_dvc_cache
+from nb_mlops.data.dvccache import sync_current, take_from_dvc_cache
 from nb_mlops.data.dvcfile import dvc_path, ensure_gitignored, read_dvcfile, write_dvcfile
 from nb_mlops.errors import NbMlopsError
 from nb_mlops.store.hashing import hash_tree, md5_file
@@ -257,8 +257,7 @@ def _finish(ws: Workspace, full: Path, doc: dict[str, Any]) -> list[str]:
         notes.append(f"wrote {relpath(ws, dvcfile)}")
     if _in_git(ws.root) and ensure_gitignored(full):
         notes.append(f"added {full.name} to {relpath(ws, full.parent / '.gitignore')}")
-    if dvc_dir(ws) is not None:
-        place_in_dvc_cache(ws, [doc["md5"]])
+    sync_current(ws, doc["md5"])
     return notes
 
 

@@ -232,6 +232,7 @@ class _MagicContext:
     """What `%track start/stop` need from the kernel."""
 
     surface = "magic"
+    prog = "%track"
 
     def __init__(self, magics: TrackMagics) -> None:
         self.magics = magics
