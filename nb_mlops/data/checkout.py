@@ -10,6 +10,7 @@ cache) are not overwritten or removed unless forced: they would be lost.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,9 +162,6 @@ def checkout(
     want = _files(ws, full, target)
     _, have = _workspace_files(ws, full)
     is_dir = target.endswith(".dir")
-    kind = "folder" if is_dir else "file"
-    if (is_dir and full.exists() and not full.is_dir()) or (not is_dir and full.is_dir()):
-        raise DataError(f"{rel} in the workspace is not a {kind} as version {doc['version']} is")
 
     to_write = {p: m for p, m in want.items() if have.get(p) != m}
     to_remove = sorted(set(have) - set(want))
@@ -179,24 +177,23 @@ def checkout(
     def dest(p: str) -> Path:
         return full.joinpath(*p.split("/")) if p else full
 
-    staged: list[tuple[str, Path]] = []
-
-    def stage(item: tuple[str, str]) -> None:
-        final = dest(item[0])
-        staged.append((ws.objects.stage(item[1], final), final))
-
+    staged = _stage_all(ws, full, to_write)
     try:
-        map_in_threads(stage, sorted(to_write.items()), ws.objects.workers)
-    except BaseException:
-        for tmp, _ in staged:  # nothing in the workspace has changed yet
-            Path(tmp).unlink(missing_ok=True)
-        raise
-    for tmp, final in staged:
-        os.replace(tmp, final)
-    for p in to_remove:
-        os.unlink(dest(p))
-    if is_dir:
-        _remove_empty_dirs(full)
+        # removals first: a file may give way to a folder of the same name, and back
+        for p in to_remove:
+            os.unlink(dest(p))
+        if full.is_dir():
+            _remove_empty_dirs(full, keep_root=is_dir)
+        for p, tmp in staged.items():
+            final = dest(p)
+            if final.is_dir():
+                final.rmdir()  # emptied above: the version has a file here
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, final)
+        if is_dir:
+            full.mkdir(exist_ok=True)  # a version may be an empty folder
+    finally:
+        shutil.rmtree(_staging_dir(full), ignore_errors=True)
     _remember_hashes(ws, [(dest(p), m) for p, m in to_write.items()])
     write_dvcfile(full, target, doc["size"], doc.get("nfiles") if is_dir else None)
     if dvc_dir(ws) is not None:
@@ -211,9 +208,41 @@ def checkout(
     )
 
 
-def _remove_empty_dirs(root: Path) -> None:
-    for folder, dirs, files in os.walk(root, topdown=False):
-        if folder != str(root) and not dirs and not files and not os.listdir(folder):
+def _staging_dir(full: Path) -> Path:
+    return full.parent / f".{full.name}.nbmlops-checkout"
+
+
+def _stage_all(ws: Workspace, full: Path, to_write: dict[str, str]) -> dict[str, str]:
+    """Copy every object to write, verified, into a staging folder beside the dataset.
+
+    Nothing in the dataset changes here: a corrupt object or a full disk stops the checkout
+    with the workspace as it was (the staging folder is removed).
+    """
+    staging = _staging_dir(full)
+    shutil.rmtree(staging, ignore_errors=True)  # left by a killed checkout
+    staged: dict[str, str] = {}
+    if not to_write:
+        return staged
+    staging.mkdir(parents=True)
+    items = sorted(to_write.items())
+
+    def stage(index_item: tuple[int, tuple[str, str]]) -> None:
+        index, (p, md5) = index_item
+        final = full.joinpath(*p.split("/")) if p else full
+        staged[p] = ws.objects.stage(md5, staging / str(index), label=final)
+
+    try:
+        map_in_threads(stage, list(enumerate(items)), ws.objects.workers)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return staged
+
+
+def _remove_empty_dirs(root: Path, keep_root: bool) -> None:
+    """Remove folders left empty under `root` (deepest first), and `root` too unless kept."""
+    for folder, _, _ in os.walk(root, topdown=False):
+        if (folder != str(root) or not keep_root) and not os.listdir(folder):
             os.rmdir(folder)
 
 

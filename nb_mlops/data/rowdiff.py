@@ -46,17 +46,19 @@ def diff_tables(
     key: str | Sequence[str] | None = None,
     *,
     labels: tuple[str, str] | None = None,
+    fmt: str | None = None,
 ) -> RowDiff:
     """Diff `old` against `new` (each a path to a tabular file, a pyarrow.Table or a DataFrame).
 
     With `key` (a column name or several), rows are matched by key; without it, by content.
-    `labels` names the two sides in messages and views (default: the paths, or "old"/"new").
+    `labels` names the two sides in messages and views (default: the paths, or "old"/"new");
+    `fmt` is the file format of paths whose suffix does not say it (cache objects).
     """
-    old_table, old_label = _as_table(old, "old")
-    new_table, new_label = _as_table(new, "new")
+    keys = _key_columns(key)
+    old_table, old_label = _as_table(old, "old", fmt)
+    new_table, new_label = _as_table(new, "new", fmt)
     if labels is not None:
         old_label, new_label = labels
-    keys = _key_columns(key)
     if keys is not None:
         for table, label in ((old_table, old_label), (new_table, new_label)):
             missing = [k for k in keys if k not in table.column_names]
@@ -361,17 +363,14 @@ class _Builder:
         changed_new = matched_new[changed_at]
 
         # Key order, within each kind and across kinds (a key is never in two kinds).
-        parts = []
-        for rank, (keys, idx) in enumerate(
-            ((new_keys, added_new), (old_keys, removed_old), (new_keys, changed_new))
-        ):
-            order = _key_order(keys, idx)
-            parts.append((rank, order))
-        added_new = added_new[parts[0][1]]
-        removed_old = removed_old[parts[1][1]]
-        changed_old = changed_old[parts[2][1]]
-        changed_new = changed_new[parts[2][1]]
-        changed_cells = changed_cells[parts[2][1]]
+        added_new = added_new[_key_order(new_keys, added_new)]
+        removed_old = removed_old[_key_order(old_keys, removed_old)]
+        by_key = _key_order(new_keys, changed_new)
+        changed_old, changed_new, changed_cells = (
+            changed_old[by_key],
+            changed_new[by_key],
+            changed_cells[by_key],
+        )
         order_kind, order_pos = _merge_by_key(
             [(new_keys, added_new), (old_keys, removed_old), (new_keys, changed_new)]
         )
@@ -454,27 +453,27 @@ class _Builder:
         self, codes: np.ndarray, counts: np.ndarray, table: pa.Table, label: str
     ) -> None:
         assert self.key is not None
-        repeated = np.flatnonzero(counts > 1)
-        if not len(repeated):
+        repeated = counts > 1
+        if not repeated.any():
             return
-        row = int(np.flatnonzero(codes == repeated[0])[0])
+        row = int(np.argmax(repeated[codes]))  # the first row, in file order, whose key repeats
         values = table.select(self.key).slice(row, 1).to_pylist()[0]
         shown = ", ".join(f"{k}={_short(repr(v))}" for k, v in values.items())
         name = self.key[0] if len(self.key) == 1 else "(" + ", ".join(self.key) + ")"
         raise DiffKeyError(
-            f"key {name} is not unique in {label}: {shown} is on {int(counts[repeated[0]])} rows "
-            f"({len(repeated):,} repeated key value(s)); a key must identify one row"
+            f"key {name} is not unique in {label}: {shown} is on {int(counts[codes[row]])} rows "
+            f"({int(repeated.sum()):,} repeated key value(s)); a key must identify one row"
         )
 
 
-def _as_table(obj: Any, side: str) -> tuple[pa.Table, str]:
+def _as_table(obj: Any, side: str, fmt: str | None = None) -> tuple[pa.Table, str]:
     """A pyarrow.Table and a label for one side of a diff."""
     if isinstance(obj, pa.Table):
         table, label = obj, side
     elif isinstance(obj, pa.RecordBatch):
         table, label = pa.Table.from_batches([obj]), side
     elif isinstance(obj, (str, os.PathLike)):
-        table, label = read_table(obj), os.fspath(obj)
+        table, label = read_table(obj, fmt), os.fspath(obj)
     elif type(obj).__module__.partition(".")[0] == "pandas" and hasattr(obj, "columns"):
         frame = obj.reset_index() if any(n is not None for n in obj.index.names) else obj
         table, label = pa.Table.from_pandas(frame, preserve_index=False), side

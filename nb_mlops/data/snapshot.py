@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from nb_mlops.data.dvccache import sync_current, take_from_dvc_cache
-from nb_mlops.data.dvcfile import dvc_path, ensure_gitignored, read_dvcfile, write_dvcfile
+from nb_mlops.data.dvcfile import (
+    DvcFileError,
+    dvc_path,
+    ensure_gitignored,
+    read_dvcfile,
+    write_dvcfile,
+)
 from nb_mlops.errors import NbMlopsError
 from nb_mlops.store.hashing import hash_tree, md5_file
 from nb_mlops.store.workspace import Workspace
@@ -195,7 +201,12 @@ def _tabular(full: Path, entries: list[dict] | None) -> dict[str, Any]:
     from nb_mlops.data.tabular import table_format, table_summary
 
     if entries is None:
-        return table_summary(full) if table_format(full) else {}
+        if not table_format(full):
+            return {}
+        try:
+            return table_summary(full)
+        except NbMlopsError as exc:  # versioned all the same; the summary says why it is missing
+            return {"table_error": str(exc)}
     tables = {}
     for entry in entries:
         if len(tables) >= _MAX_SUMMARIZED_FILES:
@@ -219,11 +230,16 @@ def snapshot(ws: Workspace, path: str | os.PathLike, message: str | None = None)
     """Make the next version of a file or folder (nothing changes when the data is a version)."""
     full = dataset_path(ws, path)
     rel = relpath(ws, full)
-    adopt_dvcfile(ws, rel)
+    repaired = []
+    try:
+        adopt_dvcfile(ws, rel)
+    except DvcFileError as exc:  # the snapshot writes a sound one below
+        dvc_path(full).unlink()
+        repaired.append(f"replaced a damaged {dvc_path(full).name} ({exc})")
     hashed = hash_data(ws, full)
     for doc in versions_of(ws, rel):
         if doc["md5"] == hashed.md5:
-            notes = _finish(ws, full, doc)
+            notes = repaired + _finish(ws, full, doc)
             return SnapshotResult(Snapshot(doc), False, str(dvc_path(full)), notes)
     store_data(ws, full, hashed)  # copies what the cache lacks; re-running completes a cut run
     doc = _record(
@@ -240,7 +256,7 @@ def snapshot(ws: Workspace, path: str | os.PathLike, message: str | None = None)
             **_tabular(full, hashed.entries),
         },
     )
-    notes = _finish(ws, full, doc)
+    notes = repaired + _finish(ws, full, doc)
     return SnapshotResult(Snapshot(doc), True, str(dvc_path(full)), notes)
 
 

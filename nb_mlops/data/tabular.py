@@ -42,9 +42,12 @@ def table_format(path: str | os.PathLike[str]) -> str | None:
     return TABULAR_SUFFIXES.get(Path(path).suffix.lower())
 
 
-def read_table(path: str | os.PathLike[str]) -> pa.Table:
-    """The whole file as an Arrow table, types inferred over all rows (not just the first block)."""
-    fmt = _format_of(path)
+def read_table(path: str | os.PathLike[str], fmt: str | None = None) -> pa.Table:
+    """The whole file as an Arrow table, types inferred over all rows (not just the first block).
+
+    `fmt` ("csv", "tsv", "parquet", "jsonl") overrides the suffix: cache objects have none.
+    """
+    fmt = _format_of(path, fmt)
     if fmt != "parquet" and os.path.getsize(path) == 0:
         return pa.table({})  # an empty text file is a table without columns, not an error
     try:
@@ -61,16 +64,16 @@ def read_table(path: str | os.PathLike[str]) -> pa.Table:
         raise _read_error(path, fmt, exc) from exc
 
 
-def table_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
+def table_summary(path: str | os.PathLike[str], fmt: str | None = None) -> dict[str, Any]:
     """{"format", "rows", "columns": [{"name", "type"}]} without holding the whole table.
 
     Parquet: from the footer alone. CSV/TSV: streamed; Arrow's streaming reader infers types from
     the first block only, so when a later block contradicts a column's type, that one column is
     read alone (as `read_table` would infer it) and the stream restarts with its type fixed —
     the summary's types always equal `read_table`'s. JSON lines: streamed when this pyarrow can,
-    else read whole.
+    else read whole. `fmt` overrides the suffix, as for `read_table`.
     """
-    fmt = _format_of(path)
+    fmt = _format_of(path, fmt)
     if fmt != "parquet" and os.path.getsize(path) == 0:
         return _summary(fmt, 0, pa.schema([]))
     try:
@@ -86,8 +89,14 @@ def table_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise _read_error(path, fmt, exc) from exc
 
 
-def _format_of(path: str | os.PathLike[str]) -> str:
-    fmt = table_format(path)
+def _format_of(path: str | os.PathLike[str], fmt: str | None = None) -> str:
+    if fmt is not None:
+        if fmt not in _FORMAT_NAMES:
+            raise TableReadError(
+                f"unknown table format {fmt!r} (known: {', '.join(_FORMAT_NAMES)})"
+            )
+    else:
+        fmt = table_format(path)
     if fmt is None:
         known = ", ".join(sorted(TABULAR_SUFFIXES))
         raise TableReadError(f"{os.fspath(path)} is not a tabular file (suffixes read: {known})")

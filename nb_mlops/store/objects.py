@@ -253,14 +253,16 @@ class ObjectStore:
             _unlink_quiet(tmp)
             raise _write_error(exc, f"checking out object {md5} to {dest}") from exc
 
-    def stage(self, md5: str, dest: Path | str) -> str:
+    def stage(self, md5: str, dest: Path | str, label: Path | str | None = None) -> str:
         """Copy the object, verified, into a temporary file beside ``dest``; return its path.
 
         The caller renames it into place (or removes it): checking out many files in two phases,
         all staged and then all renamed, leaves the workspace untouched when one object is
-        corrupt.
+        corrupt. ``label`` is the path errors name (the file being checked out, when ``dest``
+        is a staging place).
         """
         dest = Path(dest)
+        shown = label or dest
         src = self.path_of(md5)
         try:
             fin = open(src, "rb", buffering=0)  # noqa: SIM115 (opened apart: own error message)
@@ -273,7 +275,7 @@ class ObjectStore:
             if dest.is_dir() and not dest.is_symlink():
                 raise StoreError(f"is a folder, cannot check out a file there: {dest}")
             folder = _mkdir(dest.parent)
-            tmp = _temp_file(folder, f"checking out object {md5} to {dest}")
+            tmp = _temp_file(folder, f"checking out object {md5} to {shown}")
             try:
                 got, _ = _copy_hashing(fin, tmp, size_hint)
                 if got != _bare(md5):
@@ -282,7 +284,7 @@ class ObjectStore:
             except BaseException as exc:
                 _unlink_quiet(tmp)
                 if isinstance(exc, OSError):
-                    raise _write_error(exc, f"checking out object {md5} to {dest}") from exc
+                    raise _write_error(exc, f"checking out object {md5} to {shown}") from exc
                 raise
         return tmp
 

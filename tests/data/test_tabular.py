@@ -1,4 +1,4 @@
-"""Tabular files: format by suffix, whole reads, cheap summaries, one-line errors naming the file."""
+"""Tabular files: format by suffix, whole reads, cheap summaries, one-line errors naming files."""
 
 from __future__ import annotations
 
@@ -100,7 +100,10 @@ def test_read_and_summarize_every_format(tmp_path: Path, suffix: str) -> None:
 def test_korean_column_names_and_values(tmp_path: Path) -> None:
     path = tmp_path / "한글.csv"
     path.write_text("번호,도시\n1,서울\n2,부산\n", "utf-8")
-    assert read_table(path).to_pylist() == [{"번호": 1, "도시": "서울"}, {"번호": 2, "도시": "부산"}]
+    assert read_table(path).to_pylist() == [
+        {"번호": 1, "도시": "서울"},
+        {"번호": 2, "도시": "부산"},
+    ]
     assert [c["name"] for c in table_summary(path)["columns"]] == ["번호", "도시"]
 
 
@@ -210,3 +213,15 @@ def test_long_parser_messages_are_cut(tmp_path: Path) -> None:
     with pytest.raises(TableReadError) as info:
         read_table(path)
     assert len(str(info.value)) < tabular._MAX_MESSAGE + len(str(path)) + 40
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "parquet", "jsonl"])
+def test_format_given_for_a_path_without_suffix(tmp_path: Path, fmt: str) -> None:
+    # Cache objects are named by their hash, without a suffix.
+    path = write(tmp_path / "0cc175b9c0f1b6a831c399e269772661", ROWS, fmt)
+    assert read_table(path, fmt).to_pylist() == ROWS
+    assert table_summary(path, fmt=fmt)["rows"] == 3
+    with pytest.raises(TableReadError, match="not a tabular file"):
+        read_table(path)
+    with pytest.raises(TableReadError, match="unknown table format 'xlsx'"):
+        read_table(path, "xlsx")
