@@ -77,6 +77,8 @@ class RowDiff:
     Counts: `added`, `removed`, `changed`, `unchanged` (rows) and `cells_changed`; `old_rows` and
     `new_rows`. `schema` lists columns `added`, `removed` and `retyped` (same name, other Arrow
     type). `key` is the list of key columns, or None when rows were matched by content.
+    `compared` names the columns whose cells were compared; `rows()` pages through the records,
+    `to_dict()` is the JSON form, `str()` and `_repr_html_()` the text and notebook views.
 
     Semantics, chosen so that a diff says what a person would call a change:
 

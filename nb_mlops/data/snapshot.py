@@ -23,7 +23,7 @@ from nb_mlops.data.dvcfile import (
     write_dvcfile,
 )
 from nb_mlops.errors import NbMlopsError
-from nb_mlops.store.hashing import hash_tree, md5_file
+from nb_mlops.store.hashing import hash_tree, md5_file, scan_tree, tree_listing
 from nb_mlops.store.workspace import Workspace
 
 TABLE = "snapshots"
@@ -196,6 +196,46 @@ def store_data(ws: Workspace, full: Path, hashed: Hashed) -> None:
         ws.objects.add_tree(full, (hashed.md5, hashed.entries, hashed.listing or b""))
 
 
+def _known_version(ws: Workspace, rel: str, md5: str) -> dict[str, Any] | None:
+    return next((d for d in versions_of(ws, rel) if d["md5"] == md5), None)
+
+
+def _tree_hashed(found: list, md5s: dict[str, str]) -> Hashed:
+    md5, entries, listing = tree_listing(found, md5s)
+    return Hashed(md5, sum(e["size"] for e in entries), len(entries), entries, listing)
+
+
+def ingest_data(ws: Workspace, rel: str, full: Path) -> tuple[Hashed, dict[str, Any] | None]:
+    """Hash a file or folder and store what the cache lacks, reading each new file once.
+
+    Returns the hash and the version it already is (None for new data). Unchanged data known to
+    the hash cache costs a walk and one lookup: nothing is read and nothing is written.
+    """
+    cache = ws.objects.hash_cache
+    if not full.is_dir():
+        st = full.stat()
+        md5 = cache.get(full, st) if cache is not None else None
+        if md5 is None or not ws.objects.has(md5):
+            md5 = ws.objects.add_file(full, md5).md5
+        return Hashed(md5, st.st_size, 1), _known_version(ws, rel, md5)
+    found, md5s = scan_tree(full, cache)
+    if len(md5s) == len(found):
+        md5, entries, listing = tree_listing(found, md5s)
+        known = _known_version(ws, rel, md5)
+        if known is not None:
+            return Hashed(
+                md5, sum(e["size"] for e in entries), len(entries), entries, listing
+            ), known
+    misses = [(r, st) for r, st in found if r not in md5s]
+    md5s.update(ws.objects.ingest(full, misses))
+    md5, entries, listing = tree_listing(found, md5s)
+    hashed = Hashed(md5, sum(e["size"] for e in entries), len(entries), entries, listing)
+    known = _known_version(ws, rel, md5)
+    if known is None:
+        store_data(ws, full, hashed)  # files the hash cache knew but the cache lacks; listing last
+    return hashed, known
+
+
 def _tabular(full: Path, entries: list[dict] | None) -> dict[str, Any]:
     """Row counts and schemas of the tabular files (CSV, TSV, Parquet, JSON lines)."""
     from nb_mlops.data.tabular import table_format, table_summary
@@ -236,12 +276,10 @@ def snapshot(ws: Workspace, path: str | os.PathLike, message: str | None = None)
     except DvcFileError as exc:  # the snapshot writes a sound one below
         dvc_path(full).unlink()
         repaired.append(f"replaced a damaged {dvc_path(full).name} ({exc})")
-    hashed = hash_data(ws, full)
-    for doc in versions_of(ws, rel):
-        if doc["md5"] == hashed.md5:
-            notes = repaired + _finish(ws, full, doc)
-            return SnapshotResult(Snapshot(doc), False, str(dvc_path(full)), notes)
-    store_data(ws, full, hashed)  # copies what the cache lacks; re-running completes a cut run
+    hashed, known = ingest_data(ws, rel, full)
+    if known is not None:
+        notes = repaired + _finish(ws, full, known)
+        return SnapshotResult(Snapshot(known), False, str(dvc_path(full)), notes)
     doc = _record(
         ws,
         rel,

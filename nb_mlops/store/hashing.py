@@ -80,30 +80,54 @@ def serialize_listing(entries: Iterable[dict]) -> bytes:
     return json.dumps(listing, sort_keys=True).encode("utf-8")
 
 
+def scan_tree(
+    root: Path | str, cache: HashCache | None = None
+) -> tuple[list[tuple[str, os.stat_result]], dict[str, str]]:
+    """Every file under ``root`` (relpath, stat) and the md5s the hash cache already knows.
+
+    Symlinks are followed; a symlink loop, a broken symlink or anything that is neither file
+    nor folder raises :class:`StoreError` naming the path, so nothing is skipped silently.
+    """
+    root = Path(root)
+    root_st = _stat_any(root)
+    if not stat.S_ISDIR(root_st.st_mode):
+        raise StoreError(f"not a folder: {root}")
+    found = _walk(root, root_st)
+    md5s: dict[str, str] = {}
+    if cache is not None:
+        prefix = os.path.join(root, "")
+        hits = cache.get_many((prefix + rel, st) for rel, st in found)
+        for rel, _ in found:
+            hit = hits.get(prefix + rel)
+            if hit is not None:
+                md5s[rel] = hit
+    return found, md5s
+
+
+def tree_listing(
+    found: list[tuple[str, os.stat_result]], md5s: dict[str, str]
+) -> tuple[str, list[dict], bytes]:
+    """(dir md5 + ".dir", entries sorted by relpath, listing bytes) once every file has an md5."""
+    entries = [
+        {"md5": md5s[rel], "relpath": rel.replace(os.sep, "/"), "size": st.st_size}
+        for rel, st in found
+    ]
+    entries.sort(key=lambda e: e["relpath"])
+    listing = serialize_listing(entries)
+    return md5_bytes(listing) + ".dir", entries, listing
+
+
 def hash_tree(
     root: Path | str, cache: HashCache | None = None, workers: int | None = None
 ) -> tuple[str, list[dict], bytes]:
     """Hash every file under ``root`` in parallel; return (dir md5 + ".dir", entries, listing).
 
     ``entries`` are ``{"md5", "relpath", "size"}`` dicts sorted by relpath (posix separators) and
-    ``listing`` is the ``.dir`` object's bytes. Symlinks are followed; a symlink loop, a broken
-    symlink or anything that is neither file nor folder raises :class:`StoreError` naming the path,
-    so nothing is skipped silently. Empty folders have no entry, as in DVC.
+    ``listing`` is the ``.dir`` object's bytes. Empty folders have no entry, as in DVC.
     """
     root = Path(root)
-    root_st = _stat_any(root)
-    if not stat.S_ISDIR(root_st.st_mode):
-        raise StoreError(f"not a folder: {root}")
     seen_ns = time.time_ns()
-    found = _walk(root, root_st)
-
-    md5s: dict[str, str] = {}
-    if cache is not None:
-        hits = cache.get_many((os.path.join(root, rel), st) for rel, st in found)
-        for rel, _ in found:
-            hit = hits.get(os.path.join(root, rel))
-            if hit is not None:
-                md5s[rel] = hit
+    found, md5s = scan_tree(root, cache)
     todo = [(rel, st) for rel, st in found if rel not in md5s]
     if todo:
         paths = [Path(root, rel) for rel, _ in todo]
@@ -115,14 +139,7 @@ def hash_tree(
                 fresh.append((path, st, md5))
         if cache is not None and fresh:
             cache.put_many(fresh, seen_ns=seen_ns)
-
-    entries = [
-        {"md5": md5s[rel], "relpath": rel.replace(os.sep, "/"), "size": st.st_size}
-        for rel, st in found
-    ]
-    entries.sort(key=lambda e: e["relpath"])
-    listing = serialize_listing(entries)
-    return md5_bytes(listing) + ".dir", entries, listing
+    return tree_listing(found, md5s)
 
 
 class HashCache:
@@ -150,18 +167,29 @@ class HashCache:
     def get_many(self, items: Iterable[tuple[Path | str, _Stat]]) -> dict[str, str]:
         """Look up several files at once; return {str(path) as given: md5} for the hits."""
         hits: dict[str, str] = {}
+        wanted = {
+            _key(path): (str(path), _inode(st), st.st_mtime_ns, st.st_size) for path, st in items
+        }
+        if not wanted:
+            return hits
+        keys = list(wanted)
         with self._lock:
             conn = self._connect()
             if conn is None:
                 return hits
             try:
-                for path, st in items:
-                    row = conn.execute(
-                        "SELECT md5 FROM hashes WHERE path=? AND inode=? AND mtime_ns=? AND size=?",
-                        (_key(path), _inode(st), st.st_mtime_ns, st.st_size),
-                    ).fetchone()
-                    if row is not None:
-                        hits[str(path)] = row[0]
+                for i in range(0, len(keys), 900):  # SQLite's limit on bound parameters
+                    chunk = keys[i : i + 900]
+                    marks = ",".join("?" * len(chunk))
+                    query = (
+                        "SELECT path, inode, mtime_ns, size, md5 FROM hashes"
+                        f" WHERE path IN ({marks})"
+                    )
+                    rows = conn.execute(query, chunk).fetchall()
+                    for key, inode, mtime_ns, size, md5 in rows:
+                        name, want_inode, want_mtime, want_size = wanted[bytes(key)]
+                        if (inode, mtime_ns, size) == (want_inode, want_mtime, want_size):
+                            hits[name] = md5
             except sqlite3.Error as exc:
                 self._on_error(exc)
         return hits

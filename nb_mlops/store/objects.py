@@ -127,6 +127,29 @@ class ObjectStore:
             self.hash_cache.put(src, st, got, seen_ns=seen_ns)
         return ObjectInfo(got, size, 1)
 
+    def ingest(self, root: Path | str, items: list[tuple[str, os.stat_result]]) -> dict[str, str]:
+        """Store files whose hash is not known yet, hashing each while it is copied (one read).
+
+        ``items`` are (relpath, stat) under ``root``; returns relpath -> md5 and remembers the
+        hashes in the hash cache in one transaction.
+        """
+        root = Path(root)
+        seen_ns = time.time_ns()
+
+        def one(item: tuple[str, os.stat_result]) -> str:
+            path = root / item[0]
+            return self._store_file(path, None, item[1].st_size)[0]
+
+        md5s = map_in_threads(one, items, self.workers)
+        if self.hash_cache is not None:
+            fresh = [
+                (root / rel, st, md5)
+                for (rel, st), md5 in zip(items, md5s, strict=True)
+                if _same_file(root / rel, st)
+            ]
+            self.hash_cache.put_many(fresh, seen_ns=seen_ns)
+        return {rel: md5 for (rel, _), md5 in zip(items, md5s, strict=True)}
+
     def add_bytes(self, data: bytes) -> str:
         """Store ``data`` (a JSON document, say) as an object; return its md5."""
         md5 = md5_bytes(data)

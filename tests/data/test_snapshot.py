@@ -439,20 +439,21 @@ def cut_copy(monkeypatch: pytest.MonkeyPatch, after: int, exc: BaseException) ->
     monkeypatch.setattr(objects_module, "_copy_hashing", copy)
 
 
-def cut_add_file(monkeypatch: pytest.MonkeyPatch, after: int, exc: BaseException) -> None:
-    real = ObjectStore.add_file
+def cut_store_file(monkeypatch: pytest.MonkeyPatch, after: int, exc: BaseException) -> None:
+    """Every object copy goes through ObjectStore._store_file: fail it after a few files."""
+    real = ObjectStore._store_file
     lock = threading.Lock()
     calls = [0]
 
-    def add_file(self, src, md5=None):
+    def store_file(self, src, md5, size_hint):
         with lock:
             calls[0] += 1
             n = calls[0]
         if n > after:
             raise exc
-        return real(self, src, md5)
+        return real(self, src, md5, size_hint)
 
-    monkeypatch.setattr(ObjectStore, "add_file", add_file)
+    monkeypatch.setattr(ObjectStore, "_store_file", store_file)
 
 
 @pytest.mark.parametrize(
@@ -460,8 +461,8 @@ def cut_add_file(monkeypatch: pytest.MonkeyPatch, after: int, exc: BaseException
     [
         (cut_copy, KeyboardInterrupt()),
         (cut_copy, OSError(errno.EIO, "Input/output error")),
-        (cut_add_file, KeyboardInterrupt()),
-        (cut_add_file, RuntimeError("killed")),
+        (cut_store_file, KeyboardInterrupt()),
+        (cut_store_file, RuntimeError("killed")),
     ],
 )
 def test_an_interrupted_snapshot_is_completed_by_running_it_again(

@@ -1,0 +1,162 @@
+"""Data versioning, side by side with DVC: first snapshot, unchanged re-snapshot, status.
+
+Dataset (the issue's): 10,000 files of 4 KiB plus 8 files of 64 MiB, 552 MB, random bytes from a
+fixed seed, written twice (one copy per tool) so neither tool benefits from the other's cache.
+Nothing is deleted before or between measurements: on these machines a large delete slows the
+file creations that follow it for a while, which would tilt the comparison.
+
+    bash benchmarks/setup_peers.sh   # not needed: DVC comes from .venv-dvc (./dev setup)
+    .venv/bin/python benchmarks/bench_data.py [--order ours-first|dvc-first] [--keep]
+
+nb-mlops is timed in process (after imports), as the targets say; DVC as the wall time of its
+command. Prints a table and writes benchmarks/results/data-<time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DVC = REPO / ".venv-dvc" / "bin" / "dvc"
+SMALL, SMALL_SIZE, BIG, BIG_SIZE = 10_000, 4096, 8, 64 << 20
+
+_OURS = r"""
+import json, statistics, sys, time
+import nb_mlops as nm
+nm.init(sys.argv[1])
+t = time.perf_counter(); nm.snapshot("data", "first"); first = time.perf_counter() - t
+again = []
+for _ in range(5):
+    t = time.perf_counter(); r = nm.snapshot("data"); again.append(time.perf_counter() - t)
+    assert not r.created
+status = []
+for _ in range(5):
+    t = time.perf_counter(); s = nm.status("data"); status.append(time.perf_counter() - t)
+    assert s.items[0].clean
+print(json.dumps({"first": first, "again": again, "status": status}))
+"""
+
+
+def make_dataset(folder: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    for i in range(SMALL):
+        sub = folder / "small" / f"{i // 1000:02d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"f{i:05d}.bin").write_bytes(rng.randbytes(SMALL_SIZE))
+    for i in range(BIG):
+        with open(folder / f"big{i}.bin", "wb") as fh:
+            for _ in range(BIG_SIZE >> 20):
+                fh.write(rng.randbytes(1 << 20))
+
+
+def settle() -> None:
+    os.sync()
+    time.sleep(5)
+
+
+def run(cmd: list[str], cwd: Path) -> float:
+    t = time.perf_counter()
+    subprocess.run(
+        cmd,
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        env={**os.environ, "DVC_NO_ANALYTICS": "1"},
+    )
+    return time.perf_counter() - t
+
+
+def bench_ours(project: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", _OURS, str(project)],
+        cwd=project,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "NB_MLOPS_HOME"},
+    )
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    return {
+        "first": data["first"],
+        "again": statistics.median(data["again"]),
+        "status": statistics.median(data["status"]),
+    }
+
+
+def bench_dvc(project: Path) -> dict:
+    run(["git", "init", "-q"], project)
+    run([str(DVC), "init", "-q"], project)
+    first = run([str(DVC), "add", "-q", "data"], project)
+    again = statistics.median(run([str(DVC), "add", "-q", "data"], project) for _ in range(3))
+    status = statistics.median(run([str(DVC), "status", "-q"], project) for _ in range(3))
+    return {"first": first, "again": again, "status": status}
+
+
+def md5sum_all(project: Path) -> float:
+    files = [str(p) for p in (project / "data").rglob("*") if p.is_file()]
+    t = time.perf_counter()
+    for i in range(0, len(files), 1000):
+        subprocess.run(["md5sum", *files[i : i + 1000]], check=True, capture_output=True)
+    return time.perf_counter() - t
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--order", choices=["ours-first", "dvc-first"], default="ours-first")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary projects")
+    args = ap.parse_args()
+    if not DVC.exists():
+        print(f"needs the real dvc at {DVC}: run ./dev setup", file=sys.stderr)
+        return 2
+    root = Path(tempfile.mkdtemp(prefix="nbmlops-bench-data-"))
+    ours, dvc = root / "ours", root / "dvc"
+    print(f"writing two copies of the dataset under {root} ...", flush=True)
+    for project in (ours, dvc):
+        make_dataset(project / "data", seed=7)
+    settle()
+    md5sum = md5sum_all(ours)
+    results = {}
+    for name in (["ours", "dvc"] if args.order == "ours-first" else ["dvc", "ours"]):
+        settle()
+        print(f"{name} ...", flush=True)
+        results[name] = bench_ours(ours) if name == "ours" else bench_dvc(dvc)
+    dvc_version = subprocess.run([str(DVC), "--version"], capture_output=True, text=True).stdout
+    rows = [
+        ("first snapshot / dvc add", "first", lambda o, d: o <= 0.5 * d, "<= 0.5x DVC"),
+        ("unchanged re-snapshot / re-add", "again", lambda o, d: o <= 0.15, "<= 0.15 s"),
+        ("status", "status", lambda o, d: o <= 0.15, "<= 0.15 s"),
+    ]
+    print(f"\nDVC {dvc_version.strip()}; md5sum of all files: {md5sum:.2f} s; order {args.order}")
+    print("| measure | nb-mlops | DVC | DVC / nb-mlops | target | result |")
+    print("|---|---|---|---|---|---|")
+    table = []
+    for label, key, ok, target in rows:
+        o, d = results["ours"][key], results["dvc"][key]
+        verdict = "PASS" if ok(o, d) else "FAIL"
+        table.append({"measure": label, "ours": o, "dvc": d, "target": target, "result": verdict})
+        print(f"| {label} | {o:.3f} s | {d:.3f} s | {d / o:.1f}x | {target} | {verdict} |")
+    out_dir = REPO / "benchmarks" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    (out_dir / f"data-{stamp}.json").write_text(
+        json.dumps(
+            {"results": results, "md5sum": md5sum, "order": args.order, "table": table}, indent=1
+        )
+    )
+    if not args.keep:
+        shutil.rmtree(root, ignore_errors=True)
+    return 0 if all(r["result"] == "PASS" for r in table) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
