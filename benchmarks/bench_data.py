@@ -126,7 +126,7 @@ def main() -> int:
     settle()
     md5sum = md5sum_all(ours)
     results = {}
-    for name in (["ours", "dvc"] if args.order == "ours-first" else ["dvc", "ours"]):
+    for name in ["ours", "dvc"] if args.order == "ours-first" else ["dvc", "ours"]:
         settle()
         print(f"{name} ...", flush=True)
         results[name] = bench_ours(ours) if name == "ours" else bench_dvc(dvc)

@@ -15,6 +15,7 @@ import os
 import re
 import stat
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -36,6 +37,7 @@ __all__ = ["ObjectInfo", "ObjectStore"]
 
 _HASH = re.compile(r"[0-9a-f]{32}(\.dir)?")
 _TEMP_PREFIX = ".tmp-"
+_SMALL_FILE = 1 << 20  # read whole and stored in one step (see _store_small)
 _OBJECT_MODE = 0o444
 _CHECKOUT_MODE = 0o644
 _DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
@@ -138,6 +140,8 @@ class ObjectStore:
 
         def one(item: tuple[str, os.stat_result]) -> str:
             path = root / item[0]
+            if item[1].st_size <= _SMALL_FILE:
+                return self._store_small(path)
             return self._store_file(path, None, item[1].st_size)[0]
 
         md5s = map_in_threads(one, items, self.workers)
@@ -418,6 +422,39 @@ class ObjectStore:
                 raise _write_error(exc, f"writing object {md5} to {self.path_of(md5)}") from exc
             raise
 
+    def _store_small(self, src: Path) -> str:
+        """Store a small file with the fewest file-system operations: read it whole, hash it,
+        then create the temp read-only in the object's own folder and rename it there.
+
+        Creating files is what costs most on many disks; this path makes one file and one
+        rename per object (the general path adds a chmod and a cross-folder rename).
+        """
+        try:
+            with open(src, "rb", buffering=0) as fin:
+                data = fin.read()
+        except OSError as exc:
+            raise _read_error(src, exc) from exc
+        md5 = md5_bytes(data)
+        if self._reuse(md5):
+            return md5
+        folder = self.objects_dir / md5[:2]
+        final = folder / md5[2:]
+        tmp = f"{folder}/{_TEMP_PREFIX}{md5[2:10]}-{os.getpid()}-{threading.get_ident()}"
+        doing = f"writing object {md5} to {final}"
+        try:
+            try:
+                _write_new(tmp, data)
+            except FileNotFoundError:
+                _mkdir(folder)
+                _write_new(tmp, data)
+            os.replace(tmp, final)
+        except BaseException as exc:
+            _unlink_quiet(tmp)
+            if isinstance(exc, OSError):
+                raise _write_error(exc, doing) from exc
+            raise
+        return md5
+
     def _land(self, tmp: str, md5: str) -> None:
         """Make the finished temp read-only and rename it to its object name."""
         final = self.path_of(md5)
@@ -531,6 +568,17 @@ def _copy_hashing(fin: BinaryIO, tmp: str, size_hint: int) -> tuple[str, int]:
             _write_all(fout, chunk)
             size += n
     return h.hexdigest(), size
+
+
+def _write_new(path: str, data: bytes) -> None:
+    """Create ``path`` (read-only from the start: no chmod afterwards) holding ``data``."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _OBJECT_MODE)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 def _write_all(fout: BinaryIO, data: memoryview) -> None:

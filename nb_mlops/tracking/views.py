@@ -233,6 +233,13 @@ class RunDetail:
                     for a in d.get("artifacts") or []
                 ],
             ),
+            (
+                "Data",
+                [
+                    (item["path"], f"version {item['version']}  ({item['md5']})")
+                    for item in d.get("data") or []
+                ],
+            ),
             ("Environment", environment),
             ("Flags", [("flag", f) for f in d.get("flags") or []]),
         ]

@@ -242,7 +242,7 @@ def test_a_file_replaced_by_an_unsaved_folder_is_refused_then_forced(project: Pa
     (project / "x").mkdir()
     (project / "x" / "inner.txt").write_text("inner")
     before = state(project)
-    with pytest.raises(RefusedError, match="x/inner.txt"):
+    with pytest.raises(RefusedError, match=r"x/inner\.txt"):
         nm.checkout("x", 1)
     assert state(project) == before
     nm.checkout("x", 1, force=True)

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 def dvc(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     if not DVC.exists():
-        pytest.fail(f"the real dvc is needed at {DVC}: run `./dev setup` (or set NB_MLOPS_TEST_DVC)")
+        pytest.fail(f"the real dvc is needed at {DVC}: run `./dev setup` (or NB_MLOPS_TEST_DVC)")
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     out = subprocess.run(
         [str(DVC), *args], cwd=project, capture_output=True, text=True, env=env, check=False
@@ -74,7 +74,8 @@ def test_dvc_sees_our_snapshot_and_restores_it(repo: Path) -> None:
     assert up_to_date(repo)
     shutil.rmtree(repo / "data")
     dvc(repo, "checkout", "-q", "data.dvc")
-    assert (repo / "data" / "sub" / "학습 데이터.txt").read_text(encoding="utf-8") == "한국어 텍스트\n"
+    restored = (repo / "data" / "sub" / "학습 데이터.txt").read_text(encoding="utf-8")
+    assert restored == "한국어 텍스트\n"
     assert nm.status("data").items[0].clean
 
 

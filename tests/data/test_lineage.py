@@ -177,3 +177,13 @@ def test_track_cell_with_missing_data_runs_nothing(ip, ws: Workspace) -> None:
     assert "nowhere" in str(result.error_in_exec)
     assert "side_effect" not in ip.user_ns
     assert [d for d in ws.catalog.docs("runs").values() if d["name"] == "bad-data"] == []
+
+
+def test_run_detail_shows_the_data_versions(project: Path) -> None:
+    (project / "d.csv").write_text("id\n1\n")
+    nm.snapshot("d.csv")
+    with nm.start_run("reads-d", data=["d.csv"]):
+        pass
+    detail = nm.get_run("reads-d")
+    assert "Data:" in str(detail) and "d.csv  version 1" in str(detail)
+    assert "d.csv" in detail._repr_html_()

@@ -422,38 +422,58 @@ def many_files(project: Path, n: int = 12) -> Path:
 
 
 def cut_copy(monkeypatch: pytest.MonkeyPatch, after: int, exc: BaseException) -> None:
-    """The copy into the cache fails on call number `after + 1`, having written part of a temp."""
-    real = objects_module._copy_hashing
+    """The write into the cache fails on call number `after + 1`, having written part of a temp.
+
+    Large files go through _copy_hashing, small ones through _write_new: both are cut.
+    """
+    real_copy, real_new = objects_module._copy_hashing, objects_module._write_new
     lock = threading.Lock()
     calls = [0]
 
-    def copy(fin, tmp, size_hint):
+    def cut_here() -> bool:
         with lock:
             calls[0] += 1
-            n = calls[0]
-        if n > after:
+            return calls[0] > after
+
+    def copy(fin, tmp, size_hint):
+        if cut_here():
             Path(tmp).write_bytes(b"half")
             raise exc
-        return real(fin, tmp, size_hint)
+        return real_copy(fin, tmp, size_hint)
+
+    def write_new(path, data):
+        if cut_here():
+            Path(path).write_bytes(data[: len(data) // 2])
+            raise exc
+        return real_new(path, data)
 
     monkeypatch.setattr(objects_module, "_copy_hashing", copy)
+    monkeypatch.setattr(objects_module, "_write_new", write_new)
 
 
 def cut_store_file(monkeypatch: pytest.MonkeyPatch, after: int, exc: BaseException) -> None:
-    """Every object copy goes through ObjectStore._store_file: fail it after a few files."""
-    real = ObjectStore._store_file
+    """Every object copy goes through ObjectStore._store_file or _store_small: fail after a few."""
+    real_file, real_small = ObjectStore._store_file, ObjectStore._store_small
     lock = threading.Lock()
     calls = [0]
 
-    def store_file(self, src, md5, size_hint):
+    def cut_here() -> bool:
         with lock:
             calls[0] += 1
-            n = calls[0]
-        if n > after:
+            return calls[0] > after
+
+    def store_file(self, src, md5, size_hint):
+        if cut_here():
             raise exc
-        return real(self, src, md5, size_hint)
+        return real_file(self, src, md5, size_hint)
+
+    def store_small(self, src):
+        if cut_here():
+            raise exc
+        return real_small(self, src)
 
     monkeypatch.setattr(ObjectStore, "_store_file", store_file)
+    monkeypatch.setattr(ObjectStore, "_store_small", store_small)
 
 
 @pytest.mark.parametrize(
