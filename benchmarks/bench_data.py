@@ -1,12 +1,12 @@
 """Data versioning, side by side with DVC: first snapshot, unchanged re-snapshot, status.
 
 Dataset (the issue's): 10,000 files of 4 KiB plus 8 files of 64 MiB, 552 MB, random bytes from a
-fixed seed, written twice (one copy per tool) so neither tool benefits from the other's cache.
+fixed seed, written once per measured run so no run benefits from another's cache.
 Nothing is deleted before or between measurements: on these machines a large delete slows the
 file creations that follow it for a while, which would tilt the comparison.
 
     bash benchmarks/setup_peers.sh   # not needed: DVC comes from .venv-dvc (./dev setup)
-    .venv/bin/python benchmarks/bench_data.py [--order ours-first|dvc-first] [--keep]
+    .venv/bin/python benchmarks/bench_data.py [--keep]
 
 nb-mlops is timed in process (after imports), as the targets say; DVC as the wall time of its
 command. Prints a table and writes benchmarks/results/data-<time>.json.
@@ -112,31 +112,39 @@ def md5sum_all(project: Path) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--order", choices=["ours-first", "dvc-first"], default="ours-first")
     ap.add_argument("--keep", action="store_true", help="keep the temporary projects")
     args = ap.parse_args()
     if not DVC.exists():
         print(f"needs the real dvc at {DVC}: run ./dev setup", file=sys.stderr)
         return 2
     root = Path(tempfile.mkdtemp(prefix="nbmlops-bench-data-"))
-    ours, dvc = root / "ours", root / "dvc"
-    print(f"writing two copies of the dataset under {root} ...", flush=True)
-    for project in (ours, dvc):
+    # ABBA: each tool once early and once late, each time on its own fresh copy, because the
+    # disk's speed drifts during a run (whichever tool goes first right after the data is
+    # written is slowed by the write-back); each tool's figure is the mean of its two runs.
+    order = ["ours", "dvc", "dvc", "ours"]
+    projects = [root / f"{i}-{name}" for i, name in enumerate(order)]
+    print(f"writing {len(projects)} copies of the dataset under {root} ...", flush=True)
+    for project in projects:
         make_dataset(project / "data", seed=7)
     settle()
-    md5sum = md5sum_all(ours)
-    results = {}
-    for name in ["ours", "dvc"] if args.order == "ours-first" else ["dvc", "ours"]:
+    md5sum = md5sum_all(projects[0])
+    runs: dict[str, list[dict]] = {"ours": [], "dvc": []}
+    for name, project in zip(order, projects, strict=True):
         settle()
         print(f"{name} ...", flush=True)
-        results[name] = bench_ours(ours) if name == "ours" else bench_dvc(dvc)
+        runs[name].append(bench_ours(project) if name == "ours" else bench_dvc(project))
+    results = {
+        name: {k: statistics.mean(r[k] for r in rs) for k in rs[0]} for name, rs in runs.items()
+    }
     dvc_version = subprocess.run([str(DVC), "--version"], capture_output=True, text=True).stdout
     rows = [
         ("first snapshot / dvc add", "first", lambda o, d: o <= 0.5 * d, "<= 0.5x DVC"),
         ("unchanged re-snapshot / re-add", "again", lambda o, d: o <= 0.15, "<= 0.15 s"),
         ("status", "status", lambda o, d: o <= 0.15, "<= 0.15 s"),
     ]
-    print(f"\nDVC {dvc_version.strip()}; md5sum of all files: {md5sum:.2f} s; order {args.order}")
+    print(f"\nDVC {dvc_version.strip()}; md5sum of all files: {md5sum:.2f} s; runs (ABBA):")
+    for name, rs in runs.items():
+        print(f"  {name}: " + "; ".join(f"first {r['first']:.2f} s" for r in rs))
     print("| measure | nb-mlops | DVC | DVC / nb-mlops | target | result |")
     print("|---|---|---|---|---|---|")
     table = []
@@ -149,9 +157,7 @@ def main() -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     (out_dir / f"data-{stamp}.json").write_text(
-        json.dumps(
-            {"results": results, "md5sum": md5sum, "order": args.order, "table": table}, indent=1
-        )
+        json.dumps({"runs": runs, "results": results, "md5sum": md5sum, "table": table}, indent=1)
     )
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)

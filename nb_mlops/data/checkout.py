@@ -106,9 +106,9 @@ def status(ws: Workspace, path: str | os.PathLike) -> Status:
     if doc is None:
         return Status(rel, None, None, ws_md5)
     sync_current(ws, doc["md5"])
-    want = _files(ws, full, doc["md5"])
     st = Status(rel, doc["version"], doc["md5"], ws_md5)
-    if ws_md5 != doc["md5"]:
+    if ws_md5 != doc["md5"]:  # only a changed dataset needs the version's file list
+        want = _files(ws, full, doc["md5"])
         st.added = sorted(set(have) - set(want))
         st.deleted = sorted(set(want) - set(have))
         st.modified = sorted(p for p in set(want) & set(have) if want[p] != have[p])

@@ -8,6 +8,7 @@ extras (message, row count, schema) live in the catalog.
 from __future__ import annotations
 
 import io
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,8 +64,30 @@ def write_dvcfile(data_path: Path, md5: str, size: int, nfiles: int | None) -> P
     return target
 
 
+_parsed: dict[str, tuple[tuple[int, int, int], DvcOut]] = {}
+
+
 def read_dvcfile(path: Path) -> DvcOut:
-    """The output of a `.dvc` file; a one-line DvcFileError naming the file when it is unusable."""
+    """The output of a `.dvc` file; a one-line DvcFileError naming the file when it is unusable.
+
+    Parsed files are remembered by (inode, mtime_ns, size): YAML parsing costs milliseconds, and
+    status and snapshot read the same file several times.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        st = None
+    key = (st.st_ino, st.st_mtime_ns, st.st_size) if st else None
+    hit = _parsed.get(str(path))
+    if key is not None and hit is not None and hit[0] == key:
+        return hit[1]
+    out = _read_dvcfile(path)
+    if key is not None:
+        _parsed[str(path)] = (key, out)
+    return out
+
+
+def _read_dvcfile(path: Path) -> DvcOut:
     from ruamel.yaml.error import YAMLError
 
     try:
