@@ -238,7 +238,12 @@ def ingest_data(ws: Workspace, rel: str, full: Path) -> tuple[Hashed, dict[str, 
 
 def _tabular(full: Path, entries: list[dict] | None) -> dict[str, Any]:
     """Row counts and schemas of the tabular files (CSV, TSV, Parquet, JSON lines)."""
-    from nb_mlops.data.tabular import table_format, table_summary
+    from nb_mlops.data.formats import table_format
+
+    names = [full.name] if entries is None else [e["relpath"] for e in entries]
+    if not any(table_format(n) for n in names):
+        return {}  # no table here: spare the pyarrow import
+    from nb_mlops.data.tabular import table_summary
 
     if entries is None:
         if not table_format(full):

@@ -17,16 +17,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from nb_mlops.data.formats import TABULAR_SUFFIXES, table_format
 from nb_mlops.errors import NbMlopsError
-
-TABULAR_SUFFIXES: dict[str, str] = {
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-}
 
 _FORMAT_NAMES = {"csv": "CSV", "tsv": "TSV", "parquet": "Parquet", "jsonl": "JSON lines"}
 _CSV_COLUMN = re.compile(r"In CSV column #(\d+)")
@@ -35,11 +27,6 @@ _MAX_MESSAGE = 300
 
 class TableReadError(NbMlopsError, ValueError):
     """A tabular file is missing, of an unknown format, or cannot be parsed."""
-
-
-def table_format(path: str | os.PathLike[str]) -> str | None:
-    """ "csv", "tsv", "parquet" or "jsonl" by the file's suffix (any case); None otherwise."""
-    return TABULAR_SUFFIXES.get(Path(path).suffix.lower())
 
 
 def read_table(path: str | os.PathLike[str], fmt: str | None = None) -> pa.Table:

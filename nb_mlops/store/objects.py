@@ -144,7 +144,34 @@ class ObjectStore:
                 return self._store_small(path)
             return self._store_file(path, None, item[1].st_size)[0]
 
-        md5s = map_in_threads(one, items, self.workers)
+        # Large files cost CPU (hashing, copying); small ones cost file creations, which many
+        # disks serialize. Two pools side by side keep both kinds of work going at once.
+        large = [i for i, item in enumerate(items) if item[1].st_size > _SMALL_FILE]
+        small = [i for i, item in enumerate(items) if item[1].st_size <= _SMALL_FILE]
+        found: dict[int, str] = {}
+        errors: list[BaseException] = []
+
+        def run(indices: list[int], workers: int) -> None:
+            md5s = map_in_threads(one, [items[i] for i in indices], workers)
+            found.update(zip(indices, md5s, strict=True))
+
+        def run_large() -> None:
+            try:
+                run(large, max(1, min(len(large), os.cpu_count() or 1)))
+            except BaseException as exc:
+                errors.append(exc)
+
+        side = threading.Thread(target=run_large, name="nb-mlops-large")
+        if large:
+            side.start()
+        try:
+            run(small, self.workers)
+        finally:
+            if large:
+                side.join()
+        if errors:
+            raise errors[0]
+        md5s = [found[i] for i in range(len(items))]
         if self.hash_cache is not None:
             fresh = [
                 (root / rel, st, md5)
