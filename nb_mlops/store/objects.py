@@ -434,40 +434,15 @@ class ObjectStore:
         return got, size
 
     def _store_bytes(self, md5: str, data: bytes) -> None:
-        """Write ``data`` as object ``md5`` unless it exists."""
+        """Write ``data`` as object ``md5`` unless it exists, with the fewest file operations:
+        the temp is created read-only in the object's own folder and renamed there (creating
+        files is what costs most on many disks; no chmod, no rename across folders).
+        """
         if self._reuse(md5):
             return
-        folder = _mkdir(self.objects_dir / md5[:2])
-        tmp = _temp_file(folder, f"writing object {md5}")
-        try:
-            with open(tmp, "wb", buffering=0) as fout:
-                _write_all(fout, memoryview(data))
-            self._land(tmp, md5)
-        except BaseException as exc:
-            _unlink_quiet(tmp)
-            if isinstance(exc, OSError):
-                raise _write_error(exc, f"writing object {md5} to {self.path_of(md5)}") from exc
-            raise
-
-    def _store_small(self, src: Path) -> str:
-        """Store a small file with the fewest file-system operations: read it whole, hash it,
-        then create the temp read-only in the object's own folder and rename it there.
-
-        Creating files is what costs most on many disks; this path makes one file and one
-        rename per object (the general path adds a chmod and a cross-folder rename).
-        """
-        try:
-            with open(src, "rb", buffering=0) as fin:
-                data = fin.read()
-        except OSError as exc:
-            raise _read_error(src, exc) from exc
-        md5 = md5_bytes(data)
-        if self._reuse(md5):
-            return md5
         folder = self.objects_dir / md5[:2]
         final = folder / md5[2:]
         tmp = f"{folder}/{_TEMP_PREFIX}{md5[2:10]}-{os.getpid()}-{threading.get_ident()}"
-        doing = f"writing object {md5} to {final}"
         try:
             try:
                 _write_new(tmp, data)
@@ -478,8 +453,18 @@ class ObjectStore:
         except BaseException as exc:
             _unlink_quiet(tmp)
             if isinstance(exc, OSError):
-                raise _write_error(exc, doing) from exc
+                raise _write_error(exc, f"writing object {md5} to {final}") from exc
             raise
+
+    def _store_small(self, src: Path) -> str:
+        """Store a small file in one read: it is read whole, hashed, then written as bytes."""
+        try:
+            with open(src, "rb", buffering=0) as fin:
+                data = fin.read()
+        except OSError as exc:
+            raise _read_error(src, exc) from exc
+        md5 = md5_bytes(data)
+        self._store_bytes(md5, data)
         return md5
 
     def _land(self, tmp: str, md5: str) -> None:
@@ -600,12 +585,8 @@ def _copy_hashing(fin: BinaryIO, tmp: str, size_hint: int) -> tuple[str, int]:
 def _write_new(path: str, data: bytes) -> None:
     """Create ``path`` (read-only from the start: no chmod afterwards) holding ``data``."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _OBJECT_MODE)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
+    with open(fd, "wb", buffering=0) as fout:
+        _write_all(fout, memoryview(data))
 
 
 def _write_all(fout: BinaryIO, data: memoryview) -> None:
