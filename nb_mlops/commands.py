@@ -225,6 +225,9 @@ class Message:
 
 
 _RUN_HELP = "a run id, a unique id prefix, or a run name (its latest run)"
+_ALL_DATASETS = arg("path", nargs="?", help="the dataset (default: every dataset)")
+_REMOTE = arg("-r", "--remote", help="the remote (default: the default remote)")
+_DISCARD = arg("--force", action="store_true", help="discard changes never snapshotted")
 _TAG = arg("--tag", action="append", default=[], metavar="K=V", help="tag the run (repeatable)")
 
 COMMANDS: dict[str, Command] = {
@@ -302,7 +305,7 @@ COMMANDS: dict[str, Command] = {
             (
                 arg("path", help="the dataset"),
                 arg("version", help="a version number, latest, or current"),
-                arg("--force", action="store_true", help="discard changes never snapshotted"),
+                _DISCARD,
             ),
         ),
         Command(
@@ -337,20 +340,13 @@ COMMANDS: dict[str, Command] = {
             "push",
             "send every version of a dataset (default: all) to a remote",
             _push,
-            (
-                arg("path", nargs="?", help="the dataset (default: every dataset)"),
-                arg("-r", "--remote", help="the remote (default: the default remote)"),
-            ),
+            (_ALL_DATASETS, _REMOTE),
         ),
         Command(
             "pull",
             "fetch a dataset's versions (default: all) and check out what its .dvc file names",
             _pull,
-            (
-                arg("path", nargs="?", help="the dataset (default: every dataset)"),
-                arg("-r", "--remote", help="the remote (default: the default remote)"),
-                arg("--force", action="store_true", help="discard changes never snapshotted"),
-            ),
+            (_ALL_DATASETS, _REMOTE, _DISCARD),
         ),
         Command(
             "status",
