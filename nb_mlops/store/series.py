@@ -21,6 +21,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from nb_mlops.store.files import append_line
 
@@ -171,3 +172,120 @@ def last_values(points: Iterable[tuple[str, float, int, float]]) -> dict[str, fl
         if prev is None or step >= prev[0]:
             best[key] = (step, value)
     return {k: v for k, (_, v) in best.items()}
+
+
+def read_columns(path: Path) -> dict[str, tuple[Any, Any, Any]]:
+    """Each metric's (steps, values, unix times) as numpy arrays, in the order written.
+
+    For plotting many points: the file is parsed by pandas' C reader (a metrics line is CSV once
+    its brackets are dropped), about ten times faster than JSON line by line. A file the fast
+    path cannot read (a damaged line) falls back to `read_points`.
+    """
+    import numpy as np
+
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        return {}
+    raw = raw[: raw.rfind(b"\n") + 1]  # a partial last line (a kill mid-write) is not a point
+    if not raw:
+        return {}
+    try:
+        frame = _parse_csvish(raw)
+    except Exception:
+        frame = None
+    if frame is None:
+        points = read_points(path)
+        keys = [p[0] for p in points]
+        cols = (
+            np.array([p[2] for p in points], dtype=np.int64),
+            np.array([p[1] for p in points], dtype=np.float64),
+            np.array([p[3] for p in points], dtype=np.float64),
+        )
+    else:
+        keys, cols = frame
+    out: dict[str, tuple[Any, Any, Any]] = {}
+    keys_arr = np.asarray(keys, dtype=object)
+    for key in dict.fromkeys(keys):
+        mask = keys_arr == key
+        out[key] = (cols[0][mask], cols[1][mask], cols[2][mask])
+    return out
+
+
+def _parse_csvish(raw: bytes) -> tuple[list[str], tuple[Any, Any, Any]] | None:
+    """Lines `["key",value,step,time]` read as CSV; None when any line does not fit."""
+    import io
+
+    import numpy as np
+    import pandas as pd
+
+    body = (b"\n" + raw).replace(b"\n[", b"\n").replace(b"]\n", b"\n")[1:]
+    frame = pd.read_csv(
+        io.BytesIO(body),
+        header=None,
+        names=["key", "value", "step", "time"],
+        quotechar='"',
+        escapechar="\\",
+        doublequote=False,
+        keep_default_na=False,
+        na_values=["NaN"],
+        dtype={"key": str, "value": "float64", "step": "int64", "time": "float64"},
+        engine="c",
+    )
+    if len(frame) != raw.count(b"\n"):
+        return None
+    return (
+        frame["key"].tolist(),
+        (
+            frame["step"].to_numpy(np.int64),
+            frame["value"].to_numpy(np.float64),
+            frame["time"].to_numpy(np.float64),
+        ),
+    )
+
+
+COLUMNS_FILE = "metrics.npz"
+
+
+def write_columns(run_dir: Path) -> None:
+    """Save a finished run's series in columns beside its metrics file (a cache: the points
+    file stays the record). Written whole (temp then rename) and tagged with the size of the
+    points file it was made from, so a stale cache is never used."""
+    import io
+
+    import numpy as np
+
+    from nb_mlops.store.files import atomic_write
+
+    source = Path(run_dir) / METRICS_FILE
+    try:
+        size = source.stat().st_size
+    except FileNotFoundError:
+        return
+    cols = read_columns(source)
+    arrays: dict[str, Any] = {"_meta": np.array(json.dumps({"size": size, "keys": list(cols)}))}
+    for i, (steps, values, times) in enumerate(cols.values()):
+        arrays[f"s{i}"], arrays[f"v{i}"], arrays[f"t{i}"] = steps, values, times
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write(Path(run_dir) / COLUMNS_FILE, buf.getvalue())
+
+
+def load_columns(run_dir: Path) -> dict[str, tuple[Any, Any, Any]]:
+    """A run's series in columns: from the cache when it matches the points file, else parsed."""
+    import numpy as np
+
+    source = Path(run_dir) / METRICS_FILE
+    cache = Path(run_dir) / COLUMNS_FILE
+    try:
+        size = source.stat().st_size
+        with np.load(cache, allow_pickle=False) as npz:
+            meta = json.loads(str(npz["_meta"]))
+            if meta["size"] == size:
+                return {
+                    key: (npz[f"s{i}"], npz[f"v{i}"], npz[f"t{i}"])
+                    for i, key in enumerate(meta["keys"])
+                }
+    except (OSError, ValueError, KeyError):
+        pass  # no cache, a stale one, or a damaged one: the points file is the record
+    return read_columns(source)

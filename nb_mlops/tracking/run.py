@@ -280,6 +280,20 @@ class Run:
         """`track.artifact("model.joblib")`: same as log_artifact."""
         return self.log_artifact(path, name)
 
+    def figure(self, fig: Any, name: str | None = None) -> dict[str, Any]:
+        """`track.figure(fig)`: store a plotly or matplotlib figure with the run (see rich.py)."""
+        from nb_mlops.tracking.rich import store_figure
+
+        self._check_open("store a figure")
+        return store_figure(self, fig, name)
+
+    def table(self, df: Any, name: str | None = None) -> dict[str, Any]:
+        """`track.table(df)`: store a DataFrame with the run (Parquet plus an HTML preview)."""
+        from nb_mlops.tracking.rich import store_table
+
+        self._check_open("store a table")
+        return store_table(self, df, name)
+
     # --------------------------------------------------------------- lifecycle
     def _check_open(self, what: str) -> None:
         if self.status != "running":
@@ -325,6 +339,8 @@ class Run:
         duration = self._duration = time.perf_counter() - self._t0
         try:
             self._series.close()
+            if sum(self._series.steps.values()) >= _COLUMNS_FROM:
+                _cache_columns(self.dir)
         finally:
             changes: dict[Any, Any] = {
                 "status": status,
@@ -366,6 +382,19 @@ class Run:
             self.end("interrupted", exc)
         else:
             self.end("failed", exc)
+
+
+_COLUMNS_FROM = 10_000  # points: below this, parsing the points file is quick anyway
+
+
+def _cache_columns(run_dir: Path) -> None:
+    """Keep a finished run's long series in columns too, so plots of it load at once."""
+    from nb_mlops.store.series import write_columns
+
+    try:
+        write_columns(run_dir)
+    except Exception:  # a cache: the points file remains the record
+        pass
 
 
 def _display_path(path: Path, root: Path) -> str:

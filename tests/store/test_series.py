@@ -247,3 +247,35 @@ def test_a_failed_flush_keeps_the_points_for_the_next_one(
     w.add("x", 3.0, 2, 0.0)
     w.flush()
     assert [p[1] for p in read_points(folder / "metrics.jsonl")] == [1.0, 2.0, 3.0]
+
+
+def test_columns_match_points_and_the_cache_is_used_only_while_fresh(tmp_path: Path) -> None:
+    import numpy as np
+
+    from nb_mlops.store.series import COLUMNS_FILE, load_columns, read_columns, write_columns
+
+    w = MetricWriter(tmp_path / "metrics.jsonl")
+    for i in range(50):
+        w.add("loss", 1 / (i + 1), None, 1000.0 + i)
+    w.add('a,b "q" 한', float("nan"), None, 1.0)
+    w.add('a,b "q" 한', float("inf"), 7, 2.0)
+    w.close()
+    cols = read_columns(tmp_path / "metrics.jsonl")
+    points = read_points(tmp_path / "metrics.jsonl")
+    assert list(cols) == ["loss", 'a,b "q" 한']
+    assert cols["loss"][0].tolist() == list(range(50))
+    assert cols["loss"][1].tolist() == [p[1] for p in points if p[0] == "loss"]
+    steps, values, _ = cols['a,b "q" 한']
+    assert steps.tolist() == [0, 7] and np.isnan(values[0]) and values[1] == np.inf
+    write_columns(tmp_path)
+    assert (tmp_path / COLUMNS_FILE).exists()
+    cached = load_columns(tmp_path)
+    assert cached["loss"][1].tolist() == cols["loss"][1].tolist()
+    with open(tmp_path / "metrics.jsonl", "a") as fh:  # the run grew: the cache is stale
+        fh.write('["loss",9.0,50,2000.0]\n')
+    assert load_columns(tmp_path)["loss"][0].tolist()[-1] == 50
+    (tmp_path / COLUMNS_FILE).write_bytes(b"damaged")
+    assert len(load_columns(tmp_path)["loss"][0]) == 51
+    with open(tmp_path / "metrics.jsonl", "a") as fh:  # a damaged line: slow path, same answer
+        fh.write("{not json\n")
+    assert len(read_columns(tmp_path / "metrics.jsonl")["loss"][0]) == 51
