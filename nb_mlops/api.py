@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from nb_mlops.store.gc import GcReport
+    from nb_mlops.tracking.compare import Comparison
     from nb_mlops.tracking.run import Run
     from nb_mlops.tracking.views import RunDetail, RunTable
 
@@ -144,7 +145,21 @@ def get_run(run: str) -> RunDetail:
     from nb_mlops.tracking.query import run_detail
     from nb_mlops.tracking.views import RunDetail
 
-    return RunDetail(run_detail(workspace(), run))
+    ws = workspace()
+    return RunDetail(run_detail(ws, run), ws=ws)
+
+
+def compare(*runs: str, filter: str | None = None) -> Comparison:
+    """Runs side by side: `nm.compare("rf", "gbm")`, `nm.compare(filter="params.model = 'rf'")`.
+
+    Runs are named by id, unique id prefix or name (its latest run); with neither runs nor a
+    filter, every run. The named runs are selected, else the five newest. The result shows the
+    params and metrics that differ, metric curves and data versions (a widget in the notebook,
+    HTML/text elsewhere; `.to_dict()`, `.series(run_id, metric)` for the data).
+    """
+    from nb_mlops.tracking.compare import compare as _compare
+
+    return _compare(workspace(), list(runs) or None, filter)
 
 
 def delete_run(run: str, *, force: bool = False) -> dict[str, Any]:

@@ -96,6 +96,12 @@ def _show(args: argparse.Namespace, ctx: Context) -> Any:
     return api.get_run(args.run)
 
 
+def _compare(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    return api.compare(*args.runs, filter=args.filter or None)
+
+
 def _delete(args: argparse.Namespace, ctx: Context) -> Any:
     from nb_mlops import api
 
@@ -260,6 +266,19 @@ COMMANDS: dict[str, Command] = {
             rest_help='MLflow-style filter, e.g. metrics.accuracy > 0.8 AND params.model = "rf"',
         ),
         Command("show", "show one run in full", _show, (arg("run", help=_RUN_HELP),)),
+        Command(
+            "compare",
+            "compare runs side by side: params and metrics that differ, curves",
+            _compare,
+            (
+                arg("runs", nargs="*", metavar="RUN", help=f"runs to select: {_RUN_HELP}"),
+                arg(
+                    "--filter",
+                    metavar="FILTER",
+                    help="compare the runs matching this MLflow-style filter (quote it)",
+                ),
+            ),
+        ),
         Command(
             "delete",
             "delete a run and its files",

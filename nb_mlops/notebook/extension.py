@@ -1,8 +1,10 @@
 """Loading into a kernel: the magics, `track` in the namespace, and the execution history.
 
 From `%load_ext nb_mlops` on, every executed cell is appended to the session's history (see
-tracking/history.py); a `%track start` session also gets each cell in its own record. Loading
-imports nothing heavy: pandas, the object store and the rest load on first use.
+tracking/history.py); a `%track start` session also gets each cell in its own record. Results
+(RunTable, Comparison, RunDetail, DataDiff) display as widgets through mimebundle printers
+registered by class name (notebook/widgets/render.py). Loading imports nothing heavy: pandas,
+ipywidgets, plotly, the object store and the rest load on first use.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ class KernelTracker:
         self.sessions: list[Any] = []
         self.warned = False
         self._own_custom_exc = False
+        self.printers: Any = None  # the display printers `load` registered
+        self.live: Any = None  # the live chart of the latest `%%track` cell, if any
 
     # ------------------------------------------------------------------ events
     def pre_run_cell(self, info: Any) -> None:
@@ -97,6 +101,16 @@ def tracker(shell: Any) -> KernelTracker:
     return state
 
 
+def widgets_wanted(shell: Any) -> bool:
+    """Whether results and live charts show as widgets: `%config TrackMagics.widgets`
+    (`auto`, the default, means inside a Jupyter kernel, where a front end can draw them)."""
+    magics = shell.magics_manager.registry.get("TrackMagics")
+    mode = str(getattr(magics, "widgets", "auto")).lower()
+    if mode in ("on", "off"):
+        return mode == "on"
+    return getattr(shell, "kernel", None) is not None
+
+
 def load(shell: Any) -> None:
     """Register the magics, the cell events and `track` (idempotent)."""
     if id(shell) in _state:
@@ -110,6 +124,9 @@ def load(shell: Any) -> None:
     shell.events.register("pre_run_cell", state.pre_run_cell)
     shell.events.register("post_run_cell", state.post_run_cell)
     shell.user_ns["track"] = track
+    from nb_mlops.notebook.widgets.render import register
+
+    state.printers = register(shell, lambda: widgets_wanted(shell))
     if not shell.custom_exceptions:
         shell.set_custom_exc((NbMlopsError,), _one_line_error)
         state._own_custom_exc = True
@@ -128,6 +145,10 @@ def unload(shell: Any) -> None:
 
     if shell.user_ns.get("track") is track:
         del shell.user_ns["track"]
+    if state.printers is not None:
+        from nb_mlops.notebook.widgets.render import unregister
+
+        unregister(state.printers)
     magics = shell.magics_manager.magics
     for kind in ("line", "cell"):
         magics[kind].pop("track", None)

@@ -15,7 +15,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from traitlets import Bool, Int
+from traitlets import Bool, CaselessStrEnum, Int
 
 from nb_mlops.commands import (
     COMMANDS,
@@ -86,6 +86,12 @@ class TrackMagics(Magics):
     stdout_limit = Int(
         65536, help="Characters of stdout/stderr kept per run (first and last halves)."
     ).tag(config=True)
+    widgets = CaselessStrEnum(
+        ("auto", "on", "off"),
+        "auto",
+        help="Show results (runs, comparisons, run details, data diffs) and a live chart of the "
+        "metrics a tracked cell logs as widgets; auto: inside a Jupyter kernel.",
+    ).tag(config=True)
 
     @line_cell_magic
     def track(self, line: str = "", cell: str | None = None) -> Any:
@@ -153,6 +159,7 @@ class TrackMagics(Magics):
         )
         status, error = "finished", None
         out = err = None
+        live = self._live_chart(state, run)
         try:
             with captured(self.stdout_limit) as (out, err):
                 return self._execute(source, cell)
@@ -163,7 +170,32 @@ class TrackMagics(Magics):
             status, error = "failed", exc
             raise
         finally:
-            self._finish(run, rec, line, cell, status, error, out, err)
+            try:
+                self._finish(run, rec, line, cell, status, error, out, err)
+            finally:
+                if live is not None:
+                    self._end_live(live)
+
+    def _live_chart(self, state: Any, run: Any) -> Any:
+        """Start a chart of the run's metrics that shows itself with the first point."""
+        from nb_mlops.notebook.extension import widgets_wanted
+
+        state.live = None
+        if not widgets_wanted(self.shell):
+            return None
+        from nb_mlops.notebook.widgets.live import LiveChart
+
+        state.live = LiveChart(run).start()
+        return state.live
+
+    @staticmethod
+    def _end_live(live: Any) -> None:
+        try:
+            live.finish()
+        except Exception as exc:  # a chart must never turn a finished run into an error
+            import logging
+
+            logging.getLogger("nb_mlops").warning("nb-mlops: the live chart failed: %r", exc)
 
     def _execute(self, source: str, raw: str) -> Any:
         """Run the cell's code in the user namespace; return its last expression's value."""

@@ -18,6 +18,8 @@ from nb_mlops.store.gc import human_bytes
 if TYPE_CHECKING:
     import pandas as pd
 
+    from nb_mlops.store.workspace import Workspace
+
 STATUS_COLORS = {
     "running": "#1f77b4",
     "finished": "#2ca02c",
@@ -183,6 +185,8 @@ class RunDetail:
     """One run in full (what `%track show RUN` and `nb-mlops show RUN` display)."""
 
     doc: dict[str, Any]
+    ws: Workspace | None = field(default=None, repr=False, compare=False)
+    """The store holding the run's figures and tables (found from the open stores if None)."""
 
     def to_dict(self) -> dict[str, Any]:
         return self.doc
@@ -241,6 +245,14 @@ class RunDetail:
                 ],
             ),
             ("Environment", environment),
+            ("Figures", [(f["name"], f.get("kind") or "") for f in d.get("figures") or []]),
+            (
+                "Tables",
+                [
+                    (t["name"], f"{t.get('rows')} rows × {len(t.get('columns') or [])} columns")
+                    for t in d.get("tables") or []
+                ],
+            ),
             ("Flags", [("flag", f) for f in d.get("flags") or []]),
         ]
         return [(title, rows) for title, rows in sections if rows]
@@ -266,13 +278,55 @@ class RunDetail:
     def __repr__(self) -> str:
         return str(self)
 
+    def _workspace(self) -> Workspace | None:
+        """The store of this run: the one given, else an open store whose catalog has it."""
+        if self.ws is not None:
+            return self.ws
+        from nb_mlops.store.workspace import _OPEN
+        from nb_mlops.tracking import active
+
+        run_id = self.doc.get("run_id")
+        candidates = [r.ws for r in active.active_runs()] + list(_OPEN.values())
+        for ws in candidates:
+            try:
+                if ("runs", run_id) in ws.catalog:
+                    return ws
+            except Exception:  # a store that went away: look at the next
+                continue
+        return None
+
+    def _rich_html(self, title: str) -> str:
+        """The Figures / Tables sections: figures inline, table previews."""
+        from nb_mlops.tracking.rich import figure_html, table_html
+
+        ws = self._workspace()
+        if title == "Figures":
+            items = [figure_html(ws, f) for f in self.doc.get("figures") or []]
+        else:
+            items = [table_html(ws, t) for t in self.doc.get("tables") or []]
+        return (
+            f'<h4>{html.escape(title)}</h4><div class="nbm-{title.lower()}" '
+            f'style="display:flex;flex-wrap:wrap;gap:8px">{"".join(items)}</div>'
+        )
+
     def _repr_html_(self) -> str:
+        from nb_mlops.tracking.svgchart import sparkline
+
         esc = html.escape
+        series = self.doc.get("series") or {}
         parts = ['<div class="nbm-run">']
         for title, rows in self._sections():
+            if title in ("Figures", "Tables"):
+                parts.append(self._rich_html(title))
+                continue
             parts.append(f"<h4>{esc(title)}</h4><table class='nbm-table'>")
             for k, v in rows:
                 value = status_badge(v) if (title, k) == ("Run", "status") else esc(v)
+                if title == "Metrics":
+                    points = series.get(k) or []
+                    ordered = sorted(points, key=lambda p: p[0])
+                    spark = sparkline([p[1] for p in ordered]) if len(points) > 1 else ""
+                    value += f"</td><td>{spark}"
                 parts.append(f"<tr><th>{esc(k)}</th><td>{value}</td></tr>")
             parts.append("</table>")
         cells = self.doc.get("cells") or []
