@@ -1,0 +1,368 @@
+"""Runs side by side: what the comparison widget shows, and its static HTML/text form.
+
+`compare(ws, runs, filter)` gathers the run documents; a `Comparison` answers the widget's
+questions (params and metrics that differ among the selected runs, metric curves, data versions,
+figures and tables) and renders itself without a kernel: an escaped runs table, the differences,
+and an SVG chart per metric (see svgchart.py).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from typing import Any
+
+import numpy as np
+
+from nb_mlops.errors import RunNotFound
+from nb_mlops.store.series import METRICS_FILE, load_columns
+from nb_mlops.store.workspace import Workspace
+from nb_mlops.tracking import active
+from nb_mlops.tracking.query import all_runs, live_metrics, resolve_run, select_runs
+from nb_mlops.tracking.run import _same_value
+from nb_mlops.tracking.views import _short_time, fmt_duration, fmt_value, status_badge, text_table
+
+__all__ = ["DEFAULT_SELECTED", "Comparison", "compare"]
+
+DEFAULT_SELECTED = 5
+_MISSING = object()
+_MAX_CHARTS = 12  # static view: charts for at most this many metrics
+_Series = tuple[np.ndarray, np.ndarray, np.ndarray]
+_EMPTY_SERIES: _Series = (
+    np.empty(0, dtype=np.int64),
+    np.empty(0, dtype=np.float64),
+    np.empty(0, dtype=np.float64),
+)
+
+
+class Comparison:
+    """Runs side by side: the data behind the comparison widget, with a static HTML/text view."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        runs: list[dict[str, Any]],
+        selected: list[str] | None = None,
+        filter: str | None = None,
+    ) -> None:
+        self.ws = ws
+        self.runs: list[dict[str, Any]] = runs
+        """Run documents (as nm.runs/select_runs give them), newest first."""
+        self.filter = filter
+        self._by_id = {d["run_id"]: d for d in runs}
+        if selected is None:
+            selected = [d["run_id"] for d in runs[:DEFAULT_SELECTED]]
+        self.selected: list[str] = [r for r in selected if r in self._by_id]
+        """Run ids selected at first: the runs named, else the first five."""
+        self._series: dict[str, dict[str, _Series]] = {}
+        self._stamp: dict[str, tuple[int, int]] = {}
+
+    # ------------------------------------------------------------------ the data
+    def run_ids(self) -> list[str]:
+        """Every run's id, newest first."""
+        return [d["run_id"] for d in self.runs]
+
+    def doc(self, run_id: str) -> dict[str, Any]:
+        """The run document of `run_id` (one of this comparison's runs)."""
+        try:
+            return self._by_id[run_id]
+        except KeyError:
+            raise RunNotFound(f"run {run_id!r} is not in this comparison") from None
+
+    def params(self) -> list[str]:
+        """Param names of all runs, sorted."""
+        return sorted({k for d in self.runs for k in d.get("params") or ()})
+
+    def metrics(self) -> list[str]:
+        """Metric names of all runs, sorted."""
+        return sorted({k for d in self.runs for k in d.get("metrics") or ()})
+
+    def series(self, run_id: str, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(steps, values, unix times) of one metric of one run, in step order (stable).
+
+        The run's metrics file is read once and kept; a run still running is re-read when its
+        file has grown, and a run active in this process is flushed first. A metric the run does
+        not have gives empty arrays. Do not modify the arrays: they are shared.
+        """
+        doc = self.doc(run_id)
+        for run in active.active_runs():
+            if run.run_id == run_id:
+                run.flush()
+        path = self.ws.run_dir(run_id) / METRICS_FILE
+        cached = self._series.get(run_id)
+        if cached is not None and doc.get("status") == "running":
+            if self._stamp.get(run_id) != _stamp(path):
+                cached = None
+        if cached is None:
+            self._stamp[run_id] = _stamp(path)
+            cached = self._series[run_id] = _group(load_columns(path.parent))
+        return cached.get(metric, _EMPTY_SERIES)
+
+    def invalidate(self, run_id: str | None = None) -> None:
+        """Forget cached series (of one run, or all) so the next `series` reads the file again."""
+        if run_id is None:
+            self._series.clear()
+            self._stamp.clear()
+        else:
+            self._series.pop(run_id, None)
+            self._stamp.pop(run_id, None)
+
+    def differing(self, run_ids: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        """Params and last metric values that differ among `run_ids`.
+
+        `{"params": {key: {run_id: value}}, "metrics": {key: {run_id: last}}}` with only the keys
+        whose values are not all the same; a run without the key counts as different and has
+        None. NaN equals NaN. Fewer than two runs differ in nothing.
+        """
+        docs = [self.doc(r) for r in dict.fromkeys(run_ids)]
+        out: dict[str, dict[str, dict[str, Any]]] = {"params": {}, "metrics": {}}
+        if len(docs) < 2:
+            return out
+        for section in ("params", "metrics"):
+            keys = sorted({k for d in docs for k in d.get(section) or ()})
+            for key in keys:
+                values = [(d.get(section) or {}).get(key, _MISSING) for d in docs]
+                first = values[0]
+                if all(v is not _MISSING for v in values) and all(
+                    _same_value(first, v) for v in values[1:]
+                ):
+                    continue
+                out[section][key] = {
+                    d["run_id"]: None if v is _MISSING else v
+                    for d, v in zip(docs, values, strict=True)
+                }
+        return out
+
+    def data_versions(self, run_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """run_id -> the dataset versions the run read ({path, version, md5})."""
+        return {r: list(self.doc(r).get("data") or []) for r in dict.fromkeys(run_ids)}
+
+    def figures(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's stored figures (records, see rich.py)."""
+        return list(self.doc(run_id).get("figures") or [])
+
+    def tables(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's stored tables (records, see rich.py)."""
+        return list(self.doc(run_id).get("tables") or [])
+
+    def label(self, run_id: str) -> str:
+        """How a run is named in legends: `name (id)`."""
+        doc = self.doc(run_id)
+        return f"{doc.get('name') or ''} ({run_id})"
+
+    def to_dict(self) -> dict[str, Any]:
+        keys = ("run_id", "name", "experiment", "status", "start", "duration", "parent")
+        return {
+            "filter": self.filter,
+            "runs": [
+                {
+                    **{k: d.get(k) for k in keys},
+                    "params": d.get("params") or {},
+                    "metrics": d.get("metrics") or {},
+                }
+                for d in self.runs
+            ],
+            "selected": list(self.selected),
+            "differing": self.differing(self.selected),
+            "data_versions": self.data_versions(self.selected),
+        }
+
+    # ------------------------------------------------------------ static views
+    def _diff_rows(self) -> list[tuple[str, list[Any]]]:
+        diff = self.differing(self.selected)
+        return [
+            (f"{section}.{key}", [values[r] for r in self.selected])
+            for section in ("params", "metrics")
+            for key, values in diff[section].items()
+        ]
+
+    def __str__(self) -> str:
+        if not self.runs:
+            return f"no runs to compare{' match ' + self.filter if self.filter else ''}"
+        header = ["", "run_id", "name", "status", "start", "duration"]
+        chosen = set(self.selected)
+        rows = [
+            [
+                "*" if d["run_id"] in chosen else "",
+                d["run_id"],
+                d.get("name") or "",
+                d.get("status") or "",
+                _short_time(d.get("start")),
+                fmt_duration(d.get("duration")),
+            ]
+            for d in self.runs
+        ]
+        out = [text_table(header, rows)]
+        out.append(
+            f"{len(self.runs)} run{'s' if len(self.runs) != 1 else ''}, "
+            f"{len(self.selected)} selected (*)"
+        )
+        diff = self._diff_rows()
+        if len(self.selected) > 1:
+            if diff:
+                out.append("\nDiffering among the selected runs:")
+                out.append(
+                    text_table(
+                        ["key", *(self.doc(r).get("name") or r for r in self.selected)],
+                        [[k, *(fmt_value(v) for v in vals)] for k, vals in diff],
+                    )
+                )
+            else:
+                out.append("\nThe selected runs have the same params and metrics.")
+        return "\n".join(out)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        from nb_mlops.tracking.svgchart import line_chart
+
+        esc = html.escape
+        if not self.runs:
+            text = f"no runs to compare{' match ' + self.filter if self.filter else ''}"
+            return f'<div class="nbm-compare">{esc(text)}</div>'
+        chosen = set(self.selected)
+        params, metrics = self.params(), self.metrics()
+        head = "".join(
+            f"<th>{esc(h)}</th>" for h in ["", "run_id", "name", "status", "start", "duration"]
+        )
+        head += "".join(f"<th>params.{esc(k)}</th>" for k in params)
+        head += "".join(f"<th>metrics.{esc(k)}</th>" for k in metrics)
+        body = []
+        for d in self.runs:
+            mark = "✓" if d["run_id"] in chosen else ""
+            cells = [
+                f"<td>{mark}</td>",
+                f"<td><code>{esc(d['run_id'])}</code></td>",
+                f"<td>{esc(d.get('name') or '')}</td>",
+                f"<td>{status_badge(d.get('status') or '')}</td>",
+                f"<td>{esc(_short_time(d.get('start')))}</td>",
+                f"<td>{esc(fmt_duration(d.get('duration')))}</td>",
+            ]
+            cells += [f"<td>{esc(fmt_value((d.get('params') or {}).get(k)))}</td>" for k in params]
+            cells += [
+                f"<td>{esc(fmt_value((d.get('metrics') or {}).get(k)))}</td>" for k in metrics
+            ]
+            style = ' style="background:#eef3ff"' if d["run_id"] in chosen else ""
+            body.append(f"<tr{style}>{''.join(cells)}</tr>")
+        parts = [
+            '<div class="nbm-compare">',
+            '<table class="nbm-table nbm-compare-runs">',
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>",
+            f'<div class="nbm-footer">{len(self.runs)} runs, {len(self.selected)} selected'
+            f"{' · matching ' + esc(self.filter) if self.filter else ''}</div>",
+        ]
+        if len(self.selected) > 1:
+            diff = self._diff_rows()
+            parts.append("<h4>Differing among the selected runs</h4>")
+            if diff:
+                cols = "".join(f"<th>{esc(self.label(r))}</th>" for r in self.selected)
+                rows = "".join(
+                    f"<tr><th>{esc(k)}</th>"
+                    + "".join(f"<td>{esc(fmt_value(v))}</td>" for v in vals)
+                    + "</tr>"
+                    for k, vals in diff
+                )
+                parts.append(
+                    f'<table class="nbm-table nbm-diff"><thead><tr><th></th>{cols}</tr></thead>'
+                    f"<tbody>{rows}</tbody></table>"
+                )
+            else:
+                parts.append("<div>The selected runs have the same params and metrics.</div>")
+        charts = []
+        shown = [m for m in metrics if any(m in (self.doc(r).get("metrics") or {}) for r in chosen)]
+        for metric in shown[:_MAX_CHARTS]:
+            lines = {}
+            for r in self.selected:
+                steps, values, _ = self.series(r, metric)
+                if len(steps):
+                    lines[self.label(r)] = (steps, values)
+            if lines:
+                charts.append(line_chart(lines, title=metric))
+        if charts:
+            more = len(shown) - _MAX_CHARTS
+            parts.append("<h4>Metrics of the selected runs</h4>")
+            parts.append(
+                '<div class="nbm-charts" style="display:flex;flex-wrap:wrap;gap:8px">'
+                + "".join(charts)
+                + "</div>"
+            )
+            if more > 0:
+                parts.append(f"<div>(+{more} more metrics in the widget)</div>")
+        parts.append(self._figures_html())
+        parts.append("</div>")
+        return "".join(parts)
+
+    def _figures_html(self) -> str:
+        """Figures of the selected runs side by side, one row per figure name."""
+        from nb_mlops.tracking.rich import figure_html
+
+        esc = html.escape
+        names: list[str] = []
+        for r in self.selected:
+            for f in self.figures(r):
+                if f.get("name") not in names:
+                    names.append(f.get("name"))
+        if not names:
+            return ""
+        out = ["<h4>Figures of the selected runs</h4>"]
+        for name in names:
+            cells = []
+            for r in self.selected:
+                rec = next((f for f in self.figures(r) if f.get("name") == name), None)
+                if rec is not None:
+                    cells.append(
+                        f'<div><div class="nbm-caption">{esc(self.label(r))}</div>'
+                        f"{figure_html(self.ws, rec, max_width=360)}</div>"
+                    )
+            out.append(
+                '<div class="nbm-figures" style="display:flex;flex-wrap:wrap;gap:8px">'
+                + "".join(cells)
+                + "</div>"
+            )
+        return "".join(out)
+
+
+def _stamp(path: os.PathLike) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    return (st.st_size, st.st_mtime_ns)
+
+
+def _group(columns: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict[str, _Series]:
+    """Series by metric as read-only (steps, values, times) arrays, stably sorted by step."""
+    out = {}
+    for key, (s, v, t) in columns.items():
+        if len(s) > 1 and (np.diff(s) < 0).any():
+            order = np.argsort(s, kind="stable")
+            s, v, t = s[order], v[order], t[order]
+        for a in (s, v, t):
+            a.flags.writeable = False
+        out[key] = (s, v, t)
+    return out
+
+
+def compare(ws: Workspace, runs: list[str] | None = None, filter: str | None = None) -> Comparison:
+    """Runs to compare: the runs named (id, unique prefix, or name = latest), those matching
+    `filter`, or all runs; the named runs are selected, else the first five (newest first)."""
+    named: list[dict[str, Any]] = []
+    if runs:
+        every = all_runs(ws)  # exact ids are looked up here; names and prefixes resolved one by one
+        chosen: set[str] = set()
+        for ref in runs:
+            doc = every.get(ref) if isinstance(ref, str) else None
+            doc = doc if doc is not None else resolve_run(ws, ref)
+            if doc["run_id"] in chosen:
+                continue
+            chosen.add(doc["run_id"])
+            if doc.get("status") == "running":
+                doc = {**doc, "metrics": live_metrics(ws, doc)}
+            named.append(doc)
+    docs = select_runs(ws, filter) if filter or not runs else []
+    seen = {d["run_id"] for d in docs}
+    docs += [d for d in named if d["run_id"] not in seen]
+    docs.sort(key=lambda d: d.get("start") or "", reverse=True)
+    selected = [d["run_id"] for d in named] if named else None
+    return Comparison(ws, docs, selected, filter=filter or None)
