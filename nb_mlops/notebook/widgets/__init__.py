@@ -1,0 +1,32 @@
+"""Notebook widgets: run comparison, curves, data diff, run detail, live run chart.
+
+The building blocks (TableWidget, CurvesWidget, RowDiffWidget) are reused by the eval
+scoreboard, the registry view and the monitoring dashboard. Every widget's bundle also carries
+a static text/html fallback (see render.py). Names load on first use, so importing this
+package (at `%load_ext`) does not import ipywidgets or plotly.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "TableWidget": "table",
+    "CurvesWidget": "curves",
+    "RunComparisonWidget": "compare",
+    "DataDiffWidget": "datadiff",
+    "RowDiffWidget": "datadiff",
+    "RunDetailWidget": "detail",
+    "LiveChart": "live",
+    "widget_for": "render",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

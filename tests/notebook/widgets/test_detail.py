@@ -1,0 +1,126 @@
+"""RunDetailWidget: tabs for params, metrics (sparklines, curves), artifacts, data, cells,
+environment, output, traceback, figures and tables; every user string escaped."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import ipywidgets as widgets
+import plotly.graph_objects as go
+import pytest
+from IPython.utils.capture import capture_output
+
+import nb_mlops as nm
+from nb_mlops.notebook.widgets.detail import RunDetailWidget
+from nb_mlops.notebook.widgets.render import WIDGET_VIEW
+
+EVIL = "<img src=x onerror=alert(1)>"
+
+
+def html_values(widget: widgets.Widget) -> Iterator[str]:
+    if isinstance(widget, widgets.HTML):
+        yield widget.value
+    for child in getattr(widget, "children", ()):
+        yield from html_values(child)
+
+
+def tab(widget: RunDetailWidget, title: str) -> widgets.Widget:
+    return widget.tabs.children[widget.tab_titles.index(title)]
+
+
+@pytest.fixture
+def failed_run(ip, ws, project: Path) -> str:
+    (project / "data.csv").write_text("id\n1\n")
+    (project / "weights.bin").write_bytes(b"w" * 2048)
+    cell = (
+        f"%%track -n '{EVIL}' --data data.csv --tag owner={EVIL.replace(' ', '_')}\n"
+        f"label = {EVIL!r}\n"
+        "import pandas as pd, plotly.graph_objects as go\n"
+        "for i in range(30):\n"
+        "    track.log(loss=1 / (i + 1), acc=i / 30)\n"
+        "track.artifact('weights.bin')\n"
+        "track.figure(go.Figure(go.Scatter(y=[1, 3, 2])), name='scatter')\n"
+        f"track.table(pd.DataFrame({{'text': [{EVIL!r}], 'n': [1]}}), name='preview')\n"
+        f"print({EVIL!r})\n"
+        f"raise ValueError({EVIL!r})\n"
+    )
+    with capture_output():
+        result = ip.run_cell(cell)
+    assert isinstance(result.error_in_exec, ValueError)
+    return nm.get_run(EVIL).to_dict()["run_id"]
+
+
+def test_tabs_of_a_failed_run(failed_run) -> None:
+    widget = RunDetailWidget(nm.get_run(failed_run))
+    assert "nbm-run-detail" in widget._dom_classes
+    assert widget.tab_titles == [
+        "overview",
+        "metrics",
+        "artifacts",
+        "data",
+        "cells",
+        "environment",
+        "output",
+        "traceback",
+        "figures",
+        "tables",
+    ]
+    assert (
+        "ValueError" in widget.children[0].value and "nbm-status-failed" in widget.children[0].value
+    )
+    overview = tab(widget, "overview").value
+    assert "label" in overview and "owner" in overview
+    assert (
+        "weights.bin" in tab(widget, "artifacts").value
+        and "2.0 KiB" in tab(widget, "artifacts").value
+    )
+    assert "data.csv" in tab(widget, "data").value
+    assert "track.log(loss=" in tab(widget, "cells").value
+    assert "python" in tab(widget, "environment").value
+    traceback = tab(widget, "traceback").value
+    assert "Traceback" in traceback and "ValueError" in traceback
+
+
+def test_metrics_have_sparklines_and_a_small_curves_figure(failed_run) -> None:
+    widget = RunDetailWidget(nm.get_run(failed_run))
+    table = tab(widget, "metrics").children[0].value
+    assert table.count('class="nbm-spark"') == 2
+    assert "30 points" in table
+    assert widget.curves is not None
+    assert [t.name for t in widget.curves.data] == ["acc", "loss"]
+    loss = widget.curves.data[1]
+    assert len(loss.y) == 30 and loss.y[-1] == pytest.approx(1 / 30)
+    assert widget.curves.layout.width == 640  # fixed: a hidden tab has no width to fill
+
+
+def test_figures_and_tables(failed_run) -> None:
+    widget = RunDetailWidget(nm.get_run(failed_run))
+    figures = tab(widget, "figures")
+    (cell,) = figures.children
+    assert isinstance(cell.children[1], go.FigureWidget)
+    assert cell.children[1].data[0].type == "scatter"
+    tables = tab(widget, "tables").value
+    assert "preview: 1 rows × 2 columns" in tables
+    assert "&lt;img src=x onerror=alert(1)&gt;" in tables
+
+
+def test_no_user_string_is_raw(failed_run) -> None:
+    widget = RunDetailWidget(nm.get_run(failed_run))
+    values = list(html_values(widget))
+    assert sum("&lt;img src=x onerror=alert(1)&gt;" in v for v in values) >= 5
+    for value in values:
+        assert EVIL not in value
+    bundle = widget._repr_mimebundle_()
+    assert WIDGET_VIEW in bundle
+    assert EVIL not in bundle["text/html"] and "nbm-run" in bundle["text/html"]
+
+
+def test_a_plain_finished_run_has_only_the_tabs_it_needs(ws) -> None:
+    with nm.start_run("plain") as run:
+        nm.log_param("lr", 0.1)
+    widget = RunDetailWidget(nm.get_run(run.run_id))
+    assert widget.tab_titles == ["overview", "metrics", "artifacts", "data", "cells", "environment"]
+    assert "no metrics" in tab(widget, "metrics").value
+    assert widget.curves is None
+    assert "no artifacts" in tab(widget, "artifacts").value
