@@ -723,8 +723,8 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _shown(value: Any) -> str:
-    """A value as the views show it (not escaped)."""
+def shown_value(value: Any) -> str:
+    """A cell as every view shows it (not escaped): null, NaN, ISO dates, JSON, cut to 80."""
     if value is None:
         return "null"
     if isinstance(value, float) and math.isnan(value):
@@ -756,16 +756,15 @@ def _key_text(record: dict[str, Any], keyed: bool) -> str:
     if not keyed:  # a row position: say in which table
         side = "new" if record["kind"] == "added" else "old"
         return f"{side} row {record['key']['row']}"
-    return ", ".join(f"{k}={_shown(v)}" for k, v in record["key"].items())
+    return ", ".join(f"{k}={shown_value(v)}" for k, v in record["key"].items())
 
 
 def _body_text(record: dict[str, Any]) -> str:
     if record["kind"] == "changed":
-        return "; ".join(
-            f"{col}: {_shown(old)} → {_shown(new)}" for col, (old, new) in record["cells"].items()
-        )
+        cells = record["cells"].items()
+        return "; ".join(f"{col}: {shown_value(a)} → {shown_value(b)}" for col, (a, b) in cells)
     row = record["new"] if record["kind"] == "added" else record["old"]
-    return ", ".join(f"{k}={_shown(v)}" for k, v in row.items() if k not in record["key"])
+    return ", ".join(f"{k}={shown_value(v)}" for k, v in row.items() if k not in record["key"])
 
 
 _CARD = (
@@ -849,13 +848,13 @@ def _html_table(diff: RowDiff, records: list[dict[str, Any]]) -> str:
                 before, after = record["cells"][col]
                 cells.append(
                     f"<td style='{_CELL};background:{_BG['changed']}'>"
-                    f"<span style='color:#bd2130'>{esc(_shown(before))}</span> → "
-                    f"<span style='color:#1e7e34'>{esc(_shown(after))}</span></td>"
+                    f"<span style='color:#bd2130'>{esc(shown_value(before))}</span> → "
+                    f"<span style='color:#1e7e34'>{esc(shown_value(after))}</span></td>"
                 )
             elif col in row:
-                cells.append(f"<td style='{_CELL}'>{esc(_shown(row[col]))}</td>")
+                cells.append(f"<td style='{_CELL}'>{esc(shown_value(row[col]))}</td>")
             elif other is not None and col in other:
-                cells.append(f"<td style='{_CELL};opacity:.5'>{esc(_shown(other[col]))}</td>")
+                cells.append(f"<td style='{_CELL};opacity:.5'>{esc(shown_value(other[col]))}</td>")
             else:
                 cells.append(f"<td style='{_CELL}'></td>")
         body.append(f"<tr style='{style}'>{''.join(cells)}</tr>")

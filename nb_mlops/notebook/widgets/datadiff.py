@@ -9,15 +9,14 @@ column name and cell value is escaped.
 
 from __future__ import annotations
 
-import datetime as dt
 import html
-import json
 import math
 from typing import Any
 
 import ipywidgets as widgets
 import traitlets
 
+from nb_mlops.data.rowdiff import shown_value
 from nb_mlops.notebook.widgets.render import StaticFallback
 
 _MAX_CHARS = 80
@@ -39,23 +38,6 @@ _CARD = (
     "border:1px solid rgba(128,128,128,.35);background:{bg}"
 )
 _MARK = {"added": "+", "removed": "−", "changed": "~"}
-
-
-def cell_text(value: Any) -> str:
-    """A cell as the row table shows it (not escaped): null, NaN, ISO dates, JSON, cut to 80."""
-    if value is None:
-        return "null"
-    if isinstance(value, float) and math.isnan(value):
-        return "NaN"
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        text = value.isoformat()
-    elif isinstance(value, (list, dict)):
-        text = json.dumps(value, ensure_ascii=False, default=str)
-    else:
-        text = str(value)
-    if "\n" in text or "\r" in text:
-        text = " ".join(text.split())
-    return text if len(text) <= _MAX_CHARS else text[: _MAX_CHARS - 1] + "…"
 
 
 def rows_html(rowdiff: Any, records: list[dict[str, Any]]) -> str:
@@ -84,15 +66,15 @@ def rows_html(rowdiff: Any, records: list[dict[str, Any]]) -> str:
                 before, after = changed[col]
                 cells.append(
                     f"<td class='nbm-cell-changed' style='background:{_BG['cell']}'>"
-                    f"<span class='nbm-old' style='color:#bd2130'>{esc(cell_text(before))}</span>"
+                    f"<span class='nbm-old' style='color:#bd2130'>{esc(shown_value(before))}</span>"
                     " → "
-                    f"<span class='nbm-new' style='color:#1e7e34'>{esc(cell_text(after))}</span>"
+                    f"<span class='nbm-new' style='color:#1e7e34'>{esc(shown_value(after))}</span>"
                     "</td>"
                 )
             elif col in row:
-                cells.append(f"<td>{esc(cell_text(row[col]))}</td>")
+                cells.append(f"<td>{esc(shown_value(row[col]))}</td>")
             elif kind == "changed" and record["old"] and col in record["old"]:
-                old_text = esc(cell_text(record["old"][col]))
+                old_text = esc(shown_value(record["old"][col]))
                 cells.append(f"<td style='opacity:.5'>{old_text}</td>")
             else:
                 cells.append("<td></td>")

@@ -10,7 +10,8 @@ import pytest
 
 import nb_mlops as nm
 from nb_mlops.data.rowdiff import diff_tables
-from nb_mlops.notebook.widgets.datadiff import DataDiffWidget, RowDiffWidget, cell_text
+from nb_mlops.data.rowdiff import shown_value as cell_text
+from nb_mlops.notebook.widgets.datadiff import DataDiffWidget, RowDiffWidget
 from nb_mlops.notebook.widgets.render import WIDGET_VIEW
 
 EVIL = "<img src=x onerror=alert(1)>"
