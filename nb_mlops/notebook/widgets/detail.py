@@ -42,6 +42,27 @@ def kv_table(rows: list[tuple[str, str]], *, raw_values: bool = False) -> str:
     return f"{_STYLE}<table class='nbm-table nbm-kv'>{body}</table>"
 
 
+def _grid(header: list[str], rows: list[list[str]], *, code_last: bool = False) -> str:
+    """An escaped table with a header row; the last column in <code> (hashes)."""
+    esc = html.escape
+    head = "".join(f"<th>{esc(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td><code>{esc(c)}</code></td>"
+            if code_last and i == len(r) - 1
+            else f"<td>{esc(c)}</td>"
+            for i, c in enumerate(r)
+        )
+        + "</tr>"
+        for r in rows
+    )
+    return (
+        f"{_STYLE}<table class='nbm-table nbm-kv'><thead><tr>{head}</tr></thead>"
+        f"<tbody>{body}</tbody></table>"
+    )
+
+
 class RunDetailWidget(StaticFallback, widgets.VBox):
     """A RunDetail (what `nm.get_run` returns) as a header and tabs."""
 
@@ -180,35 +201,26 @@ class RunDetailWidget(StaticFallback, widgets.VBox):
         return widgets.VBox([table, self.curves])
 
     def _artifacts_html(self) -> str:
-        esc = html.escape
         items = self.doc.get("artifacts") or []
         if not items:
             return "<i>no artifacts (track.artifact(PATH) stores one)</i>"
-        body = "".join(
-            f"<tr><td>{esc(str(a.get('name')))}</td><td>{esc(str(a.get('path') or ''))}</td>"
-            f"<td>{esc(human_bytes(a.get('size') or 0))}</td>"
-            f"<td><code>{esc(str(a.get('md5') or ''))}</code></td></tr>"
+        rows = [
+            [
+                str(a.get("name")),
+                str(a.get("path") or ""),
+                human_bytes(a.get("size") or 0),
+                str(a.get("md5") or ""),
+            ]
             for a in items
-        )
-        return (
-            f"{_STYLE}<table class='nbm-table nbm-kv'><thead><tr><th>name</th><th>path</th>"
-            f"<th>size</th><th>md5</th></tr></thead><tbody>{body}</tbody></table>"
-        )
+        ]
+        return _grid(["name", "path", "size", "md5"], rows, code_last=True)
 
     def _data_html(self) -> str:
-        esc = html.escape
         items = self.doc.get("data") or []
         if not items:
             return "<i>no dataset versions recorded (%%track --data PATH records one)</i>"
-        body = "".join(
-            f"<tr><td>{esc(str(i.get('path')))}</td><td>{esc(str(i.get('version')))}</td>"
-            f"<td><code>{esc(str(i.get('md5') or ''))}</code></td></tr>"
-            for i in items
-        )
-        return (
-            f"{_STYLE}<table class='nbm-table nbm-kv'><thead><tr><th>dataset</th>"
-            f"<th>version</th><th>md5</th></tr></thead><tbody>{body}</tbody></table>"
-        )
+        rows = [[str(i.get("path")), str(i.get("version")), str(i.get("md5") or "")] for i in items]
+        return _grid(["dataset", "version", "md5"], rows, code_last=True)
 
     def _cells_html(self) -> str:
         esc = html.escape
