@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +13,8 @@ from nb_mlops.tracking import active
 if TYPE_CHECKING:
     import pandas as pd
 
+    from nb_mlops.registry.aliases import AliasMove
+    from nb_mlops.registry.versions import ModelVersion
     from nb_mlops.store.gc import GcReport
     from nb_mlops.tracking.compare import Comparison
     from nb_mlops.tracking.run import Run
@@ -282,3 +284,216 @@ def pull(
     from nb_mlops.data.sync import pull as _pull
 
     return _pull(workspace(), path, remote, force=force, progress=progress)
+
+
+# ---------------------------------------------------------------------------- registry
+def register_model(
+    name: str,
+    model: Any = None,
+    *,
+    run: str | Run | None = None,
+    artifact: str | None = None,
+    description: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    data: list[str | os.PathLike] | None = None,
+    flavor: str | None = None,
+) -> ModelVersion:
+    """Make the next version of model `name`; returns a ModelVersion (.name, .version,
+    .fingerprint, .uri).
+
+    `model` is a fitted model object (scikit-learn, PyTorch module or state_dict, XGBoost,
+    LightGBM, anything joblib can save) or the path of a model file or folder. Without it, the
+    artifact `artifact` of run `run` is registered. The run (default: the active one) and its data
+    versions are kept as the version's lineage; `data` adds datasets by path.
+    """
+    from nb_mlops.registry.versions import register
+
+    return register(
+        workspace(),
+        name,
+        model,
+        run=run,
+        artifact=artifact,
+        description=description,
+        tags=tags,
+        data=data,
+        flavor=flavor,
+    )
+
+
+def load_model(uri: str | ModelVersion, *, trust: bool = False) -> Any:
+    """The model `models:/NAME/3`, `models:/NAME@production` or `models:/NAME@latest` names.
+
+    Pickled artifacts are read only from this store after their hash is checked; one that came
+    from an imported bundle needs `trust=True` (unpickling runs the bundle's code).
+    """
+    from nb_mlops.registry.load import load_model as _load
+
+    return _load(workspace(), uri, trust=trust)
+
+
+def get_model_version(uri: str, version: int | str | None = None) -> ModelVersion:
+    """One version by URI (`models:/NAME/3`, `models:/NAME@staging`) or by name and version."""
+    from nb_mlops.registry.versions import get_version
+
+    return get_version(workspace(), uri, version)
+
+
+def models(name: str | None = None) -> Any:
+    """The registry (every model) or one model: versions, aliases, metrics, lineage, history."""
+    from nb_mlops.registry.views import model_list, model_view
+
+    ws = workspace()
+    return model_list(ws) if name is None else model_view(ws, name)
+
+
+def compare_versions(name: str, a: int | str, b: int | str) -> Any:
+    """Two versions of a model side by side: params, metrics, data versions, fingerprint."""
+    from nb_mlops.registry.views import version_comparison
+
+    return version_comparison(workspace(), name, a, b)
+
+
+def set_alias(
+    name: str,
+    alias: str,
+    version: int | str,
+    *,
+    why: str | None = None,
+    force: bool = False,
+    protect: bool | None = None,
+) -> AliasMove:
+    """Point `NAME@ALIAS` at a version (kept in the alias history; deploy hooks run).
+
+    A protected alias moves only with `force=True`; `protect=True` protects it from now on.
+    """
+    from nb_mlops.registry.aliases import set_alias as _set
+    from nb_mlops.registry.names import check_version
+
+    number = check_version(version, name)
+    return _set(workspace(), name, alias, number, why=why, force=force, protect=protect)
+
+
+def rollback(name: str, alias: str, *, why: str | None = None, force: bool = False) -> AliasMove:
+    """Move an alias back to the version it pointed at before (deploy hooks run)."""
+    from nb_mlops.registry.aliases import rollback as _rollback
+
+    return _rollback(workspace(), name, alias, why=why, force=force)
+
+
+def delete_alias(
+    name: str, alias: str, *, why: str | None = None, force: bool = False
+) -> AliasMove:
+    """Remove an alias; its history stays. A protected alias needs `force=True`."""
+    from nb_mlops.registry.aliases import remove_alias
+
+    return remove_alias(workspace(), name, alias, why=why, force=force)
+
+
+def protect_alias(
+    name: str, alias: str, protected: bool = True, *, why: str | None = None, force: bool = False
+) -> AliasMove:
+    """Protect an alias (moves then need force); lifting protection needs `force=True`."""
+    from nb_mlops.registry.aliases import protect_alias as _protect
+
+    return _protect(workspace(), name, alias, protected, why=why, force=force)
+
+
+def alias_history(name: str, alias: str | None = None) -> list[dict[str, Any]]:
+    """Every move of a model's aliases (or one alias), oldest first: when, from, to, who, why,
+    and what the deploy hooks did."""
+    from nb_mlops.registry.aliases import history
+
+    return history(workspace(), name, alias)
+
+
+def update_model_version(
+    name: str,
+    version: int | str,
+    *,
+    description: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    remove_tags: list[str] | None = None,
+) -> ModelVersion:
+    """Set a version's description and tags."""
+    from nb_mlops.registry.versions import update_version
+
+    return update_version(
+        workspace(), name, version, description=description, tags=tags, remove_tags=remove_tags
+    )
+
+
+def update_model(
+    name: str,
+    *,
+    description: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    remove_tags: list[str] | None = None,
+) -> dict[str, Any]:
+    """Set a model's own description and tags."""
+    from nb_mlops.registry.versions import update_model as _update
+
+    return _update(workspace(), name, description=description, tags=tags, remove_tags=remove_tags)
+
+
+def archive_model_version(name: str, version: int | str) -> ModelVersion:
+    """Retire a version: it stays readable, no alias may point at it, @latest skips it."""
+    from nb_mlops.registry.versions import ARCHIVED, set_status
+
+    return set_status(workspace(), name, version, ARCHIVED)
+
+
+def restore_model_version(name: str, version: int | str) -> ModelVersion:
+    """Bring an archived version back."""
+    from nb_mlops.registry.versions import ACTIVE, set_status
+
+    return set_status(workspace(), name, version, ACTIVE)
+
+
+def delete_model_version(name: str, version: int | str) -> dict[str, Any]:
+    """Remove a version's record (refused while an alias points at it); `gc` frees its file."""
+    from nb_mlops.registry.versions import delete_version
+
+    return delete_version(workspace(), name, version)
+
+
+def add_deploy_hook(
+    name: str, hook: str | Callable[[str, int], Any], *, alias: str | None = None
+) -> Any:
+    """Run `hook` when an alias of `name` moves (only `alias`, when given).
+
+    A command (a shell line) is kept with the model and runs in every process, with
+    NB_MLOPS_MODEL_URI / _VERSION / _NAME / NB_MLOPS_ALIAS set and `{uri}`, `{version}` filled in;
+    a callable is called as `hook(uri, version)` in this process only. Outcomes go into the alias
+    history. Returns the kept command's record, or a function that removes the callable.
+    """
+    from nb_mlops.registry import hooks
+    from nb_mlops.registry.versions import require_model
+
+    ws = workspace()
+    if isinstance(hook, str):
+        return hooks.add_command(ws, name, hook, alias)
+    require_model(ws, name)
+    return hooks.on_alias_move(hook, name, alias)
+
+
+def remove_deploy_hooks(name: str, *, alias: str | None = None) -> int:
+    """Drop the model's hook commands (those for `alias` only, when given); how many went."""
+    from nb_mlops.registry.hooks import remove_commands
+
+    return remove_commands(workspace(), name, alias)
+
+
+def export_model(uri: str, dest: str | os.PathLike) -> Path:
+    """Write one version as a zip bundle (artifact + record) that another store can import."""
+    from nb_mlops.registry.bundle import export_model as _export
+
+    return _export(workspace(), uri, dest)
+
+
+def import_model(path: str | os.PathLike, name: str | None = None) -> ModelVersion:
+    """File a bundle as the next version of its model (or `name`); it is marked imported, so
+    loading a pickled artifact from it needs `trust=True`."""
+    from nb_mlops.registry.bundle import import_model as _import
+
+    return _import(workspace(), path, name)

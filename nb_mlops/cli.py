@@ -47,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         cmd, args = parse_argv(argv)
+        result = cmd.handler(args, _CliContext())
     except HelpShown as shown:
         print(shown.text)
         return 0
@@ -54,8 +55,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc.usage, file=sys.stderr)
         print(f"nb-mlops: error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
-    try:
-        result = cmd.handler(args, _CliContext())
     except NbMlopsError as exc:
         print(f"nb-mlops: error: {exc}", file=sys.stderr)
         return 1

@@ -205,6 +205,133 @@ def _pull(args: argparse.Namespace, ctx: Context) -> Any:
     )
 
 
+# -------------------------------------------------------------------- registry
+def _register(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    usage = build_parser(COMMANDS["register"], f"{ctx.prog} register", cli=False).format_usage()
+    common = {"description": args.description, "tags": _pairs(args.tag, usage)}
+    if args.import_:
+        if args.name:
+            raise UsageProblem("register --import takes at most a NAME", usage)
+        version = api.import_model(args.import_, name=args.run)
+        return api.update_model_version(version.name, version.version, **common)
+    if args.file:
+        if not args.run or args.name:
+            raise UsageProblem("register --file PATH takes one NAME", usage)
+        return api.register_model(args.run, args.file, data=args.data or None, **common)
+    if not args.run or not args.name:
+        raise UsageProblem("register needs RUN and NAME (or --file PATH NAME)", usage)
+    return api.register_model(
+        args.name, run=args.run, artifact=args.artifact, data=args.data or None, **common
+    )
+
+
+def _pairs(items: list[str], usage: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise UsageProblem(f"--tag takes KEY=VALUE, got {item!r}", usage)
+        out[key] = value
+    return out
+
+
+def _models(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    if args.name is None:
+        return api.models()
+    if args.b is not None:
+        return api.compare_versions(args.name, args.a, args.b)
+    if args.a is not None:
+        return api.get_model_version(args.name, args.a)
+    return api.models(args.name)
+
+
+def _model(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    usage = build_parser(COMMANDS["model"], f"{ctx.prog} model", cli=False).format_usage()
+    tags = _pairs(args.tag, usage)
+    actions = [a for a in ("archive", "restore", "delete") if getattr(args, a)]
+    if len(actions) > 1:
+        raise UsageProblem(f"choose one of --{', --'.join(actions)}", usage)
+    if args.version is None:
+        if actions or args.export:
+            raise UsageProblem(f"--{(actions or ['export'])[0]} needs a VERSION", usage)
+        doc = api.update_model(
+            args.name, description=args.describe, tags=tags, remove_tags=args.untag
+        )
+        return Message(f"model {args.name} updated", doc)
+    if args.delete:
+        out = api.delete_model_version(args.name, args.version)
+        return Message(f"deleted {out['name']} version {out['version']}", out)
+    version = api.update_model_version(
+        args.name, args.version, description=args.describe, tags=tags, remove_tags=args.untag
+    )
+    if args.archive:
+        version = api.archive_model_version(args.name, args.version)
+    elif args.restore:
+        version = api.restore_model_version(args.name, args.version)
+    if args.export:
+        path = api.export_model(version.uri, args.export)
+        return Message(f"exported {version.uri} to {path}", {"path": str(path), "uri": version.uri})
+    return version
+
+
+def _alias(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    usage = build_parser(COMMANDS["alias"], f"{ctx.prog} alias", cli=False).format_usage()
+    if args.protect and args.unprotect:
+        raise UsageProblem("choose --protect or --unprotect", usage)
+    if args.remove:
+        if args.version is not None:
+            raise UsageProblem("alias --remove takes no VERSION", usage)
+        return api.delete_alias(args.name, args.alias, why=args.message, force=args.force)
+    if args.version is None:
+        if args.protect or args.unprotect:
+            return api.protect_alias(
+                args.name, args.alias, args.protect, why=args.message, force=args.force
+            )
+        from nb_mlops.registry.views import history_view
+
+        return history_view(api.workspace(), args.name, args.alias)
+    protect = True if args.protect else (False if args.unprotect else None)
+    return api.set_alias(
+        args.name, args.alias, args.version, why=args.message, force=args.force, protect=protect
+    )
+
+
+def _rollback(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    return api.rollback(args.name, args.alias, why=args.message, force=args.force)
+
+
+def _hook(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+    from nb_mlops.registry.hooks import commands
+
+    usage = build_parser(COMMANDS["hook"], f"{ctx.prog} hook", cli=False).format_usage()
+    if args.remove:
+        if args.command:
+            raise UsageProblem("hook --remove takes no COMMAND", usage)
+        n = api.remove_deploy_hooks(args.name, alias=args.alias)
+        return Message(f"removed {n} deploy hook{'s' * (n != 1)} of {args.name}", {"removed": n})
+    if args.command:
+        hook = api.add_deploy_hook(args.name, args.command, alias=args.alias)
+        on = f"@{hook['alias']}" if hook["alias"] else " (any alias)"
+        return Message(f"deploy hook for {args.name}{on}: {hook['command']}", hook)
+    found = commands(api.workspace(), args.name)
+    text = (
+        "\n".join(f"{args.name}@{h['alias'] or '*'}  {h['command']}" for h in found)
+        or f"{args.name} has no deploy hooks; add one with `hook {args.name} COMMAND`"
+    )
+    return Message(text, {"hooks": found})
+
+
 def _start(args: argparse.Namespace, ctx: Context) -> Any:
     return ctx.start_session(args)
 
@@ -372,6 +499,108 @@ COMMANDS: dict[str, Command] = {
             "how the workspace differs from each dataset's checked-out version",
             _status,
             (arg("path", nargs="?", help="one dataset (default: all)"),),
+        ),
+        Command(
+            "register",
+            "register the next version of a model from a run's artifact, a file, or a bundle",
+            _register,
+            (
+                arg(
+                    "run",
+                    nargs="?",
+                    metavar="RUN",
+                    help=f"the run that made the model: {_RUN_HELP}",
+                ),
+                arg("name", nargs="?", metavar="NAME", help="the model's name"),
+                arg("--artifact", metavar="PATH", help="which of the run's artifacts (by name)"),
+                arg(
+                    "--file",
+                    metavar="PATH",
+                    help="register this file or folder: `--file PATH NAME`",
+                ),
+                arg(
+                    "--import",
+                    dest="import_",
+                    metavar="BUNDLE",
+                    help="import an exported bundle (.zip): `--import BUNDLE [NAME]`",
+                ),
+                arg("-d", "--description", help="what this version is"),
+                arg(
+                    "--data",
+                    action="append",
+                    default=[],
+                    metavar="PATH",
+                    help="dataset it was trained on",
+                ),
+                _TAG,
+            ),
+        ),
+        Command(
+            "models",
+            "the model registry: models, one model's versions, one version, or two compared",
+            _models,
+            (
+                arg("name", nargs="?", help="a model (default: list every model)"),
+                arg("a", nargs="?", metavar="VERSION", help="show this version"),
+                arg("b", nargs="?", metavar="VERSION2", help="compare VERSION with this one"),
+            ),
+        ),
+        Command(
+            "model",
+            "describe, tag, archive, restore, delete or export a model version",
+            _model,
+            (
+                arg("name", help="the model"),
+                arg("version", nargs="?", help="the version (without it: the model itself)"),
+                arg("--describe", metavar="TEXT", help="set the description"),
+                _TAG,
+                arg("--untag", action="append", default=[], metavar="KEY", help="remove a tag"),
+                arg("--archive", action="store_true", help="retire the version"),
+                arg("--restore", action="store_true", help="bring an archived version back"),
+                arg("--delete", action="store_true", help="delete the version (not while aliased)"),
+                arg("--export", metavar="FILE", help="write the version as a bundle (.zip)"),
+            ),
+        ),
+        Command(
+            "alias",
+            "point an alias (production, staging, ...) at a version; without VERSION, its history",
+            _alias,
+            (
+                arg("name", help="the model"),
+                arg("alias", help="the alias"),
+                arg("version", nargs="?", help="the version to point at"),
+                arg("-m", "--message", metavar="WHY", help="why (kept in the history)"),
+                arg("--force", action="store_true", help="move or change a protected alias"),
+                arg("--protect", action="store_true", help="protect it: moves then need --force"),
+                arg("--unprotect", action="store_true", help="lift the protection (with --force)"),
+                arg("--remove", action="store_true", help="take the alias away (history stays)"),
+            ),
+        ),
+        Command(
+            "rollback",
+            "move an alias back to the version it pointed at before",
+            _rollback,
+            (
+                arg("name", help="the model"),
+                arg("alias", help="the alias"),
+                arg("-m", "--message", metavar="WHY", help="why (kept in the history)"),
+                arg("--force", action="store_true", help="even if the alias is protected"),
+            ),
+        ),
+        Command(
+            "hook",
+            "list, add or remove the deploy commands run when a model's alias moves",
+            _hook,
+            (
+                arg("name", help="the model"),
+                arg(
+                    "command",
+                    nargs="?",
+                    help="a shell command (quote it); gets NB_MLOPS_MODEL_URI and {uri}, {version}",
+                ),
+                arg("--alias", help="only when this alias moves (default: any)"),
+                arg("--remove", action="store_true", help="remove the hooks (of --alias only)"),
+            ),
         ),
         Command(
             "init",

@@ -50,3 +50,11 @@ class ObjectCorrupt(StoreError):
 
 class RefusedError(NbMlopsError):
     """An operation was refused to protect data (e.g. deleting a run a model was made from)."""
+
+
+class ModelNotFound(NbMlopsError):
+    """A model name, version, alias or models:/ URI matched nothing."""
+
+
+class InvalidName(NbMlopsError, ValueError):
+    """A model name, alias or tag key that would be unsafe or ambiguous."""

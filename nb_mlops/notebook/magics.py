@@ -107,12 +107,12 @@ class TrackMagics(Magics):
         __tracebackhide__ = True
         try:
             cmd, args = parse_line(line)
+            return cmd.handler(args, _MagicContext(self))
         except HelpShown as shown:
             print(shown.text)
             return None
         except UsageProblem as exc:
             raise UsageError(str(exc)) from None
-        return cmd.handler(args, _MagicContext(self))
 
     # -------------------------------------------------------------- cell mode
     def _cell(self, line: str, cell: str) -> Any:

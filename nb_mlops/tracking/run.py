@@ -294,6 +294,32 @@ class Run:
         self._check_open("store a table")
         return store_table(self, df, name)
 
+    def model(
+        self,
+        model: Any,
+        name: str,
+        *,
+        description: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        data: list[str | os.PathLike] | None = None,
+        flavor: str | None = None,
+    ) -> Any:
+        """`track.model(model, "review-clf")`: register the next version of a model, made by this
+        run (its params, metrics and data versions become the version's lineage)."""
+        from nb_mlops.registry.versions import register
+
+        self._check_open("register a model")
+        return register(
+            self.ws,
+            name,
+            model,
+            run=self,
+            description=description,
+            tags=tags,
+            data=data,
+            flavor=flavor,
+        )
+
     # --------------------------------------------------------------- lifecycle
     def _check_open(self, what: str) -> None:
         if self.status != "running":

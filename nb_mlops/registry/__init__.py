@@ -1,0 +1,1 @@
+"""The model registry: versions of named models, aliases with history, deploy hooks, loading."""

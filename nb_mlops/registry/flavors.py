@@ -1,0 +1,207 @@
+"""Model flavors: how a model object is recognised, written to a file, and read back.
+
+A flavor names the library a model belongs to and the file it is kept in. Files in formats that
+run code when read (pickle, joblib, a whole torch module) are marked `unpickles`; the loader only
+opens those from this store after checking their hash (see load.py). Heavy libraries are imported
+only when a model of theirs is met.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nb_mlops.errors import NbMlopsError
+
+FLAVORS = (
+    "sklearn",
+    "pytorch",
+    "pytorch-state-dict",
+    "xgboost",
+    "lightgbm",
+    "joblib",
+    "pickle",
+    "file",
+    "folder",
+)
+_PICKLE_SUFFIXES = {".joblib", ".pkl", ".pickle"}
+_TORCH_SUFFIXES = {".pt", ".pth"}
+_XGB_SUFFIXES = {".ubj", ".xgb"}
+
+
+class FlavorError(NbMlopsError):
+    """A model cannot be saved or read in the flavor asked for."""
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A model written to disk: its flavor, the file's name, and what reading it back needs."""
+
+    flavor: str
+    file: str
+    meta: dict[str, Any]
+
+
+def qualname(obj: Any) -> str:
+    """`module.Class` of an object's type."""
+    cls = type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _module_root(obj: Any) -> str:
+    return type(obj).__module__.split(".", 1)[0]
+
+
+def _is_torch_module(obj: Any) -> bool:
+    return any(
+        c.__module__.startswith("torch.nn") and c.__name__ == "Module" for c in type(obj).__mro__
+    )
+
+
+def _is_tensor(obj: Any) -> bool:
+    return _module_root(obj) == "torch" and hasattr(obj, "detach") and hasattr(obj, "dtype")
+
+
+def _is_state_dict(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and bool(obj) and all(_is_tensor(v) for v in obj.values())
+
+
+def _is_sklearn(obj: Any) -> bool:
+    return any(c.__module__.startswith("sklearn.") for c in type(obj).__mro__) and hasattr(
+        obj, "get_params"
+    )
+
+
+def detect(obj: Any) -> str:
+    """The flavor of a model object."""
+    root = _module_root(obj)
+    if root == "xgboost":
+        return "xgboost"
+    if root == "lightgbm":
+        return "lightgbm"
+    if _is_torch_module(obj):
+        return "pytorch"
+    if _is_state_dict(obj):
+        return "pytorch-state-dict"
+    if _is_sklearn(obj):
+        return "sklearn"
+    return "joblib"
+
+
+def detect_path(path: Path) -> str:
+    """The flavor of a model file or folder, by its kind and suffix."""
+    if path.is_dir():
+        return "folder"
+    suffix = path.suffix.lower()
+    if suffix == ".joblib":
+        return "joblib"
+    if suffix in (".pkl", ".pickle"):
+        return "pickle"
+    if suffix in _TORCH_SUFFIXES:
+        return "pytorch"
+    if suffix in _XGB_SUFFIXES:
+        return "xgboost"
+    return "file"
+
+
+def save(obj: Any, flavor: str, folder: Path) -> Saved:
+    """Write `obj` into `folder` in its flavor's format; return what was written."""
+    if flavor == "xgboost":
+        return _save_xgboost(obj, folder)
+    if flavor == "lightgbm" and qualname(obj) == "lightgbm.basic.Booster":
+        obj.save_model(str(folder / "model.txt"))
+        return Saved(flavor, "model.txt", {"class": qualname(obj)})
+    if flavor in ("pytorch", "pytorch-state-dict"):
+        import torch
+
+        file = "model.pt" if flavor == "pytorch" else "state_dict.pt"
+        torch.save(obj, folder / file)
+        return Saved(flavor, file, {"class": qualname(obj)})
+    if flavor in ("sklearn", "lightgbm", "joblib", "pickle"):
+        import joblib
+
+        file = "model.pkl" if flavor == "pickle" else "model.joblib"
+        try:
+            joblib.dump(obj, folder / file)
+        except Exception as exc:  # an object pickle cannot take (a lambda, an open file, ...)
+            raise FlavorError(
+                f"cannot save the {qualname(obj)} model with joblib: {exc}; save it to a file "
+                "yourself and register the file's path"
+            ) from None
+        return Saved(flavor, file, {"class": qualname(obj)})
+    raise FlavorError(f"unknown flavor {flavor!r}; one of {', '.join(FLAVORS)}")
+
+
+def _save_xgboost(obj: Any, folder: Path) -> Saved:
+    # the native format keeps a model readable across xgboost versions, unlike a pickle
+    obj.save_model(str(folder / "model.ubj"))
+    return Saved("xgboost", "model.ubj", {"class": qualname(obj)})
+
+
+def unpickles(flavor: str, file: str | None) -> bool:
+    """Whether reading this artifact runs code from it (pickle, joblib, a whole torch module)."""
+    if file is None or flavor in ("file", "folder", "pytorch-state-dict"):
+        return False
+    suffix = Path(file).suffix.lower()
+    return suffix in _PICKLE_SUFFIXES or (suffix in _TORCH_SUFFIXES and flavor == "pytorch")
+
+
+def load(path: Path, flavor: str, meta: Mapping[str, Any], file: str | None = None) -> Any:
+    """Read a model artifact back in its flavor (the caller has checked it may be read).
+
+    `file` is the artifact's own name when `path` is a store object (which has no suffix).
+    """
+    suffix = Path(file or path).suffix.lower()
+    if flavor == "xgboost":
+        return _load_xgboost(path, meta)
+    if flavor == "lightgbm" and suffix == ".txt":
+        import lightgbm
+
+        return lightgbm.Booster(model_file=str(path))
+    if suffix in _TORCH_SUFFIXES:
+        import torch
+
+        return torch.load(path, weights_only=flavor == "pytorch-state-dict", map_location="cpu")
+    if suffix in _PICKLE_SUFFIXES:
+        import joblib
+
+        return joblib.load(path)  # reads plain pickles too
+    return path
+
+
+def _load_xgboost(path: Path, meta: Mapping[str, Any]) -> Any:
+    import xgboost
+
+    cls_name = str(meta.get("class") or "xgboost.core.Booster")
+    module, _, attr = cls_name.rpartition(".")
+    if not module.startswith("xgboost"):  # a record names the class: never import anything else
+        raise FlavorError(f"an xgboost model cannot be of class {cls_name!r}")
+    cls = getattr(importlib.import_module(module), attr, None)
+    if cls is None:
+        raise FlavorError(f"this xgboost {xgboost.__version__} has no class {cls_name}")
+    model = cls()
+    model.load_model(bytearray(path.read_bytes()))  # by content: a store object has no suffix
+    return model
+
+
+def read_path(path: Path, flavor: str, file: str | None = None) -> Any | None:
+    """The model object in a file a user registers by path, for its fingerprint; None when the
+    file is not a model format we read (its bytes are fingerprinted instead)."""
+    if flavor in ("file", "folder"):
+        return None
+    try:
+        if flavor == "pytorch":
+            import torch
+
+            try:
+                return torch.load(path, weights_only=True, map_location="cpu")
+            except Exception:  # a whole module, not only weights
+                return torch.load(path, weights_only=False, map_location="cpu")
+        return load(path, flavor, {}, file)
+    except FlavorError:
+        raise
+    except Exception as exc:
+        raise FlavorError(f"cannot read {path} as a {flavor} model: {exc}") from None

@@ -1,0 +1,237 @@
+"""Deploy hooks: a command or a Python callable run when an alias moves.
+
+Commands are kept with the model in the catalog, so every process (kernel, CLI, CI job) runs
+them; callables live only in the process that registered them. A hook gets the model URI and
+version (commands as environment variables and `{uri}`-style placeholders, callables as
+arguments). Its outcome goes into the alias history; a failing hook does not undo the move,
+which is what the registry was asked to record, but it is reported loudly.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+import signal
+import subprocess
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from nb_mlops.errors import NbMlopsError
+from nb_mlops.registry.names import check_alias, check_name
+from nb_mlops.registry.versions import MODELS, require_model
+from nb_mlops.store.workspace import Workspace
+
+if TYPE_CHECKING:
+    from nb_mlops.registry.aliases import AliasMove
+
+DEFAULT_TIMEOUT_S = 600.0
+_OUTPUT_KEPT = 4000
+_KILL_GRACE_S = 5.0
+
+Hook = Callable[[str, int], Any]
+_callables: list[tuple[str | None, str | None, Hook]] = []
+
+
+class DeployHookWarning(UserWarning):
+    """A deploy hook failed; the alias move it followed stands."""
+
+
+def add_command(ws: Workspace, name: str, command: str, alias: str | None = None) -> dict:
+    """Keep `command` with model `name`, run on every move of `alias` (default: any alias)."""
+    require_model(ws, name)
+    if alias is not None:
+        check_alias(alias)
+    if not isinstance(command, str) or not command.strip():
+        raise NbMlopsError("a deploy hook command must be a non-empty string")
+    hook = {"id": secrets.token_hex(4), "alias": alias, "command": command.strip()}
+    with ws.catalog.locked():
+        doc = ws.catalog.get(MODELS, name) or {}
+        ws.catalog.set(MODELS, name, {"hooks": [*doc.get("hooks", []), hook]})
+    return hook
+
+
+def remove_commands(ws: Workspace, name: str, alias: str | None = None) -> int:
+    """Drop the model's hook commands (only those for `alias` when given); how many went."""
+    require_model(ws, name)
+    if alias is not None:
+        check_alias(alias)
+    with ws.catalog.locked():
+        hooks = list((ws.catalog.get(MODELS, name) or {}).get("hooks", []))
+        kept = [h for h in hooks if alias is not None and h.get("alias") != alias]
+        ws.catalog.set(MODELS, name, {"hooks": kept})
+    return len(hooks) - len(kept)
+
+
+def commands(ws: Workspace, name: str) -> list[dict[str, Any]]:
+    """The hook commands kept with model `name` (ModelNotFound for a model there is not)."""
+    require_model(ws, name)
+    return _commands(ws, name)
+
+
+def _commands(ws: Workspace, name: str) -> list[dict[str, Any]]:
+    return list((ws.catalog.get(MODELS, name) or {}).get("hooks", []))
+
+
+def on_alias_move(hook: Hook, name: str | None = None, alias: str | None = None) -> Callable:
+    """Call `hook(uri, version)` in this process when an alias moves; returns a remover."""
+    if not callable(hook):
+        raise NbMlopsError(f"a deploy hook must be callable, got {type(hook).__name__}")
+    if name is not None:
+        check_name(name)
+    if alias is not None:
+        check_alias(alias)
+    entry = (name, alias, hook)
+    _callables.append(entry)
+
+    def remove() -> None:
+        if entry in _callables:
+            _callables.remove(entry)
+
+    return remove
+
+
+def run_deploy_hooks(ws: Workspace, move: AliasMove) -> list[dict[str, Any]]:
+    """Run every hook that matches `move`; return their outcomes (failures also warn)."""
+    assert move.to_version is not None and move.uri is not None
+    outcomes = []
+    hooks = [h for h in _commands(ws, move.name) if h.get("alias") in (None, move.alias)]
+    timeout = _timeout(ws) if hooks else DEFAULT_TIMEOUT_S
+    for hook in hooks:
+        outcomes.append(_run_command(ws, hook["command"], move, timeout))
+    for name, alias, fn in list(_callables):
+        if name in (None, move.name) and alias in (None, move.alias):
+            outcomes.append(_run_callable(fn, move))
+    for outcome in outcomes:
+        if not outcome["ok"]:
+            from nb_mlops.registry.aliases import hook_line
+
+            _warn(
+                f"{move.name}@{move.alias} moved to version {move.to_version}, but deploy hook "
+                + hook_line(outcome)
+            )
+    return outcomes
+
+
+def _warn(message: str) -> None:
+    from nb_mlops.tracking.run import _user_stacklevel
+
+    # pointed at the caller's line (set_alias, rollback), not at nb_mlops' own frames
+    warnings.warn(message, DeployHookWarning, stacklevel=_user_stacklevel())
+
+
+def _timeout(ws: Workspace) -> float:
+    """`[registry] hook_timeout` from the store's config.toml (seconds), else the default.
+
+    A bad value does not stop the hooks of a move that has already happened: it is reported
+    and the default is used.
+    """
+    section = ws.config.get("registry", {})
+    value = section.get("hook_timeout", DEFAULT_TIMEOUT_S) if isinstance(section, dict) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf:
+        return float(value)
+    _warn(
+        f"{ws.home / 'config.toml'}: [registry] hook_timeout must be a positive number of "
+        f"seconds, got {value!r}; deploy hooks run with the default {DEFAULT_TIMEOUT_S:g} s"
+    )
+    return DEFAULT_TIMEOUT_S
+
+
+def _env(move: AliasMove) -> dict[str, str]:
+    return {
+        "NB_MLOPS_MODEL_URI": move.uri or "",
+        "NB_MLOPS_MODEL_NAME": move.name,
+        "NB_MLOPS_MODEL_VERSION": str(move.to_version),
+        "NB_MLOPS_ALIAS": move.alias,
+        "NB_MLOPS_PREVIOUS_VERSION": "" if move.from_version is None else str(move.from_version),
+        "NB_MLOPS_EVENT": move.event,
+    }
+
+
+def expand(command: str, values: Mapping[str, str]) -> str:
+    """Fill `{uri}`, `{name}`, `{version}`, `{alias}`, `{previous}` (other braces stay as they are,
+    so shell and awk text passes through)."""
+    for key, value in values.items():
+        command = command.replace("{" + key + "}", value)
+    return command
+
+
+def _run_command(ws: Workspace, command: str, move: AliasMove, timeout: float) -> dict[str, Any]:
+    env = _env(move)
+    text = expand(
+        command,
+        {
+            "uri": env["NB_MLOPS_MODEL_URI"],
+            "name": move.name,
+            "version": env["NB_MLOPS_MODEL_VERSION"],
+            "alias": move.alias,
+            "previous": env["NB_MLOPS_PREVIOUS_VERSION"],
+        },
+    )
+    outcome: dict[str, Any] = {"kind": "command", "target": command}
+    t0 = time.perf_counter()
+    out = b""
+    try:
+        # its own session: on a timeout the whole process group goes, not only the shell (a
+        # `sleep` or deploy script the shell started would otherwise run on, orphaned)
+        proc = subprocess.Popen(
+            text,
+            shell=True,
+            cwd=ws.root,
+            env={**os.environ, **env},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=os.name == "posix",
+        )
+    except OSError as exc:
+        outcome.update(ok=False, exit_code=None, error=f"could not start: {exc.strerror or exc}")
+    else:
+        try:
+            out = proc.communicate(timeout=timeout)[0] or b""
+        except subprocess.TimeoutExpired as exc:
+            out = _stop(proc, exc.output or b"")
+            outcome.update(ok=False, exit_code=None, error=f"timed out after {timeout:g} s")
+        except BaseException:  # interrupted: leave nothing running behind
+            _stop(proc, b"")
+            raise
+        else:
+            outcome.update(ok=proc.returncode == 0, exit_code=proc.returncode)
+    outcome["seconds"] = round(time.perf_counter() - t0, 3)
+    outcome["output"] = out.decode(errors="replace")[-_OUTPUT_KEPT:]
+    return outcome
+
+
+def _stop(proc: subprocess.Popen, partial: bytes) -> bytes:
+    """Kill a hook command and everything it started; the output it wrote so far."""
+    try:
+        if os.name == "posix":
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:  # pragma: no cover
+            proc.kill()
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        out = proc.communicate(timeout=_KILL_GRACE_S)[0] or partial
+    except subprocess.TimeoutExpired as exc:  # a child left the group and holds the pipe open
+        out = exc.output or partial
+        if proc.stdout is not None:
+            proc.stdout.close()
+        proc.wait()
+    return out
+
+
+def _run_callable(fn: Hook, move: AliasMove) -> dict[str, Any]:
+    target = getattr(fn, "__qualname__", None) or repr(fn)
+    outcome: dict[str, Any] = {"kind": "callable", "target": target}
+    t0 = time.perf_counter()
+    try:
+        result = fn(move.uri or "", move.to_version or 0)
+    except Exception as exc:
+        outcome.update(ok=False, error=f"{type(exc).__name__}: {exc}"[:500])
+    else:
+        outcome.update(ok=True, output="" if result is None else repr(result)[:_OUTPUT_KEPT])
+    outcome["seconds"] = round(time.perf_counter() - t0, 3)
+    return outcome

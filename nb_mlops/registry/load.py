@@ -1,0 +1,77 @@
+"""Loading a registered model, safely.
+
+Reading a pickle (joblib, a whole torch module) runs code from the file. So an artifact in such a
+format is read only from this store's own object, after its bytes are checked against the hash the
+version recorded; and a version that came from an imported record (someone else's export) is
+read only when the caller passes `trust=True`. Weights-only and native formats (a torch
+state_dict, xgboost, lightgbm text) and plain files need neither.
+
+What decides all this is the version's record in the store's catalog, read afresh: never a copy
+of it a caller holds (a ModelVersion object), which may be stale or made up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from nb_mlops.errors import ModelNotFound, RefusedError
+from nb_mlops.registry import flavors
+from nb_mlops.registry.names import version_uri
+from nb_mlops.registry.versions import VERSIONS, ModelVersion, get_doc, materialize, version_id
+from nb_mlops.store.workspace import Workspace
+
+
+def load_model(ws: Workspace, ref: str | ModelVersion, *, trust: bool = False) -> Any:
+    """The model a `models:/NAME/VERSION` or `models:/NAME@ALIAS` URI (or a ModelVersion) names.
+
+    A ModelVersion is read from the store it came from (`ws` when it has none).
+    """
+    if isinstance(ref, ModelVersion):
+        return load_version(ref._ws or ws, ref.doc, trust=trust)
+    return load_version(ws, get_doc(ws, ref), trust=trust)
+
+
+def load_version(ws: Workspace, doc: Mapping[str, Any], *, trust: bool = False) -> Any:
+    """Read one version's artifact in its flavor (a Path for plain files and folders).
+
+    `doc` only names the version: its record is read again from `ws`, and must still describe
+    the same artifact.
+    """
+    doc = _current(ws, doc)
+    flavor = doc["flavor"]
+    art = doc["artifact"]
+    uri = version_uri(doc["name"], doc["version"])
+    if not flavors.unpickles(flavor, art.get("file")):
+        path = materialize(ws, doc)  # copied with its hash checked on the way
+        if flavor in ("file", "folder"):
+            return path
+        return flavors.load(path, flavor, doc.get("meta") or {})
+    origin = doc.get("origin") or {}
+    if origin.get("kind", "local") != "local" and not trust:
+        source = origin.get("from") or "an imported record"
+        raise RefusedError(
+            f"{uri} came from {source}; loading it unpickles its file, which runs its code: "
+            "pass trust=True if you trust where it came from"
+        )
+    md5 = art["md5"]
+    ws.objects.verify(md5)  # the bytes about to be unpickled are the ones registered
+    return flavors.load(Path(ws.objects.path_of(md5)), flavor, doc.get("meta") or {}, art["file"])
+
+
+def _current(ws: Workspace, doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The catalog's record of the version `doc` names, checked to hold the same artifact."""
+    name, version = doc["name"], doc["version"]
+    uri = version_uri(name, version)
+    current = ws.catalog.get(VERSIONS, version_id(name, version))
+    if current is None:
+        get_doc(ws, uri)  # ModelNotFound naming the model or the versions it has
+        raise ModelNotFound(f"{uri} is not in the store at {ws.home}")  # pragma: no cover
+    held = (doc.get("artifact") or {}).get("md5")
+    if current["artifact"]["md5"] != held or current["flavor"] != doc.get("flavor"):
+        raise ModelNotFound(
+            f"{uri} in the store at {ws.home} is not the version this record describes (its "
+            "artifact differs); get it again with nm.get_model_version"
+        )
+    return current

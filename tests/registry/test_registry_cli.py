@@ -1,0 +1,101 @@
+"""`nb-mlops register/models/model/alias/rollback/hook` from a shell: text, JSON, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import nb_mlops as nm
+from nb_mlops.cli import main
+
+
+@pytest.fixture
+def registered(ws):
+    for i in range(3):
+        with nm.start_run(f"train-{i}", params={"depth": i + 2}):
+            nm.log_metric("accuracy", 0.8 + i / 100)
+            nm.track.model({"weights": [i]}, "clf", description=f"depth {i + 2}")
+    return ws
+
+
+def test_models_json_lists_versions_with_metrics(registered, capsys) -> None:
+    assert main(["models", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    assert listing["models"][0] | {"updated": None} == listing["models"][0] | {
+        "name": "clf",
+        "versions": 3,
+        "latest": 3,
+        "updated": None,
+    }
+    assert main(["models", "clf", "--json"]) == 0
+    view = json.loads(capsys.readouterr().out)
+    assert [v["metrics"]["accuracy"] for v in view["versions"]] == pytest.approx([0.8, 0.81, 0.82])
+    assert main(["models", "clf", "1", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "clf: v1 vs v3" in text and "depth" in text
+
+
+def test_alias_and_rollback_text_and_exit_codes(registered, capsys) -> None:
+    assert main(["alias", "clf", "production", "2", "-m", "ship it"]) == 0
+    assert "clf@production: moved from nothing to version 2" in capsys.readouterr().out
+    assert main(["alias", "clf", "production", "3", "--protect", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["to"] == 3
+    assert main(["alias", "clf", "production", "1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "protected" in err[0] and err[0].startswith("nb-mlops: error:")
+    assert main(["rollback", "clf", "production", "--force"]) == 0
+    assert "rolled back from version 3 to version 2" in capsys.readouterr().out
+    assert main(["alias", "clf", "production", "--json"]) == 0
+    history = json.loads(capsys.readouterr().out)
+    assert history["version"] == 2 and history["protected"] is True
+    assert main(["alias", "clf", "production", "1", "--remove"]) == 2
+    assert "takes no VERSION" in capsys.readouterr().err
+
+
+def test_model_subcommand_edits(registered, capsys, project) -> None:
+    assert main(["model", "clf", "1", "--describe", "old", "--tag", "k=v", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["description"] == "old" and out["tags"] == {"k": "v"}
+    assert main(["model", "clf", "1", "--delete"]) == 0
+    assert "deleted clf version 1" in capsys.readouterr().out
+    assert main(["model", "clf", "2", "--export", str(project)]) == 0
+    assert (project / "clf-v2.zip").is_file() and "exported" in capsys.readouterr().out
+    assert main(["register", "--import", str(project / "clf-v2.zip"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["version"] == 4
+
+
+def test_help_lists_registry_subcommands(capsys) -> None:
+    assert main(["--help"]) == 0
+    text = capsys.readouterr().out
+    for name in ("register", "models", "model", "alias", "rollback", "hook"):
+        assert f"  {name} " in text
+    assert main(["alias", "--help"]) == 0
+    assert "--force" in capsys.readouterr().out
+
+
+def test_cli_in_a_subprocess_sees_the_registry(registered, project) -> None:
+    from conftest import run_env
+
+    out = subprocess.run(
+        [sys.executable, "-m", "nb_mlops", "models", "clf", "2", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=project,
+        env=run_env(project),
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["uri"] == "models:/clf/2"
+    bad = subprocess.run(
+        [sys.executable, "-m", "nb_mlops", "models", "nope"],
+        capture_output=True,
+        text=True,
+        cwd=project,
+        env=run_env(project),
+        check=False,
+    )
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == "nb-mlops: error: no model named 'nope'; registered: clf"
