@@ -11,30 +11,37 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from nb_mlops.errors import NbMlopsError, ObjectCorrupt
+from nb_mlops.errors import InvalidName, NbMlopsError, ObjectCorrupt
 from nb_mlops.redact import redact_mapping
 from nb_mlops.registry import flavors
 from nb_mlops.registry.names import check_name
 from nb_mlops.registry.versions import (
     ModelVersion,
+    _clean_tags,
     get_doc,
     record_version,
     utcnow,
     who,
 )
-from nb_mlops.store.hashing import md5_file
+from nb_mlops.store.hashing import hash_tree, md5_file
 from nb_mlops.store.workspace import Workspace
 
 MANIFEST = "nbmlops-model.json"
 BUNDLE_FORMAT = 1
 _ARTIFACT = "artifact/"
+_HASH = re.compile(r"[0-9a-f]{32}(\.dir)?")
+# what reading a damaged or unusual zip member raises (bad CRC, bad deflate stream, cut short,
+# encrypted, a compression this Python lacks)
+_ZIP_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError)
 
 
 class BundleError(NbMlopsError):
@@ -55,6 +62,7 @@ def export_model(ws: Workspace, ref: str, dest: str | os.PathLike) -> Path:
             md5 = doc["artifact"]["md5"]
             if md5.endswith(".dir"):
                 for entry in ws.objects.listing(md5):
+                    ws.objects.verify(entry["md5"])  # never ship damaged bytes
                     zf.write(ws.objects.path_of(entry["md5"]), _ARTIFACT + entry["relpath"])
             else:
                 ws.objects.verify(md5)
@@ -71,10 +79,12 @@ def export_model(ws: Workspace, ref: str, dest: str | os.PathLike) -> Path:
 
 def _manifest(ws: Workspace, doc: Mapping[str, Any]) -> dict[str, Any]:
     run = ws.catalog.get("runs", doc["run_id"]) if doc.get("run_id") else None
-    run_part = (doc.get("origin") or {}).get("run")
-    if run is not None:
+    if run is None:  # an imported version: the run its bundle told of
+        run = (doc.get("origin") or {}).get("run")
+    run_part = None
+    if isinstance(run, Mapping):
         run_part = {
-            "run_id": run["run_id"],
+            "run_id": run.get("run_id"),
             "name": run.get("name"),
             "params": redact_mapping(run.get("params") or {}),
             "metrics": dict(run.get("metrics") or {}),
@@ -103,22 +113,28 @@ def _manifest(ws: Workspace, doc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def import_model(ws: Workspace, path: str | os.PathLike, name: str | None = None) -> ModelVersion:
-    """File a bundle as the next version of its model (or of `name`), marked as imported."""
+    """File a bundle as the next version of its model (or of `name`), marked as imported.
+
+    Everything is checked before anything is recorded: a bundle that is damaged, not a bundle,
+    or whose artifact does not match its hash leaves the store's catalog as it was.
+    """
     path = Path(path)
+    target = None if name is None else check_name(name)
     try:
         zf = zipfile.ZipFile(path)
     except FileNotFoundError:
         raise BundleError(f"no such bundle: {path}") from None
+    except IsADirectoryError:
+        raise BundleError(f"{path} is a folder, not a model bundle (a .zip file)") from None
     except (zipfile.BadZipFile, OSError) as exc:
         raise BundleError(f"{path} is not a model bundle (not a readable zip: {exc})") from None
     with zf:
         manifest = _read_manifest(zf, path)
-        target = check_name(name or manifest["name"])
         tmp_root = ws.home / "tmp"
         tmp_root.mkdir(exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="import-", dir=tmp_root) as tmp:
             stored = _ingest(ws, zf, manifest, Path(tmp), path)
-    env = dict(manifest.get("env") or {})
+    env = dict(manifest["env"])
     packages = env.pop("packages", None)
     if packages is not None:
         env["packages"] = ws.objects.add_bytes(
@@ -131,76 +147,142 @@ def import_model(ws: Workspace, path: str | os.PathLike, name: str | None = None
         "version": manifest.get("version"),
         "created": manifest.get("created"),
         "exported": manifest.get("exported"),
-        "run": manifest.get("run"),
+        "run": manifest["run"],
         "imported_at": utcnow(),
     }
     return record_version(
         ws,
-        target,
+        target or manifest["name"],
         stored,
         run_doc=None,
-        data=list(manifest.get("data") or []),
+        data=manifest["data"],
         env=env,
-        description=manifest.get("description"),
-        tags=manifest.get("tags") or {},
+        description=manifest["description"],
+        tags=manifest["tags"],
         origin=origin,
     )
 
 
 def _read_manifest(zf: zipfile.ZipFile, path: Path) -> dict[str, Any]:
+    """The bundle's record, checked field by field (BundleError naming the bundle if not)."""
     try:
-        manifest = json.loads(zf.read(MANIFEST))
+        raw = zf.read(MANIFEST)
     except KeyError:
         raise BundleError(f"{path} is not a model bundle (it has no {MANIFEST})") from None
+    except _ZIP_READ_ERRORS as exc:
+        raise BundleError(f"{path}: {MANIFEST} cannot be read from the zip ({exc})") from None
+    try:
+        manifest = json.loads(raw)
     except ValueError as exc:
         raise BundleError(f"{path}: {MANIFEST} is not valid JSON ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
-        got = manifest.get("format") if isinstance(manifest, dict) else None
-        raise BundleError(f"{path}: bundle format {got!r} is not one this nb-mlops reads (1)")
+    got = manifest.get("format") if isinstance(manifest, dict) else None
+    if type(got) is not int or got != BUNDLE_FORMAT:
+        raise BundleError(
+            f"{path}: bundle format {got!r} is not one this nb-mlops reads ({BUNDLE_FORMAT})"
+        )
     art = manifest.get("artifact")
-    if manifest.get("flavor") not in flavors.FLAVORS or not isinstance(art, dict):
-        raise BundleError(f"{path}: {MANIFEST} lacks a known flavor and an artifact record")
-    check_name(manifest.get("name"))
-    if not isinstance(manifest.get("fingerprint"), str) or not isinstance(art.get("md5"), str):
+    flavor = manifest.get("flavor")
+    if not isinstance(flavor, str) or flavor not in flavors.FLAVORS or not isinstance(art, dict):
+        raise BundleError(
+            f"{path}: {MANIFEST} lacks a known flavor and an artifact record (flavor {flavor!r})"
+        )
+    try:
+        check_name(manifest.get("name"))
+    except InvalidName as exc:
+        raise BundleError(f"{path}: {MANIFEST} names the model badly: {exc}") from None
+    md5 = art.get("md5")
+    if not isinstance(manifest.get("fingerprint"), str) or not isinstance(md5, str):
         raise BundleError(f"{path}: {MANIFEST} lacks the fingerprint or the artifact's hash")
+    if not _HASH.fullmatch(md5):
+        raise BundleError(f"{path}: {MANIFEST} gives {md5!r} as the artifact's hash")
+    if md5.endswith(".dir") != (flavor == "folder"):
+        what = "a folder" if md5.endswith(".dir") else "a file"
+        raise BundleError(f"{path}: {MANIFEST} gives flavor {flavor!r} to {what}")
+    expected = {
+        "description": (str, ""),
+        "tags": (dict, {}),
+        "data": (list, []),
+        "env": (dict, {}),
+        "meta": (dict, {}),
+    }
+    for key, (kind, empty) in expected.items():
+        value = manifest.get(key)
+        if value is None:
+            manifest[key] = empty
+        elif not isinstance(value, kind):
+            raise BundleError(f"{path}: {MANIFEST} field {key!r} is not a {kind.__name__}")
+    if not all(isinstance(d, dict) for d in manifest["data"]):
+        raise BundleError(f"{path}: {MANIFEST} field 'data' is not a list of records")
+    if not isinstance(manifest.get("run"), (dict, type(None))):
+        raise BundleError(f"{path}: {MANIFEST} field 'run' is not a record")
+    manifest.setdefault("run", None)
+    try:
+        manifest["tags"] = _clean_tags(manifest["tags"])
+    except NbMlopsError as exc:
+        raise BundleError(f"{path}: {MANIFEST} has a bad tag: {exc}") from None
     return manifest
+
+
+def _member_path(name: str) -> PurePosixPath | None:
+    """A bundle member's path under the artifact, or None when it would leave it."""
+    rel = PurePosixPath(name)
+    if rel.is_absolute() or ".." in rel.parts or not rel.parts or "\\" in name:
+        return None
+    return rel
 
 
 def _ingest(
     ws: Workspace, zf: zipfile.ZipFile, manifest: Mapping[str, Any], tmp: Path, path: Path
 ) -> dict[str, Any]:
+    """Unpack the artifact into `tmp`, check it against the recorded hash, then store it."""
     art = manifest["artifact"]
     members = [m for m in zf.infolist() if m.filename.startswith(_ARTIFACT) and not m.is_dir()]
     for member in members:
-        rel = PurePosixPath(member.filename[len(_ARTIFACT) :])
-        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+        rel = _member_path(member.filename[len(_ARTIFACT) :])
+        if rel is None:
             raise BundleError(f"{path}: unsafe file name in the bundle: {member.filename!r}")
-        out = tmp.joinpath(*rel.parts)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with zf.open(member) as src, open(out, "wb") as dst:
-            while chunk := src.read(1 << 20):
-                dst.write(chunk)
+    for member in members:
+        out = tmp.joinpath(*PurePosixPath(member.filename[len(_ARTIFACT) :]).parts)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(member) as src, open(out, "xb") as dst:
+                while chunk := src.read(1 << 20):
+                    dst.write(chunk)
+        except _ZIP_READ_ERRORS as exc:
+            raise ObjectCorrupt(
+                f"{path}: {member.filename} is damaged ({exc}); the bundle was changed or damaged"
+            ) from None
+        except FileExistsError:
+            raise BundleError(f"{path}: {member.filename!r} is in the bundle twice") from None
+        except OSError as exc:
+            raise BundleError(
+                f"{path}: cannot unpack {member.filename!r}: {exc.strerror or exc}"
+            ) from None
     md5 = art["md5"]
+    file = art.get("file")
     if md5.endswith(".dir"):
-        info = ws.objects.add_tree(tmp)
-        got = info.md5
-    else:
-        file = art.get("file")
-        if not file or "/" in file or file in (".", "..") or not (tmp / file).is_file():
-            raise BundleError(f"{path}: the bundle does not hold its artifact {file!r}")
-        got = md5_file(tmp / file)
+        hashed = hash_tree(tmp)  # checked before anything enters the store
+        got = hashed[0]
         if got == md5:
-            info = ws.objects.add_file(tmp / file, md5)
+            info = ws.objects.add_tree(tmp, hashed)
+        file = None
+    else:
+        rel = _member_path(file) if isinstance(file, str) else None
+        if rel is None or not tmp.joinpath(*rel.parts).is_file():
+            raise BundleError(f"{path}: the bundle does not hold its artifact {file!r}")
+        got = md5_file(tmp.joinpath(*rel.parts))
+        if got == md5:
+            info = ws.objects.add_file(tmp.joinpath(*rel.parts), md5)
     if got != md5:
         raise ObjectCorrupt(
             f"{path}: the artifact's bytes do not match the hash its record gives "
             f"({got} != {md5}); the bundle was changed or damaged"
         )
-    meta = dict(manifest.get("meta") or {})
+    meta = dict(manifest["meta"])
     meta["source"] = f"bundle:{path.name}"
     return {
         "flavor": manifest["flavor"],
-        "artifact": {**info.to_dict(), "file": art.get("file")},
+        "artifact": {**info.to_dict(), "file": file},
         "fingerprint": manifest["fingerprint"],
         "fingerprint_kind": manifest.get("fingerprint_kind", "state"),
         "fingerprint_scheme": manifest.get("fingerprint_scheme"),

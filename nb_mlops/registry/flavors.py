@@ -109,36 +109,37 @@ def detect_path(path: Path) -> str:
 
 def save(obj: Any, flavor: str, folder: Path) -> Saved:
     """Write `obj` into `folder` in its flavor's format; return what was written."""
+    if flavor not in FLAVORS or flavor in ("file", "folder"):
+        raise FlavorError(f"cannot save an object as flavor {flavor!r}")
+    try:
+        return _save(obj, flavor, folder)
+    except Exception as exc:  # an object the format cannot take (a lambda, a DMatrix, ...)
+        raise FlavorError(
+            f"cannot save the {qualname(obj)} model as {flavor}: {exc}; save it to a file "
+            "yourself and register the file's path"
+        ) from None
+
+
+def _save(obj: Any, flavor: str, folder: Path) -> Saved:
+    meta = {"class": qualname(obj)}
     if flavor == "xgboost":
-        return _save_xgboost(obj, folder)
+        # the native format keeps a model readable across xgboost versions, unlike a pickle
+        obj.save_model(str(folder / "model.ubj"))
+        return Saved(flavor, "model.ubj", meta)
     if flavor == "lightgbm" and qualname(obj) == "lightgbm.basic.Booster":
         obj.save_model(str(folder / "model.txt"))
-        return Saved(flavor, "model.txt", {"class": qualname(obj)})
+        return Saved(flavor, "model.txt", meta)
     if flavor in ("pytorch", "pytorch-state-dict"):
         import torch
 
         file = "model.pt" if flavor == "pytorch" else "state_dict.pt"
         torch.save(obj, folder / file)
-        return Saved(flavor, file, {"class": qualname(obj)})
-    if flavor in ("sklearn", "lightgbm", "joblib", "pickle"):
-        import joblib
+        return Saved(flavor, file, meta)
+    import joblib
 
-        file = "model.pkl" if flavor == "pickle" else "model.joblib"
-        try:
-            joblib.dump(obj, folder / file)
-        except Exception as exc:  # an object pickle cannot take (a lambda, an open file, ...)
-            raise FlavorError(
-                f"cannot save the {qualname(obj)} model with joblib: {exc}; save it to a file "
-                "yourself and register the file's path"
-            ) from None
-        return Saved(flavor, file, {"class": qualname(obj)})
-    raise FlavorError(f"unknown flavor {flavor!r}; one of {', '.join(FLAVORS)}")
-
-
-def _save_xgboost(obj: Any, folder: Path) -> Saved:
-    # the native format keeps a model readable across xgboost versions, unlike a pickle
-    obj.save_model(str(folder / "model.ubj"))
-    return Saved("xgboost", "model.ubj", {"class": qualname(obj)})
+    file = "model.pkl" if flavor == "pickle" else "model.joblib"
+    joblib.dump(obj, folder / file)
+    return Saved(flavor, file, meta)
 
 
 def unpickles(flavor: str, file: str | None) -> bool:

@@ -98,20 +98,29 @@ def run_deploy_hooks(ws: Workspace, move: AliasMove) -> list[dict[str, Any]]:
     assert move.to_version is not None and move.uri is not None
     outcomes = []
     hooks = [h for h in _commands(ws, move.name) if h.get("alias") in (None, move.alias)]
-    timeout = _timeout(ws) if hooks else DEFAULT_TIMEOUT_S
+    timeout, bad_config = _timeout(ws) if hooks else (DEFAULT_TIMEOUT_S, None)
     for hook in hooks:
         outcomes.append(_run_command(ws, hook["command"], move, timeout))
     for name, alias, fn in list(_callables):
         if name in (None, move.name) and alias in (None, move.alias):
             outcomes.append(_run_callable(fn, move))
-    for outcome in outcomes:
-        if not outcome["ok"]:
-            from nb_mlops.registry.aliases import hook_line
+    failed = [o for o in outcomes if not o["ok"]]
+    if failed:
+        from nb_mlops.registry.aliases import record_hooks
 
-            _warn(
-                f"{move.name}@{move.alias} moved to version {move.to_version}, but deploy hook "
-                + hook_line(outcome)
-            )
+        # on disk before anyone is told: a warning turned into an error (-W error) must not
+        # keep the failure out of the alias history
+        move.hooks = outcomes
+        record_hooks(ws, move)
+    if bad_config:
+        _warn(bad_config)
+    for outcome in failed:
+        from nb_mlops.registry.aliases import hook_line
+
+        _warn(
+            f"{move.name}@{move.alias} moved to version {move.to_version}, but deploy hook "
+            + hook_line(outcome)
+        )
     return outcomes
 
 
@@ -122,21 +131,21 @@ def _warn(message: str) -> None:
     warnings.warn(message, DeployHookWarning, stacklevel=_user_stacklevel())
 
 
-def _timeout(ws: Workspace) -> float:
-    """`[registry] hook_timeout` from the store's config.toml (seconds), else the default.
+def _timeout(ws: Workspace) -> tuple[float, str | None]:
+    """`[registry] hook_timeout` from the store's config.toml (seconds), and what is wrong
+    with it when it is not usable.
 
-    A bad value does not stop the hooks of a move that has already happened: it is reported
-    and the default is used.
+    A bad value does not stop the hooks of a move that has already happened: the default is
+    used, and the problem reported once they have run.
     """
     section = ws.config.get("registry", {})
     value = section.get("hook_timeout", DEFAULT_TIMEOUT_S) if isinstance(section, dict) else None
     if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf:
-        return float(value)
-    _warn(
+        return float(value), None
+    return DEFAULT_TIMEOUT_S, (
         f"{ws.home / 'config.toml'}: [registry] hook_timeout must be a positive number of "
-        f"seconds, got {value!r}; deploy hooks run with the default {DEFAULT_TIMEOUT_S:g} s"
+        f"seconds, got {value!r}; deploy hooks ran with the default {DEFAULT_TIMEOUT_S:g} s"
     )
-    return DEFAULT_TIMEOUT_S
 
 
 def _env(move: AliasMove) -> dict[str, str]:

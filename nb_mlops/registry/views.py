@@ -110,8 +110,9 @@ def _run_of(ws: Workspace, doc: Mapping[str, Any]) -> dict[str, Any]:
     origin = doc.get("origin") or {}
     if origin.get("kind", "local") != "local":
         return {**(origin.get("run") or {}), "imported": True, "from": origin.get("from") or ""}
-    if doc.get("run_id"):
-        return {"run_id": doc["run_id"], "name": doc.get("run_name"), "deleted": True}
+    if doc.get("run_id"):  # deleted with --force: what the version kept of it
+        kept = doc.get("run_record") or {"run_id": doc["run_id"], "name": doc.get("run_name")}
+        return {**kept, "deleted": True}
     return {}
 
 
@@ -121,6 +122,8 @@ def _run_label(run: Mapping[str, Any]) -> str:
     parts = []
     if run.get("run_id") or run.get("name"):
         parts.append(f"{run.get('name') or ''} ({run.get('run_id') or '?'})".strip())
+    if run.get("status") not in (None, "finished") and not run.get("deleted"):
+        parts.append(f"[{run['status']}]")  # a model from a failed or crashed run stands out
     if run.get("deleted"):
         parts.append("[run deleted]")
     if run.get("imported"):

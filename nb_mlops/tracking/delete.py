@@ -28,6 +28,9 @@ def delete_run(ws: Workspace, ref: str, force: bool = False) -> dict[str, Any]:
                 f"run {name} ({run_id}) made the registered model {made}; "
                 "delete that version first, or pass --force to delete the run anyway"
             )
+        for m in models:  # the versions keep what they need to show their lineage
+            record = {k: doc.get(k) for k in ("run_id", "name", "params", "metrics", "status")}
+            ws.catalog.set("models", f"{m['name']}/{m['version']}", {"run_record": record})
         ws.catalog.delete("runs", run_id)
     shutil.rmtree(ws.run_dir(run_id), ignore_errors=True)
     return {"run_id": run_id, "name": name, "models": [m.get("name") for m in models]}

@@ -193,8 +193,12 @@ def test_bad_inputs_store_nothing(ws, iris, project: Path) -> None:
         nm.register_model("m", project / "missing.pkl")
     with pytest.raises(FlavorError, match="unknown flavor 'onnx'"):
         nm.register_model("m", _forest(iris), flavor="onnx")
-    with pytest.raises(FlavorError, match="cannot save the builtins"):
+    with pytest.raises(FlavorError, match="cannot save the builtins.dict model as joblib"):
         nm.register_model("m", {"f": lambda x: x})
+    import xgboost
+
+    with pytest.raises(FlavorError, match="cannot save the xgboost.core.DMatrix model"):
+        nm.register_model("m", xgboost.DMatrix(np.ones((2, 2))))
     (project / "junk.pkl").write_bytes(b"not a pickle")
     with pytest.raises(FlavorError, match=r"cannot read .*junk\.pkl as a pickle model"):
         nm.register_model("m", project / "junk.pkl")
@@ -260,7 +264,9 @@ def test_a_run_that_made_a_model_is_kept_until_forced(ws, iris) -> None:
     with pytest.raises(RefusedError, match="m version 1"):
         nm.delete_run(run.run_id)
     nm.delete_run(run.run_id, force=True)
-    assert nm.get_model_version("m", 1).run_id == run.run_id  # the record keeps its lineage
+    kept = nm.get_model_version("m", 1).doc  # the version keeps its lineage
+    assert kept["run_id"] == run.run_id
+    assert kept["run_record"]["name"] == "maker" and kept["run_record"]["status"] == "finished"
 
 
 def test_gc_keeps_registered_artifacts_and_frees_deleted_ones(ws, iris) -> None:
