@@ -497,3 +497,12 @@ def import_model(path: str | os.PathLike, name: str | None = None) -> ModelVersi
     from nb_mlops.registry.bundle import import_model as _import
 
     return _import(workspace(), path, name)
+
+
+def fingerprint(model: Any) -> str:
+    """The fingerprint of a model's fitted state (sha256 hex): equal for the same fitted model
+    however it was saved and loaded, different for another seed or other data; what
+    `ModelVersion.fingerprint` holds."""
+    from nb_mlops.registry.fingerprint import fingerprint as _fingerprint
+
+    return _fingerprint(model)

@@ -210,7 +210,7 @@ def _register(args: argparse.Namespace, ctx: Context) -> Any:
     from nb_mlops import api
 
     usage = build_parser(COMMANDS["register"], f"{ctx.prog} register", cli=False).format_usage()
-    common = {"description": args.description, "tags": _pairs(args.tag, usage)}
+    common = {"description": args.description, "tags": parse_tags(args.tag, usage)}
     if args.import_:
         if args.name:
             raise UsageProblem("register --import takes at most a NAME", usage)
@@ -227,12 +227,13 @@ def _register(args: argparse.Namespace, ctx: Context) -> Any:
     )
 
 
-def _pairs(items: list[str], usage: str) -> dict[str, str]:
+def parse_tags(items: list[str], usage: str) -> dict[str, str]:
+    """`--tag K=V` options as a dict (a UsageProblem names an item without `=`)."""
     out = {}
     for item in items:
         key, eq, value = item.partition("=")
         if not eq or not key:
-            raise UsageProblem(f"--tag takes KEY=VALUE, got {item!r}", usage)
+            raise UsageProblem(f"--tag expects K=V, got {item!r}", usage)
         out[key] = value
     return out
 
@@ -253,7 +254,7 @@ def _model(args: argparse.Namespace, ctx: Context) -> Any:
     from nb_mlops import api
 
     usage = build_parser(COMMANDS["model"], f"{ctx.prog} model", cli=False).format_usage()
-    tags = _pairs(args.tag, usage)
+    tags = parse_tags(args.tag, usage)
     actions = [a for a in ("archive", "restore", "delete") if getattr(args, a)]
     if len(actions) > 1:
         raise UsageProblem(f"choose one of --{', --'.join(actions)}", usage)

@@ -27,6 +27,7 @@ from nb_mlops.commands import (
     build_parser,
     overview,
     parse_line,
+    parse_tags,
 )
 from nb_mlops.errors import NbMlopsError
 
@@ -52,16 +53,6 @@ def cell_parser() -> argparse.ArgumentParser:
     for a in CELL_ARGS:
         parser.add_argument(*a.flags, **a.kwargs)
     return parser
-
-
-def parse_tags(items: list[str], usage: str) -> dict[str, str]:
-    tags = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if not eq or not key:
-            raise UsageProblem(f"--tag expects K=V, got {item!r}", usage)
-        tags[key] = value
-    return tags
 
 
 def _help_text() -> str:

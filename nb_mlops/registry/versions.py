@@ -456,20 +456,11 @@ def update_version(
     """Set a version's description and tags (`remove_tags` drops tags by key)."""
     with ws.catalog.locked():
         doc = get_doc(ws, ref, version)
-        changes: dict[Any, Any] = {}
-        if description is not None:
-            changes["description"] = str(description)
-        if tags or remove_tags:
-            merged = dict(doc.get("tags") or {})
-            merged.update(_clean_tags(tags))
-            for key in remove_tags or ():
-                if key not in merged:
-                    raise NbMlopsError(f"{_label(doc)} has no tag {key!r}")
-                merged.pop(key)
-            changes["tags"] = merged
+        doc_id = version_id(doc["name"], doc["version"])
+        changes = _described(doc, _label(doc), description, tags, remove_tags)
         if changes:
-            ws.catalog.set(VERSIONS, version_id(doc["name"], doc["version"]), changes)
-        return ModelVersion(ws.catalog.get(VERSIONS, version_id(doc["name"], doc["version"])), ws)
+            ws.catalog.set(VERSIONS, doc_id, changes)
+        return ModelVersion(ws.catalog.get(VERSIONS, doc_id), ws)
 
 
 def update_model(
@@ -484,20 +475,32 @@ def update_model(
     require_model(ws, name)
     with ws.catalog.locked():
         doc = ws.catalog.get(MODELS, name) or {}
-        changes: dict[str, Any] = {}
-        if description is not None:
-            changes["description"] = str(description)
-        if tags or remove_tags:
-            merged = dict(doc.get("tags") or {})
-            merged.update(_clean_tags(tags))
-            for key in remove_tags or ():
-                if key not in merged:
-                    raise NbMlopsError(f"model {name} has no tag {key!r}")
-                merged.pop(key)
-            changes["tags"] = merged
+        changes = _described(doc, f"model {name}", description, tags, remove_tags)
         if changes:
             ws.catalog.set(MODELS, name, changes)
         return dict(ws.catalog.get(MODELS, name) or {})
+
+
+def _described(
+    doc: Mapping[str, Any],
+    label: str,
+    description: str | None,
+    tags: Mapping[str, Any] | None,
+    remove_tags: list[str] | None,
+) -> dict[str, Any]:
+    """The changes that set a description and add or drop tags on a document."""
+    changes: dict[str, Any] = {}
+    if description is not None:
+        changes["description"] = str(description)
+    if tags or remove_tags:
+        merged = dict(doc.get("tags") or {})
+        merged.update(_clean_tags(tags))
+        for key in remove_tags or ():
+            if key not in merged:
+                raise NbMlopsError(f"{label} has no tag {key!r}")
+            merged.pop(key)
+        changes["tags"] = merged
+    return changes
 
 
 def aliases_at(ws: Workspace, name: str, version: int) -> list[str]:

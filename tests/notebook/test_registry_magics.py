@@ -141,7 +141,7 @@ def test_deploy_hook_commands(two_versions, project) -> None:
         ("%track alias iris-clf production --protect --unprotect", "choose --protect"),
         ("%track alias iris-clf production 1 --remove", "takes no VERSION"),
         ("%track hook iris-clf 'x' --remove", "takes no COMMAND"),
-        ("%track model iris-clf 1 --tag novalue", "KEY=VALUE"),
+        ("%track model iris-clf 1 --tag novalue", "K=V"),
     ],
 )
 def test_usage_errors(ip, ws, line: str, message: str) -> None:

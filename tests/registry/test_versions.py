@@ -193,11 +193,11 @@ def test_bad_inputs_store_nothing(ws, iris, project: Path) -> None:
         nm.register_model("m", project / "missing.pkl")
     with pytest.raises(FlavorError, match="unknown flavor 'onnx'"):
         nm.register_model("m", _forest(iris), flavor="onnx")
-    with pytest.raises(FlavorError, match="cannot save the builtins.dict model as joblib"):
+    with pytest.raises(FlavorError, match=r"cannot save the builtins\.dict model as joblib"):
         nm.register_model("m", {"f": lambda x: x})
     import xgboost
 
-    with pytest.raises(FlavorError, match="cannot save the xgboost.core.DMatrix model"):
+    with pytest.raises(FlavorError, match=r"cannot save the xgboost\.core\.DMatrix model"):
         nm.register_model("m", xgboost.DMatrix(np.ones((2, 2))))
     (project / "junk.pkl").write_bytes(b"not a pickle")
     with pytest.raises(FlavorError, match=r"cannot read .*junk\.pkl as a pickle model"):
