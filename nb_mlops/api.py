@@ -474,7 +474,7 @@ def add_deploy_hook(
     if isinstance(hook, str):
         return hooks.add_command(ws, name, hook, alias)
     require_model(ws, name)
-    return hooks.on_alias_move(hook, name, alias)
+    return hooks.on_alias_move(ws, hook, name, alias)
 
 
 def remove_deploy_hooks(name: str, *, alias: str | None = None) -> int:

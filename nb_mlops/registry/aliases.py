@@ -280,11 +280,12 @@ def pointed_stack(history: list[Mapping[str, Any]]) -> list[int]:
 def _after(ws: Workspace, move: AliasMove, run_hooks: bool) -> AliasMove:
     if not move.changed or not run_hooks or move.to_version is None:
         return move
-    from nb_mlops.registry.hooks import run_deploy_hooks
+    from nb_mlops.registry import hooks
 
-    move.hooks = run_deploy_hooks(ws, move)
+    move.hooks, problems = hooks.run_deploy_hooks(ws, move)
     if move.hooks:
-        record_hooks(ws, move)
+        record_hooks(ws, move)  # in the history before anyone is warned (-W error included)
+    hooks.warn(problems)
     return move
 
 

@@ -17,6 +17,7 @@ import subprocess
 import time
 import warnings
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nb_mlops.errors import NbMlopsError
@@ -32,7 +33,8 @@ _OUTPUT_KEPT = 4000
 _KILL_GRACE_S = 5.0
 
 Hook = Callable[[str, int], Any]
-_callables: list[tuple[str | None, str | None, Hook]] = []
+_callables: list[tuple[Path, str | None, str | None, Hook]] = []
+"""(store home, model name or None, alias or None, callable): a hook belongs to one store."""
 
 
 class DeployHookWarning(UserWarning):
@@ -75,15 +77,18 @@ def _commands(ws: Workspace, name: str) -> list[dict[str, Any]]:
     return list((ws.catalog.get(MODELS, name) or {}).get("hooks", []))
 
 
-def on_alias_move(hook: Hook, name: str | None = None, alias: str | None = None) -> Callable:
-    """Call `hook(uri, version)` in this process when an alias moves; returns a remover."""
+def on_alias_move(
+    ws: Workspace, hook: Hook, name: str | None = None, alias: str | None = None
+) -> Callable[[], None]:
+    """Call `hook(uri, version)` in this process when an alias of this store moves; returns a
+    function that removes it."""
     if not callable(hook):
         raise NbMlopsError(f"a deploy hook must be callable, got {type(hook).__name__}")
     if name is not None:
         check_name(name)
     if alias is not None:
         check_alias(alias)
-    entry = (name, alias, hook)
+    entry = (ws.home, name, alias, hook)
     _callables.append(entry)
 
     def remove() -> None:
@@ -93,35 +98,34 @@ def on_alias_move(hook: Hook, name: str | None = None, alias: str | None = None)
     return remove
 
 
-def run_deploy_hooks(ws: Workspace, move: AliasMove) -> list[dict[str, Any]]:
-    """Run every hook that matches `move`; return their outcomes (failures also warn)."""
+def run_deploy_hooks(ws: Workspace, move: AliasMove) -> tuple[list[dict[str, Any]], list[str]]:
+    """Run every hook that matches `move`: their outcomes, and the problems to warn about
+    (failed hooks, a bad timeout setting) once the outcomes are in the history."""
     assert move.to_version is not None and move.uri is not None
     outcomes = []
     hooks = [h for h in _commands(ws, move.name) if h.get("alias") in (None, move.alias)]
     timeout, bad_config = _timeout(ws) if hooks else (DEFAULT_TIMEOUT_S, None)
     for hook in hooks:
         outcomes.append(_run_command(ws, hook["command"], move, timeout))
-    for name, alias, fn in list(_callables):
-        if name in (None, move.name) and alias in (None, move.alias):
+    for home, name, alias, fn in list(_callables):
+        if home == ws.home and name in (None, move.name) and alias in (None, move.alias):
             outcomes.append(_run_callable(fn, move))
-    failed = [o for o in outcomes if not o["ok"]]
-    if failed:
-        from nb_mlops.registry.aliases import record_hooks
+    from nb_mlops.registry.aliases import hook_line
 
-        # on disk before anyone is told: a warning turned into an error (-W error) must not
-        # keep the failure out of the alias history
-        move.hooks = outcomes
-        record_hooks(ws, move)
-    if bad_config:
-        _warn(bad_config)
-    for outcome in failed:
-        from nb_mlops.registry.aliases import hook_line
+    problems = [bad_config] if bad_config else []
+    problems += [
+        f"{move.name}@{move.alias} moved to version {move.to_version}, but deploy hook "
+        + hook_line(outcome)
+        for outcome in outcomes
+        if not outcome["ok"]
+    ]
+    return outcomes, problems
 
-        _warn(
-            f"{move.name}@{move.alias} moved to version {move.to_version}, but deploy hook "
-            + hook_line(outcome)
-        )
-    return outcomes
+
+def warn(problems: list[str]) -> None:
+    """One DeployHookWarning per problem, pointed at the caller's line."""
+    for problem in problems:
+        _warn(problem)
 
 
 def _warn(message: str) -> None:

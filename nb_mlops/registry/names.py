@@ -95,18 +95,20 @@ def parse_ref(ref: str, version: int | str | None = None) -> ModelRef:
     text = ref.strip()
     if text.startswith(URI_SCHEME):
         text = text[len(URI_SCHEME) :]
-    elif "://" in text or text.startswith("models:"):
+    elif ":" in text:  # another scheme (runs:/, s3://) or a typo of ours
         raise ModelNotFound(
             f"{ref!r} is not a models:/ URI (write models:/NAME/VERSION or models:/NAME@ALIAS)"
         )
     alias: str | None = None
     number: int | None = None
+    tail: str | None = None
     if "@" in text:
         text, alias = text.split("@", 1)
     elif "/" in text:
         text, tail = text.split("/", 1)
-        number = check_version(tail, text)
-    name = check_name(text)
+    name = check_name(text)  # the name first: `models:/../x/1` is a bad name, not a bad version
+    if tail is not None:
+        number = check_version(tail, name)
     if version is not None:
         if alias is not None or number is not None:
             raise ModelNotFound(f"{ref!r} already names a version; give the version once")

@@ -556,7 +556,9 @@ def materialize(ws: Workspace, doc: Mapping[str, Any]) -> Path:
         ws.objects.checkout_tree(md5, dest, prune=True)
         return dest
     target = dest / (doc["artifact"].get("file") or "model")
-    dest.mkdir(parents=True, exist_ok=True)
+    if not target.resolve().is_relative_to(dest.resolve()):  # a record edited by hand
+        raise RefusedError(f"{_label(doc)} names its file {doc['artifact']['file']!r}, outside")
+    target.parent.mkdir(parents=True, exist_ok=True)
     ws.objects.checkout_file(md5, target)
     return target
 

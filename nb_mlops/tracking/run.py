@@ -261,9 +261,10 @@ class Run:
         """Copy a file or folder into the content-addressed store and record it with the run."""
         self._check_open("log artifacts")
         src = Path(path)
+        name = _artifact_name(name or src.name)
         info = self.ws.objects.add(src)
         record = {
-            "name": name or src.name,
+            "name": name,
             "path": _display_path(src, self.ws.root),
             **info.to_dict(),
         }
@@ -421,6 +422,17 @@ def _cache_columns(run_dir: Path) -> None:
         write_columns(run_dir)
     except Exception:  # a cache: the points file remains the record
         pass
+
+
+def _artifact_name(name: str) -> str:
+    """An artifact's name: a relative path that stays where it is put (no `..`, not absolute),
+    since a registered model is checked out under it."""
+    parts = Path(name).parts
+    if not parts or Path(name).is_absolute() or ".." in parts or "\0" in name or "\n" in name:
+        raise NbMlopsError(
+            f"artifact name {name!r} must be a relative path without '..' (e.g. 'model.joblib')"
+        )
+    return Path(name).as_posix()
 
 
 def _display_path(path: Path, root: Path) -> str:

@@ -108,3 +108,14 @@ def test_uris_round_trip() -> None:
 def test_bad_references_are_refused(ref: str) -> None:
     with pytest.raises((ModelNotFound, InvalidName)):
         parse_ref(ref)
+
+
+@pytest.mark.parametrize("ref", ["runs:/abc/model", "s3://bucket/model.pkl", "mlflow:clf"])
+def test_other_schemes_are_named_as_such(ref: str) -> None:
+    with pytest.raises(ModelNotFound, match="is not a models:/ URI"):
+        parse_ref(ref)
+
+
+def test_a_traversal_in_a_uri_is_a_bad_name() -> None:
+    with pytest.raises(InvalidName, match=r"'\.\.'"):
+        parse_ref("models:/../etc/1")

@@ -308,3 +308,29 @@ def test_to_dict_is_json(ws, iris) -> None:
 def test_get_doc_takes_a_parsed_reference(ws, iris) -> None:
     v = register(ws, "m", _forest(iris))
     assert get_doc(ws, "m", 1)["fingerprint"] == v.fingerprint
+
+
+@pytest.mark.parametrize("name", ["../../../x.txt", "/etc/x.txt", "a/../../x.txt"])
+def test_artifact_names_cannot_leave_their_folder(ws, project: Path, name: str) -> None:
+    (project / "w.txt").write_text("w")
+    with nm.start_run("r"), pytest.raises(NbMlopsError, match="must be a relative path"):
+        nm.log_artifact(project / "w.txt", name=name)
+
+
+def test_a_run_artifact_in_a_subfolder_registers_and_loads(ws, project: Path) -> None:
+    (project / "w.txt").write_text("weights")
+    with nm.start_run("r"):
+        nm.log_artifact(project / "w.txt", name="models/w.txt")
+    v = nm.register_model("w", run="r")
+    path = nm.load_model(v.uri)
+    assert path.read_text() == "weights" and path.as_posix().endswith("models/w.txt")
+
+
+def test_a_record_pointing_outside_is_refused(ws, project: Path) -> None:
+    (project / "w.txt").write_text("w")
+    v = nm.register_model("w", project / "w.txt")
+    art = {**v.doc["artifact"], "file": "../../../../escaped.txt"}
+    ws.catalog.set("models", "w/1", {"artifact": art})
+    with pytest.raises(RefusedError, match="outside"):
+        nm.load_model("models:/w/1")
+    assert not (project / "escaped.txt").exists()
