@@ -79,8 +79,8 @@ def export_model(ws: Workspace, ref: str, dest: str | os.PathLike) -> Path:
 
 def _manifest(ws: Workspace, doc: Mapping[str, Any]) -> dict[str, Any]:
     run = ws.catalog.get("runs", doc["run_id"]) if doc.get("run_id") else None
-    if run is None:  # an imported version: the run its bundle told of
-        run = (doc.get("origin") or {}).get("run")
+    if run is None:  # deleted since (what the version kept), or imported (what its bundle said)
+        run = doc.get("run_record") or (doc.get("origin") or {}).get("run")
     run_part = None
     if isinstance(run, Mapping):
         run_part = {

@@ -548,3 +548,15 @@ def test_an_imported_version_is_a_version_like_any_other(project: Path, tmp_path
     nm.set_alias("iris", "production", imported.version)
     assert nm.get_model_version("models:/iris@production").fingerprint == imported.fingerprint
     assert "iris" in str(nm.models())
+
+
+def test_a_version_whose_run_was_deleted_still_exports_its_run(ws, tmp_path: Path) -> None:
+    with nm.start_run("gone", params={"depth": 3}) as run:
+        nm.log_metric("accuracy", 0.9)
+        run.model({"w": [1]}, "clf")
+    nm.delete_run(run.run_id, force=True)
+    bundle = nm.export_model("models:/clf/1", tmp_path)
+    imported = nm.import_model(bundle, name="clf-copy")
+    carried = imported.doc["origin"]["run"]
+    assert carried["name"] == "gone" and carried["run_id"] == run.run_id
+    assert carried["params"] == {"depth": 3} and carried["metrics"] == {"accuracy": 0.9}
