@@ -53,6 +53,8 @@ class Tables:
     sections: list[Section]
     data: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    charts: list[str] = field(default_factory=list)
+    """SVG charts (built escaped) shown after the first table in HTML; text has the numbers."""
 
     def to_dict(self) -> dict[str, Any]:
         return self.data
@@ -88,6 +90,12 @@ class Tables:
                 f'<table class="nbm-table"><thead><tr>{head}</tr></thead>'
                 f"<tbody>{body}</tbody></table>"
             )
+            if self.charts and s is self.sections[0]:
+                out.append(
+                    '<div class="nbm-charts" style="display:flex;flex-wrap:wrap;gap:8px">'
+                    + "".join(self.charts)
+                    + "</div>"
+                )
         if self.note:
             out.append(f'<div class="nbm-footer">{esc(self.note)}</div>')
         out.append("</div>")
@@ -397,7 +405,38 @@ def model_view(ws: Workspace, name: str) -> ModelView:
         "history": [{k: v for k, v in e.items() if k != "id"} for e in history],
         "hooks": hooks,
     }
-    return ModelView(heading, sections, data, note)
+    return ModelView(heading, sections, data, note, _metric_charts(docs, runs, metric_keys))
+
+
+_MAX_CHARTS = 6
+
+
+def _metric_charts(
+    docs: list[dict[str, Any]], runs: Mapping[int, Mapping[str, Any]], keys: list[str]
+) -> list[str]:
+    """One small chart per metric (at most six): its value at each version that logged it."""
+    from nb_mlops.tracking.svgchart import line_chart
+
+    charts = []
+    for key in keys[:_MAX_CHARTS]:
+        points = [
+            (d["version"], v)
+            for d in docs
+            if isinstance(v := (runs[d["version"]].get("metrics") or {}).get(key), (int, float))
+        ]
+        if len(points) < 2:
+            continue
+        xs, ys = zip(*points, strict=True)
+        charts.append(
+            line_chart(
+                {key: (list(xs), list(ys))},
+                title=f"metrics.{key} by version",
+                x_label="version",
+                width=300,
+                height=170,
+            )
+        )
+    return charts
 
 
 def _history_row(e: Mapping[str, Any]) -> list[str]:

@@ -647,3 +647,20 @@ def test_a_model_from_a_failed_run_says_so(ws: Any) -> None:
         1 / 0  # noqa: B018
     table = read_view(nm.models("risky")).tables["Versions"]
     assert column(table, "run") == [f"crashy ({run.run_id}) [failed]"]
+
+
+def test_model_view_charts_each_metric_across_versions(reg: dict[str, Any]) -> None:
+    view = nm.models("clf")
+    page = view._repr_html_()
+    assert page.count("<svg") == 1  # accuracy is on all three versions; f1 and loss on one each
+    assert "metrics.accuracy by version" in page
+    assert "metrics.f1 by version" not in page
+    assert "<svg" not in str(view)  # text keeps the numbers in the table
+    with nm.start_run("odd") as run:
+        nm.log_metric("<b>odd</b>", 1.0)
+        run.model({"w": 1}, "clf")
+    with nm.start_run("odd2") as run:
+        nm.log_metric("<b>odd</b>", 2.0)
+        run.model({"w": 2}, "clf")
+    page = nm.models("clf")._repr_html_()
+    assert "<b>odd</b>" not in page and "&lt;b&gt;odd&lt;/b&gt; by version" in page
