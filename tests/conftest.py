@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,6 +56,26 @@ def ip():
     shell.run_line_magic("unload_ext", "nb_mlops")
 
 
+def cli(project: Path, *args: str) -> subprocess.CompletedProcess:
+    """`nb-mlops ARGS...` in a subprocess, in the project folder and the test's store."""
+    return subprocess.run(
+        [sys.executable, "-m", "nb_mlops", *args],
+        cwd=project,
+        env=run_env(project),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def cli_json(project: Path, *args: str) -> Any:
+    """`nb-mlops ARGS... --json`, which must succeed, parsed."""
+    out = cli(project, *args, "--json")
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
 def run_env(project: Path) -> dict[str, str]:
     """Environment for a subprocess that must use the test's store."""
     env = dict(os.environ)
@@ -59,4 +83,4 @@ def run_env(project: Path) -> dict[str, str]:
     return env
 
 
-__all__ = ["nb_mlops", "run_env"]
+__all__ = ["cli", "cli_json", "nb_mlops", "run_env"]

@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import cli
 
 import nb_mlops as nm
 from nb_mlops.cli import main
-
-CLI = [sys.executable, "-m", "nb_mlops"]
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd, check=False)
 
 
 @pytest.fixture
@@ -31,10 +23,10 @@ def two_runs(ws):
 
 
 def test_runs_text_and_json(two_runs, project):
-    out = cli("runs", cwd=project)
+    out = cli(project, "runs")
     assert out.returncode == 0, out.stderr
     assert "rf" in out.stdout and "lr" in out.stdout and "store" in out.stdout
-    out = cli("runs", "--json", "metrics.accuracy > 0.8 AND params.model = 'rf'", cwd=project)
+    out = cli(project, "runs", "--json", "metrics.accuracy > 0.8 AND params.model = 'rf'")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert [r["name"] for r in data["runs"]] == ["rf"]
@@ -44,33 +36,33 @@ def test_runs_text_and_json(two_runs, project):
 
 
 def test_filter_given_as_several_shell_words(two_runs, project):
-    out = cli("runs", "--json", "metrics.accuracy", "<", "0.8", cwd=project)
+    out = cli(project, "runs", "--json", "metrics.accuracy", "<", "0.8")
     assert [r["name"] for r in json.loads(out.stdout)["runs"]] == ["lr"]
 
 
 def test_show_by_name_prefix_and_json(two_runs, project):
     a, _ = two_runs
-    out = cli("show", "rf", "--json", cwd=project)
+    out = cli(project, "show", "rf", "--json")
     data = json.loads(out.stdout)
     assert data["run_id"] == a.run_id
     assert data["metrics"] == {"accuracy": 0.91}
     assert data["series"]["accuracy"][0][:2] == [0, 0.91]
-    out = cli("show", a.run_id[:5], cwd=project)
+    out = cli(project, "show", a.run_id[:5])
     assert out.returncode == 0 and a.run_id in out.stdout and "accuracy" in out.stdout
 
 
 def test_errors_are_one_line_with_exit_codes(two_runs, project):
-    out = cli("show", "nope", cwd=project)
+    out = cli(project, "show", "nope")
     assert out.returncode == 1
     assert out.stderr.strip().splitlines() == [
         "nb-mlops: error: no run has the id, id prefix or name 'nope'"
     ]
-    out = cli("frobnicate", cwd=project)
+    out = cli(project, "frobnicate")
     assert out.returncode == 2 and "unknown subcommand 'frobnicate'" in out.stderr
     assert "usage:" in out.stderr
-    out = cli("runs", "metrics.accuracy >>", cwd=project)
+    out = cli(project, "runs", "metrics.accuracy >>")
     assert out.returncode == 1 and "column" in out.stderr
-    out = cli("start", "x", cwd=project)
+    out = cli(project, "start", "x")
     assert out.returncode == 1 and "nm.start_run" in out.stderr
 
 

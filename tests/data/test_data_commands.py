@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import cli, cli_json
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
 import nb_mlops as nm
 from nb_mlops.data.snapshot import DataError
 from nb_mlops.errors import RefusedError
-
-CLI = [sys.executable, "-m", "nb_mlops"]
-
-
-def cli(project: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*CLI, *args], cwd=project, capture_output=True, text=True, check=False, timeout=60
-    )
-
-
-def cli_json(project: Path, *args: str) -> dict:
-    out = cli(project, *args, "--json")
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
 
 
 def magic(ip, line: str):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import cli
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
@@ -45,13 +46,8 @@ def test_notebook_runs_clean(name: str, project: Path) -> None:
 @pytest.mark.slow
 def test_quickstart_leaves_runs_the_cli_lists(project: Path) -> None:
     execute("quickstart.ipynb", project)
-    out = subprocess.run(
-        [sys.executable, "-m", "nb_mlops", "runs", "--json"],
-        capture_output=True,
-        text=True,
-        cwd=project,
-        check=True,
-    )
+    out = cli(project, "runs", "--json")
+    assert out.returncode == 0, out.stderr
     runs = {r["name"]: r for r in json.loads(out.stdout)["runs"]}
     assert {"rf-baseline", "logreg", "depth-sweep", "depth=2", "depth=8"} <= set(runs)
     assert all(r["status"] == "finished" for r in runs.values())
@@ -61,13 +57,8 @@ def test_quickstart_leaves_runs_the_cli_lists(project: Path) -> None:
     assert rf["experiment"] == "wine" and rf["tags"] == {"owner": "quickstart"}
     sweep = runs["depth-sweep"]
     assert runs["depth=5"]["parent"] == sweep["run_id"]
-    detail = subprocess.run(
-        [sys.executable, "-m", "nb_mlops", "show", "rf-baseline", "--json"],
-        capture_output=True,
-        text=True,
-        cwd=project,
-        check=True,
-    )
+    detail = cli(project, "show", "rf-baseline", "--json")
+    assert detail.returncode == 0, detail.stderr
     doc = json.loads(detail.stdout)
     assert doc["artifacts"][0]["name"] == "rf-baseline.joblib"
     assert doc["seeds"]["random"] == 0

@@ -11,20 +11,10 @@ from typing import Any
 
 import nbformat
 import pytest
+from conftest import cli_json
 from nbclient import NotebookClient
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "model-registry.ipynb"
-
-
-def cli_json(project: Path, *args: str) -> Any:
-    out = subprocess.run(
-        [sys.executable, "-m", "nb_mlops", *args, "--json"],
-        capture_output=True,
-        text=True,
-        cwd=project,
-        check=True,
-    )
-    return json.loads(out.stdout)
 
 
 def printed(nb: nbformat.NotebookNode, needle: str) -> str:

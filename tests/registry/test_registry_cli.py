@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+from conftest import cli, cli_json
 
 import nb_mlops as nm
 from nb_mlops.cli import main
@@ -77,25 +76,7 @@ def test_help_lists_registry_subcommands(capsys) -> None:
 
 
 def test_cli_in_a_subprocess_sees_the_registry(registered, project) -> None:
-    from conftest import run_env
-
-    out = subprocess.run(
-        [sys.executable, "-m", "nb_mlops", "models", "clf", "2", "--json"],
-        capture_output=True,
-        text=True,
-        cwd=project,
-        env=run_env(project),
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout)["uri"] == "models:/clf/2"
-    bad = subprocess.run(
-        [sys.executable, "-m", "nb_mlops", "models", "nope"],
-        capture_output=True,
-        text=True,
-        cwd=project,
-        env=run_env(project),
-        check=False,
-    )
+    assert cli_json(project, "models", "clf", "2")["uri"] == "models:/clf/2"
+    bad = cli(project, "models", "nope")
     assert bad.returncode == 1
     assert bad.stderr.strip() == "nb-mlops: error: no model named 'nope'; registered: clf"

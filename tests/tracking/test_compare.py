@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_env
+from conftest import cli
 
 import nb_mlops as nm
 from nb_mlops import api
@@ -259,34 +257,13 @@ def test_compare_command_in_the_magic_table(ws: Workspace) -> None:
 @pytest.mark.slow
 def test_compare_from_the_cli(ws: Workspace, project: Path) -> None:
     ids = make_runs()
-    out = subprocess.run(
-        [sys.executable, "-m", "nb_mlops", "compare", "rf", "gbm", "--json"],
-        capture_output=True,
-        text=True,
-        cwd=project,
-        env=run_env(project),
-        check=False,
-    )
+    out = cli(project, "compare", "rf", "gbm", "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["selected"] == [ids["rf"], ids["gbm"]]
     assert set(data["differing"]["params"]) == {"depth", "lr", "model"}
-    text = subprocess.run(
-        [sys.executable, "-m", "nb_mlops", "compare", "--filter", "params.model = 'rf'"],
-        capture_output=True,
-        text=True,
-        cwd=project,
-        env=run_env(project),
-        check=False,
-    )
+    text = cli(project, "compare", "--filter", "params.model = 'rf'")
     assert text.returncode == 0, text.stderr
     assert "rf-deep" in text.stdout and "gbm" not in text.stdout
-    bad = subprocess.run(
-        [sys.executable, "-m", "nb_mlops", "compare", "nope"],
-        capture_output=True,
-        text=True,
-        cwd=project,
-        env=run_env(project),
-        check=False,
-    )
+    bad = cli(project, "compare", "nope")
     assert bad.returncode == 1 and "nope" in bad.stderr
