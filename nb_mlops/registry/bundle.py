@@ -23,10 +23,12 @@ from typing import Any
 from nb_mlops.errors import InvalidName, NbMlopsError, ObjectCorrupt
 from nb_mlops.redact import redact_mapping
 from nb_mlops.registry import flavors
+from nb_mlops.registry.fingerprint import FINGERPRINT_SCHEME, fingerprint
 from nb_mlops.registry.names import check_name
 from nb_mlops.registry.versions import (
     ModelVersion,
     _clean_tags,
+    content_fingerprint,
     get_doc,
     record_version,
     utcnow,
@@ -38,6 +40,7 @@ from nb_mlops.store.workspace import Workspace
 MANIFEST = "nbmlops-model.json"
 BUNDLE_FORMAT = 1
 _ARTIFACT = "artifact/"
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 _HASH = re.compile(r"[0-9a-f]{32}(\.dir)?")
 # what reading a damaged or unusual zip member raises (bad CRC, bad deflate stream, cut short,
 # encrypted, a compression this Python lacks)
@@ -198,6 +201,12 @@ def _read_manifest(zf: zipfile.ZipFile, path: Path) -> dict[str, Any]:
     if md5.endswith(".dir") != (flavor == "folder"):
         what = "a folder" if md5.endswith(".dir") else "a file"
         raise BundleError(f"{path}: {MANIFEST} gives flavor {flavor!r} to {what}")
+    try:
+        flavors.reader(flavor, None if flavor == "folder" else art.get("file"))
+    except flavors.FlavorError as exc:  # e.g. a pickle passed off as weights
+        raise BundleError(f"{path}: {exc}") from None
+    if not _FINGERPRINT.fullmatch(manifest["fingerprint"]):
+        raise BundleError(f"{path}: {MANIFEST} gives {manifest['fingerprint']!r} as fingerprint")
     expected = {
         "description": (str, ""),
         "tags": (dict, {}),
@@ -280,11 +289,33 @@ def _ingest(
         )
     meta = dict(manifest["meta"])
     meta["source"] = f"bundle:{path.name}"
+    fp, kind = _own_fingerprint(manifest, tmp, md5, file)
+    if fp is not None and fp != manifest["fingerprint"]:
+        meta["claimed_fingerprint"] = manifest["fingerprint"]  # ours is what the file holds
     return {
         "flavor": manifest["flavor"],
         "artifact": {**info.to_dict(), "file": file},
-        "fingerprint": manifest["fingerprint"],
-        "fingerprint_kind": manifest.get("fingerprint_kind", "state"),
-        "fingerprint_scheme": manifest.get("fingerprint_scheme"),
+        "fingerprint": fp or manifest["fingerprint"],
+        "fingerprint_kind": kind,
+        "fingerprint_scheme": FINGERPRINT_SCHEME if fp else manifest.get("fingerprint_scheme"),
         "meta": meta,
     }
+
+
+def _own_fingerprint(
+    manifest: Mapping[str, Any], tmp: Path, md5: str, file: str | None
+) -> tuple[str | None, str]:
+    """The fingerprint of what the bundle holds, computed here when reading it runs no code;
+    otherwise the bundle's own word for it, marked `claimed`."""
+    flavor = manifest["flavor"]
+    how = flavors.reader(flavor, file)
+    if how == "path":
+        return content_fingerprint(md5), "content"
+    if flavors.unpickles(flavor, file):
+        return None, "claimed"
+    assert file is not None
+    try:
+        obj = flavors.load(tmp.joinpath(*PurePosixPath(file).parts), flavor, manifest["meta"], file)
+    except Exception as exc:
+        raise BundleError(f"the bundle's {flavor} artifact {file!r} does not read: {exc}") from None
+    return fingerprint(obj), "state"

@@ -9,6 +9,7 @@ only when a model of theirs is met.
 from __future__ import annotations
 
 import importlib
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,49 +143,86 @@ def _save(obj: Any, flavor: str, folder: Path) -> Saved:
     return Saved(flavor, file, meta)
 
 
+_XGB_CLASSES = {
+    f"xgboost.{mod}.{cls}"
+    for mod, names in {
+        "core": ("Booster",),
+        "sklearn": (
+            "XGBClassifier",
+            "XGBRegressor",
+            "XGBRanker",
+            "XGBRFClassifier",
+            "XGBRFRegressor",
+            "XGBModel",
+        ),
+    }.items()
+    for cls in names
+}
+"""The classes an xgboost artifact may be read back as (a record names one: nothing else)."""
+
+
+def reader(flavor: str, file: str | None) -> str:
+    """How an artifact of this flavor, kept in a file of this name, is read back:
+    `joblib` and `torch` unpickle (run code); `torch-weights`, `xgboost`, `lightgbm` and `path`
+    do not. One decision for the safety check and the loader, so they cannot disagree; a flavor
+    and file name that registration never pairs are refused."""
+    if flavor not in FLAVORS:
+        raise FlavorError(f"unknown flavor {flavor!r}; one of {', '.join(FLAVORS)}")
+    if flavor in ("file", "folder"):
+        return "path"
+    suffix = Path(file).suffix.lower() if isinstance(file, str) else ""
+    if flavor == "xgboost" and suffix in (*_XGB_SUFFIXES, ".json"):
+        return "xgboost"
+    if flavor == "lightgbm" and suffix == ".txt":
+        return "lightgbm"
+    if flavor in ("pytorch", "pytorch-state-dict") and suffix in _TORCH_SUFFIXES:
+        return "torch" if flavor == "pytorch" else "torch-weights"
+    if flavor in ("sklearn", "lightgbm", "joblib", "pickle") and suffix in _PICKLE_SUFFIXES:
+        return "joblib"
+    raise FlavorError(f"a {flavor} model is not kept in a file named {file!r}")
+
+
 def unpickles(flavor: str, file: str | None) -> bool:
     """Whether reading this artifact runs code from it (pickle, joblib, a whole torch module)."""
-    if file is None or flavor in ("file", "folder", "pytorch-state-dict"):
-        return False
-    suffix = Path(file).suffix.lower()
-    return suffix in _PICKLE_SUFFIXES or (suffix in _TORCH_SUFFIXES and flavor == "pytorch")
+    return reader(flavor, file) in ("joblib", "torch")
 
 
-def load(path: Path, flavor: str, meta: Mapping[str, Any], file: str | None = None) -> Any:
+def load(source: Path | bytes, flavor: str, meta: Mapping[str, Any], file: str | None) -> Any:
     """Read a model artifact back in its flavor (the caller has checked it may be read).
 
-    `file` is the artifact's own name when `path` is a store object (which has no suffix).
+    `source` is a file, or the bytes of one already checked against their hash (so what is
+    unpickled is what was checked). `file` is the artifact's own name.
     """
-    suffix = Path(file or path).suffix.lower()
-    if flavor == "xgboost":
-        return _load_xgboost(path, meta)
-    if flavor == "lightgbm" and suffix == ".txt":
+    how = reader(flavor, file)
+    if how == "path":
+        return source
+    if how == "xgboost":
+        return _load_xgboost(_bytes(source), meta)
+    if how == "lightgbm":
         import lightgbm
 
-        return lightgbm.Booster(model_file=str(path))
-    if suffix in _TORCH_SUFFIXES:
+        return lightgbm.Booster(model_str=_bytes(source).decode())
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
+    if how in ("torch", "torch-weights"):
         import torch
 
-        return torch.load(path, weights_only=flavor == "pytorch-state-dict", map_location="cpu")
-    if suffix in _PICKLE_SUFFIXES:
-        import joblib
+        return torch.load(stream, weights_only=how == "torch-weights", map_location="cpu")
+    import joblib
 
-        return joblib.load(path)  # reads plain pickles too
-    return path
+    return joblib.load(stream)  # reads plain pickles too
 
 
-def _load_xgboost(path: Path, meta: Mapping[str, Any]) -> Any:
-    import xgboost
+def _bytes(source: Path | bytes) -> bytes:
+    return source if isinstance(source, bytes) else Path(source).read_bytes()
 
+
+def _load_xgboost(data: bytes, meta: Mapping[str, Any]) -> Any:
     cls_name = str(meta.get("class") or "xgboost.core.Booster")
-    module, _, attr = cls_name.rpartition(".")
-    if not module.startswith("xgboost"):  # a record names the class: never import anything else
+    if cls_name not in _XGB_CLASSES:  # a record names the class: never anything else
         raise FlavorError(f"an xgboost model cannot be of class {cls_name!r}")
-    cls = getattr(importlib.import_module(module), attr, None)
-    if cls is None:
-        raise FlavorError(f"this xgboost {xgboost.__version__} has no class {cls_name}")
-    model = cls()
-    model.load_model(bytearray(path.read_bytes()))  # by content: a store object has no suffix
+    module, _, attr = cls_name.rpartition(".")
+    model = getattr(importlib.import_module(module), attr)()
+    model.load_model(bytearray(data))  # by content: a store object has no suffix
     return model
 
 
@@ -193,6 +231,8 @@ def read_path(path: Path, flavor: str, file: str | None = None) -> Any | None:
     file is not a model format we read (its bytes are fingerprinted instead)."""
     if flavor in ("file", "folder"):
         return None
+    name = file or path.name
+    reader(flavor, name)  # a flavor and file name that do not go together: refused here
     try:
         if flavor == "pytorch":
             import torch
@@ -201,8 +241,23 @@ def read_path(path: Path, flavor: str, file: str | None = None) -> Any | None:
                 return torch.load(path, weights_only=True, map_location="cpu")
             except Exception:  # a whole module, not only weights
                 return torch.load(path, weights_only=False, map_location="cpu")
-        return load(path, flavor, {}, file)
+        return load(path, flavor, {}, name)
     except FlavorError:
         raise
     except Exception as exc:
         raise FlavorError(f"cannot read {path} as a {flavor} model: {exc}") from None
+
+
+def check_object(obj: Any, flavor: str) -> None:
+    """Refuse an object the flavor asked for cannot hold (a dict as `pytorch`, say)."""
+    wanted = {
+        "sklearn": _is_sklearn,
+        "pytorch": _is_torch_module,
+        "pytorch-state-dict": _is_state_dict,
+        "xgboost": lambda o: _module_root(o) == "xgboost",
+        "lightgbm": lambda o: _module_root(o) == "lightgbm",
+    }.get(flavor)
+    if flavor in ("file", "folder"):
+        raise FlavorError(f"flavor {flavor!r} is for paths; got a {qualname(obj)}")
+    if wanted is not None and not wanted(obj):
+        raise FlavorError(f"a {qualname(obj)} is not a {flavor} model")

@@ -43,11 +43,14 @@ def load_version(ws: Workspace, doc: Mapping[str, Any], *, trust: bool = False) 
     flavor = doc["flavor"]
     art = doc["artifact"]
     uri = version_uri(doc["name"], doc["version"])
-    if not flavors.unpickles(flavor, art.get("file")):
+    meta = doc.get("meta") or {}
+    try:
+        runs_code = flavors.unpickles(flavor, art.get("file"))
+    except flavors.FlavorError as exc:  # a record no registration writes: never read it
+        raise RefusedError(f"{uri}: {exc}") from None
+    if not runs_code:
         path = materialize(ws, doc)  # copied with its hash checked on the way
-        if flavor in ("file", "folder"):
-            return path
-        return flavors.load(path, flavor, doc.get("meta") or {})
+        return _read(uri, path, flavor, meta, art.get("file"))
     origin = doc.get("origin") or {}
     if origin.get("kind", "local") != "local" and not trust:
         source = origin.get("from") or "an imported record"
@@ -55,9 +58,19 @@ def load_version(ws: Workspace, doc: Mapping[str, Any], *, trust: bool = False) 
             f"{uri} came from {source}; loading it unpickles its file, which runs its code: "
             "pass trust=True if you trust where it came from"
         )
-    md5 = art["md5"]
-    ws.objects.verify(md5)  # the bytes about to be unpickled are the ones registered
-    return flavors.load(Path(ws.objects.path_of(md5)), flavor, doc.get("meta") or {}, art["file"])
+    # read once, checked against the registered hash: what is unpickled is what was checked
+    data = ws.objects.read_bytes(art["md5"])
+    return _read(uri, data, flavor, meta, art["file"])
+
+
+def _read(uri: str, source: Path | bytes, flavor: str, meta: Mapping[str, Any], file: Any) -> Any:
+    try:
+        return flavors.load(source, flavor, meta, file)
+    except flavors.FlavorError as exc:
+        raise flavors.FlavorError(f"cannot load {uri}: {exc}") from None
+    except Exception as exc:  # the library's own error, about a file it cannot read
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise flavors.FlavorError(f"cannot load {uri} as {flavor}: {first}") from None
 
 
 def _current(ws: Workspace, doc: Mapping[str, Any]) -> dict[str, Any]:

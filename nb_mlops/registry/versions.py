@@ -369,7 +369,7 @@ def _from_path(ws: Workspace, path: Path, flavor: str | None) -> dict[str, Any]:
     if obj is not None:
         return stored_artifact(kind, info.to_dict(), file, fingerprint(obj), "state", meta)
     return stored_artifact(
-        kind, info.to_dict(), file, _content_fingerprint(info.md5), "content", meta
+        kind, info.to_dict(), file, content_fingerprint(info.md5), "content", meta
     )
 
 
@@ -404,14 +404,15 @@ def _from_run_artifact(
         ws.objects.verify(md5)  # our own object, checked before it is read
         obj = flavors.read_path(ws.objects.path_of(md5), kind, file)
     if obj is None:
-        return stored_artifact(kind, info, file, _content_fingerprint(md5), "content", meta)
+        return stored_artifact(kind, info, file, content_fingerprint(md5), "content", meta)
     if kind == "pytorch" and flavors.detect(obj) == "pytorch-state-dict":
         kind = "pytorch-state-dict"
     meta["class"] = flavors.qualname(obj)
     return stored_artifact(kind, info, file, fingerprint(obj), "state", meta)
 
 
-def _content_fingerprint(md5: str) -> str:
+def content_fingerprint(md5: str) -> str:
+    """The fingerprint of an artifact we do not interpret: its content."""
     return fingerprint_bytes(md5.encode())
 
 
@@ -552,14 +553,16 @@ def materialize(ws: Workspace, doc: Mapping[str, Any]) -> Path:
     """A verified copy of a version's artifact under `.nbmlops/models/NAME/VERSION/`."""
     md5 = doc["artifact"]["md5"]
     dest = ws.home / "models" / doc["name"] / str(doc["version"])
-    if md5.endswith(".dir"):
-        ws.objects.checkout_tree(md5, dest, prune=True)
-        return dest
-    target = dest / (doc["artifact"].get("file") or "model")
+    target = dest if md5.endswith(".dir") else dest / (doc["artifact"].get("file") or "model")
     if not target.resolve().is_relative_to(dest.resolve()):  # a record edited by hand
         raise RefusedError(f"{_label(doc)} names its file {doc['artifact']['file']!r}, outside")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    ws.objects.checkout_file(md5, target)
+    # one process at a time: a folder checkout prunes what another one is staging
+    with ws.locked(f"checkout-{doc['name']}@{doc['version']}"):
+        if md5.endswith(".dir"):
+            ws.objects.checkout_tree(md5, dest, prune=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            ws.objects.checkout_file(md5, target)
     return target
 
 

@@ -12,7 +12,8 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,7 @@ class Workspace:
         self.runs_dir = self.home / "runs"
         self.history_dir = self.home / "history"
         self.cache_dir = self.home / "cache"
+        self._locks: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.home)!r})"
@@ -111,6 +113,30 @@ class Workspace:
 
     def run_dir(self, run_id: str) -> Path:
         return self.runs_dir / run_id
+
+    @contextmanager
+    def locked(self, key: str, timeout: float = 600.0) -> Iterator[None]:
+        """Hold the inter-process lock named `key` (a file under `locks/`), apart from the
+        catalog's, for work that is slow or must run one at a time (checkouts, deploy hooks)."""
+        from nb_mlops.store.files import unwritable
+        from nb_mlops.store.lock import LockTimeout, StoreLock
+
+        lock = self._locks.get(key)
+        if lock is None:
+            safe = "".join(c if c.isalnum() or c in "._-@" else "_" for c in key)
+            lock = self._locks[key] = StoreLock(self.home / "locks" / f"{safe}.lock", timeout)
+        try:
+            lock.acquire()
+        except LockTimeout:
+            raise StoreError(
+                f"the lock {lock.path} has been held for over {timeout:g} s by another process"
+            ) from None
+        except OSError as exc:
+            raise unwritable(lock.path.parent, exc) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     def size(self) -> int:
         """Bytes the store takes on disk."""

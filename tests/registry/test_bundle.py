@@ -92,7 +92,8 @@ def test_round_trip_keeps_the_record_in_another_store(project: Path, tmp_path: P
     assert imported.name == "iris"
     assert imported.flavor == "sklearn"
     assert imported.fingerprint == source.fingerprint
-    assert imported.doc["fingerprint_kind"] == source.doc["fingerprint_kind"]
+    # a pickle's fingerprint cannot be checked without running it: the bundle's word, marked so
+    assert imported.doc["fingerprint_kind"] == "claimed"
     assert imported.description == "iris classifier"
     assert imported.tags == {"team": "vision", "stage": 2}
     assert imported.data == source.data
@@ -410,7 +411,7 @@ BAD_BUNDLES = {
         "gives flavor 'sklearn' to a folder",
     ),
     "file name escapes": (_changed_artifact(file="../model.joblib"), "does not hold its artifact"),
-    "file name not text": (_changed_artifact(file=7), "does not hold its artifact 7"),
+    "file name not text": (_changed_artifact(file=7), "not kept in a file named 7"),
     "artifact missing": (_artifact_missing, "does not hold its artifact 'model.joblib'"),
     "member with ../": (_with_member("artifact/../../evil.py"), "unsafe file name in the bundle"),
     "member absolute": (_with_member("artifact//tmp/evil.py"), "unsafe file name in the bundle"),
@@ -560,3 +561,62 @@ def test_a_version_whose_run_was_deleted_still_exports_its_run(ws, tmp_path: Pat
     carried = imported.doc["origin"]["run"]
     assert carried["name"] == "gone" and carried["run_id"] == run.run_id
     assert carried["params"] == {"depth": 3} and carried["metrics"] == {"accuracy": 0.9}
+
+
+def _bundle_with(tmp_path: Path, version: ModelVersion, **manifest_changes: Any) -> Path:
+    """A copy of `version`'s bundle with fields of its manifest changed."""
+    src = nm.export_model(version.uri, tmp_path / "src.zip")
+    out = tmp_path / "changed.zip"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(out, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item)
+            if item.filename == MANIFEST:
+                manifest = json.loads(data)
+                manifest.update(manifest_changes)
+                data = json.dumps(manifest).encode()
+            zout.writestr(item, data)
+    return out
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_a_pickle_passed_off_as_weights_never_runs(project: Path, tmp_path: Path) -> None:
+    """A hostile pickle in a bundle that claims to hold weights: refused, and never unpickled."""
+    import hashlib
+    import pickle
+
+    marker = tmp_path / "ran"
+
+    class Touch:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    payload = pickle.dumps(Touch())
+    version = nm.register_model("iris", _model(0.1))
+    for file, flavor in (("weights.pt", "pytorch-state-dict"), ("weights.pkl", "file")):
+        art = {"md5": hashlib.md5(payload).hexdigest(), "size": len(payload), "nfiles": 1}
+        bundle = _bundle_with(tmp_path, version, flavor=flavor, artifact={**art, "file": file})
+        with zipfile.ZipFile(bundle, "a") as zf:
+            zf.writestr(f"artifact/{file}", payload)
+        if flavor == "file":  # kept as a plain file: importable, and loading gives a path
+            path = nm.load_model(nm.import_model(bundle, name="plain").uri)
+            assert path.read_bytes() == payload
+        else:
+            with pytest.raises(BundleError, match="does not read"):
+                nm.import_model(bundle, name="weights")
+    assert not marker.exists()
+    with pytest.raises(BundleError, match=r"not kept in a file named 'model\.joblib'"):
+        nm.import_model(_bundle_with(tmp_path, version, flavor="pytorch-state-dict"))
+
+
+def test_a_fingerprint_that_can_be_checked_is_recomputed(project: Path, tmp_path: Path) -> None:
+    import torch
+
+    net = torch.nn.Linear(3, 2)
+    version = nm.register_model("net", net.state_dict())
+    forged = _bundle_with(tmp_path, version, fingerprint="ab" * 32)
+    imported = nm.import_model(forged, name="net-copy")
+    assert imported.fingerprint == version.fingerprint  # what the file holds, not the claim
+    assert imported.doc["fingerprint_kind"] == "state"
+    assert imported.doc["meta"]["claimed_fingerprint"] == "ab" * 32
+    with pytest.raises(BundleError, match="as fingerprint"):
+        nm.import_model(_bundle_with(tmp_path, version, fingerprint="not-a-hash"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import time
 import zipfile
 from pathlib import Path
 
@@ -450,3 +451,40 @@ def test_bad_uri_text_is_a_clear_error(project: Path, ref: str, error: type, mes
 def test_a_non_reference_is_a_clear_error(project: Path) -> None:
     with pytest.raises(ModelNotFound, match="a model is named by"):
         nm.load_model(42)  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_a_folder_model_loads_in_several_processes_at_once(project: Path, ws: Workspace) -> None:
+    import subprocess
+    import sys
+
+    from conftest import run_env
+
+    folder = project / "saved"
+    (folder / "sub").mkdir(parents=True)
+    for i in range(150):
+        (folder / "sub" / f"f{i}.bin").write_bytes(bytes([i % 256]) * 64)
+    nm.register_model("fold", folder)
+    code = (
+        "import time, sys\n"
+        "import nb_mlops as nm\n"
+        "start = float(sys.argv[1])\n"
+        "while time.time() < start: time.sleep(0.001)\n"
+        "path = nm.load_model('models:/fold/1')\n"
+        "print(len(list((path / 'sub').iterdir())))\n"
+    )
+    start = str(time.time() + 1.5)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, start],
+            cwd=project,
+            env=run_env(project),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, [err for _, err in results]
+    assert [out.strip() for out, _ in results] == ["150"] * 6
