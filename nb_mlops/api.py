@@ -295,7 +295,7 @@ def register_model(
     artifact: str | None = None,
     description: str | None = None,
     tags: Mapping[str, Any] | None = None,
-    data: list[str | os.PathLike] | None = None,
+    data: str | os.PathLike | list[str | os.PathLike] | None = None,
     flavor: str | None = None,
 ) -> ModelVersion:
     """Make the next version of model `name`; returns a ModelVersion (.name, .version,

@@ -135,6 +135,8 @@ def _change(
         to, now_protected = decide(doc)
         if to == before and now_protected == protected:
             return AliasMove(name, alias, event, before, to, changed=False)
+        if to == before and event == "set":  # only the protection changed: say so
+            event = "protect" if now_protected else "unprotect"
         guarded = protected and (to != before or not now_protected)
         if guarded and not force:
             raise RefusedError(
@@ -249,12 +251,16 @@ def rollback(
         stack = pointed_stack(doc.get("history", []))
         for version in reversed(stack[:-1]):
             target = ws.catalog.get(VERSIONS, version_id(name, version))
-            if target is not None and target.get("status", ACTIVE) == ACTIVE:
+            usable = target is not None and target.get("status", ACTIVE) == ACTIVE
+            if usable and version != doc["version"]:
                 return version, bool(doc.get("protected"))
-        raise NbMlopsError(
-            f"{name}@{alias} has no earlier version to roll back to "
-            f"(it has pointed only at version {doc['version']} since it was set)"
+        earlier = sorted({v for v in stack[:-1] if v != doc["version"]})
+        why_not = (
+            f"versions {', '.join(map(str, earlier))} it pointed at before are deleted or archived"
+            if earlier
+            else f"it has pointed only at version {doc['version']} since it was set"
         )
+        raise NbMlopsError(f"{name}@{alias} has no earlier version to roll back to ({why_not})")
 
     move = _change(ws, name, alias, "rollback", decide, why=why, force=force)
     return _after(ws, move, run_hooks)
@@ -266,7 +272,8 @@ def pointed_stack(history: list[Mapping[str, Any]]) -> list[int]:
     for entry in history:
         event = entry.get("event")
         if event == "set" and entry.get("to") is not None:
-            stack.append(entry["to"])
+            if not stack or stack[-1] != entry["to"]:
+                stack.append(entry["to"])
         elif event == "rollback":
             while stack and stack[-1] != entry.get("to"):
                 stack.pop()
@@ -278,7 +285,8 @@ def pointed_stack(history: list[Mapping[str, Any]]) -> list[int]:
 
 
 def _after(ws: Workspace, move: AliasMove, run_hooks: bool) -> AliasMove:
-    if not move.changed or not run_hooks or move.to_version is None:
+    moved = move.changed and move.to_version is not None and move.event in ("set", "rollback")
+    if not moved or not run_hooks:
         return move
     from nb_mlops.registry import hooks
 

@@ -55,7 +55,7 @@ def check_version(version: object, name: str = "") -> int:
         text = ""
     if text[:1] in ("v", "V"):
         text = text[1:]
-    if text.isdigit() and int(text) > 0:
+    if text.isascii() and text.isdigit() and int(text) > 0:
         return int(text)
     of = f" of {name}" if name else ""
     raise ModelNotFound(f"{version!r} is not a version number{of} (versions are 1, 2, 3, ...)")
@@ -123,6 +123,7 @@ def parse_ref(ref: str, version: int | str | None = None) -> ModelRef:
 
 def _version_or_alias(value: int | str, name: str) -> tuple[int | None, str | None]:
     text = str(value).strip()
-    if isinstance(value, int) or text.lstrip("vV").isdigit():
+    digits = text.lstrip("vV")
+    if isinstance(value, int) or (digits.isascii() and digits.isdigit()):
         return check_version(value, name), None
     return None, text.lstrip("@")

@@ -200,7 +200,7 @@ def register(
     artifact: str | None = None,
     description: str | None = None,
     tags: Mapping[str, Any] | None = None,
-    data: list[str | os.PathLike] | None = None,
+    data: str | os.PathLike | list[str | os.PathLike] | None = None,
     flavor: str | None = None,
     origin: Mapping[str, Any] | None = None,
 ) -> ModelVersion:
@@ -214,20 +214,21 @@ def register(
     if flavor is not None and flavor not in flavors.FLAVORS:
         raise flavors.FlavorError(f"unknown flavor {flavor!r}; one of {', '.join(flavors.FLAVORS)}")
     run_doc = _run_doc(ws, run, needed=model is None)
-    with tempfile.TemporaryDirectory(prefix="register-", dir=_tmp_dir(ws)) as tmp:
-        if model is None:
-            stored = _from_run_artifact(ws, run_doc, artifact, flavor)
-        elif isinstance(model, (str, os.PathLike)):
-            stored = _from_path(ws, Path(model), flavor)
-        else:
-            stored = _from_object(ws, model, flavor, Path(tmp))
     lineage = list(run_doc.get("data") or []) if run_doc else []
     if data:
         from nb_mlops.data.snapshot import resolve_inputs
 
-        for item in resolve_inputs(ws, [str(p) for p in data], f"model {name}"):
+        paths = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+        for item in resolve_inputs(ws, [str(p) for p in paths], f"model {name}"):
             if item not in lineage:
                 lineage.append(item)
+    with tempfile.TemporaryDirectory(prefix="register-", dir=_tmp_dir(ws)) as tmp:
+        if model is None:
+            stored = _from_run_artifact(ws, run_doc, artifact, flavor)
+        elif isinstance(model, (str, os.PathLike)):
+            stored = _from_path(ws, model, flavor)
+        else:
+            stored = _from_object(ws, model, flavor, Path(tmp))
     return record_version(
         ws,
         name,
@@ -235,7 +236,7 @@ def register(
         run_doc=run_doc,
         data=lineage,
         env=_environment(ws, run_doc),
-        description=description,
+        description=None if description is None else str(description),
         tags=clean_tags,
         origin=origin,
     )
@@ -317,6 +318,9 @@ def _tmp_dir(ws: Workspace) -> Path:
 def _clean_tags(tags: Mapping[str, Any] | None) -> dict[str, Any]:
     from nb_mlops.tracking.run import _check_key, _clean_param
 
+    if tags is not None and not isinstance(tags, Mapping):
+        raise NbMlopsError(f"tags are a dict of names to values, got {type(tags).__name__}")
+
     return {_check_key("tag", k): redact_value(k, _clean_param(v)) for k, v in (tags or {}).items()}
 
 
@@ -335,6 +339,8 @@ def _run_doc(ws: Workspace, run: Run | str | None, *, needed: bool) -> dict[str,
         run = current
     if isinstance(run, str):
         return dict(resolve_run(ws, run))
+    if not hasattr(run, "run_id"):
+        raise NbMlopsError(f"run= takes a run id, a run name or a Run, got {type(run).__name__}")
     doc = ws.catalog.get("runs", run.run_id)
     if doc is None:
         raise NbMlopsError(f"run {run.name} ({run.run_id}) is not in this store")
@@ -343,17 +349,22 @@ def _run_doc(ws: Workspace, run: Run | str | None, *, needed: bool) -> dict[str,
 
 def _from_object(ws: Workspace, model: Any, flavor: str | None, tmp: Path) -> dict[str, Any]:
     kind = flavor or flavors.detect(model)
-    if kind in ("file", "folder"):
-        raise flavors.FlavorError(f"flavor {kind!r} is for paths; got a {flavors.qualname(model)}")
+    flavors.check_object(model, kind)
     fp = fingerprint(model)
     saved = flavors.save(model, kind, tmp)
     info = ws.objects.add_file(tmp / saved.file)
     return stored_artifact(kind, info.to_dict(), saved.file, fp, "state", saved.meta)
 
 
-def _from_path(ws: Workspace, path: Path, flavor: str | None) -> dict[str, Any]:
+def _from_path(ws: Workspace, given: str | os.PathLike, flavor: str | None) -> dict[str, Any]:
+    if not os.fspath(given):
+        raise ModelNotFound("an empty path names no model file or folder")
+    path = Path(given)
     if not path.exists():
         raise ModelNotFound(f"no such model file or folder: {path}")
+    full, home = path.resolve(), ws.home.resolve()
+    if full == home or home.is_relative_to(full) or full.is_relative_to(home):
+        raise RefusedError(f"{path} holds the store {ws.home} itself; register the model's files")
     kind = flavor or flavors.detect_path(path)
     if path.is_dir() != (kind == "folder"):
         what = "a folder" if path.is_dir() else "a file"
@@ -518,7 +529,7 @@ def set_status(ws: Workspace, ref: str, version: int | str | None, status: str) 
             pointing = aliases_at(ws, doc["name"], doc["version"])
             if pointing:
                 raise RefusedError(
-                    f"{_label(doc)} is what {_aliases_text(doc['name'], pointing)} point at; "
+                    f"{_label(doc)} is in use by {_aliases_text(doc['name'], pointing)}; "
                     "move those aliases first"
                 )
         ws.catalog.set(VERSIONS, version_id(doc["name"], doc["version"]), {"status": status})

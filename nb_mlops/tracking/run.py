@@ -302,7 +302,7 @@ class Run:
         *,
         description: str | None = None,
         tags: Mapping[str, Any] | None = None,
-        data: list[str | os.PathLike] | None = None,
+        data: str | os.PathLike | list[str | os.PathLike] | None = None,
         flavor: str | None = None,
     ) -> Any:
         """`track.model(model, "review-clf")`: register the next version of a model, made by this

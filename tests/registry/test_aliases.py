@@ -188,3 +188,24 @@ def test_two_processes_moving_one_alias(model: str, project: Path, ws) -> None:
         assert after["from"] == before["to"]
     final = nm.get_model_version("models:/clf@production").version
     assert final == history[-1]["to"] and history[-1]["why"].endswith("-final")
+
+
+def test_protecting_in_place_is_a_protect_event_and_rollback_still_goes_back(model: str) -> None:
+    nm.set_alias(model, "production", 1)
+    nm.set_alias(model, "production", 2)
+    out = nm.set_alias(model, "production", 2, protect=True)
+    assert out.event == "protect" and str(out) == "clf@production is now protected"
+    with pytest.raises(RefusedError, match="protected"):
+        nm.rollback(model, "production")
+    back = nm.rollback(model, "production", force=True)
+    assert (back.from_version, back.to_version, back.changed) == (2, 1, True)
+
+
+def test_rollback_never_lands_where_it_is(model: str) -> None:
+    for v in (2, 1, 2):
+        nm.set_alias(model, "production", v)
+    nm.archive_model_version(model, 1)
+    with pytest.raises(
+        NbMlopsError, match="versions 1 it pointed at before are deleted or archived"
+    ):
+        nm.rollback(model, "production")

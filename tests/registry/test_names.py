@@ -119,3 +119,9 @@ def test_other_schemes_are_named_as_such(ref: str) -> None:
 def test_a_traversal_in_a_uri_is_a_bad_name() -> None:
     with pytest.raises(InvalidName, match=r"'\.\.'"):
         parse_ref("models:/../etc/1")
+
+
+@pytest.mark.parametrize("text", ["²", "١", "v²"])
+def test_digits_of_other_scripts_are_not_versions(text: str) -> None:
+    with pytest.raises(ModelNotFound, match="not a version number"):
+        check_version(text)

@@ -334,3 +334,29 @@ def test_a_record_pointing_outside_is_refused(ws, project: Path) -> None:
     with pytest.raises(RefusedError, match="outside"):
         nm.load_model("models:/w/1")
     assert not (project / "escaped.txt").exists()
+
+
+def test_odd_arguments_get_one_line_errors(ws, iris, project: Path) -> None:
+    model = _forest(iris)
+    with pytest.raises(NbMlopsError, match="tags are a dict"):
+        nm.register_model("m", model, tags=["a"])
+    with pytest.raises(NbMlopsError, match="run= takes a run id"):
+        nm.register_model("m", model, run=5)
+    with pytest.raises(FlavorError, match="is not a pytorch model"):
+        nm.register_model("m", {"w": 1}, flavor="pytorch")
+    with pytest.raises(FlavorError, match="is for paths"):
+        nm.register_model("m", model, flavor="file")
+    with pytest.raises(ModelNotFound, match="empty path"):
+        nm.register_model("m", "")
+    for inside in (".", project, project / ".nbmlops", project / ".nbmlops" / "catalog"):
+        with pytest.raises(RefusedError, match="holds the store"):
+            nm.register_model("m", inside)
+    with pytest.raises(InvalidName, match="alias '²'"):
+        nm.get_model_version("m", "²")
+    assert ws.catalog.docs("models") == {}
+
+
+def test_one_dataset_path_and_a_number_description_are_taken(ws, iris, project: Path) -> None:
+    (project / "train.csv").write_text("x\n1\n")
+    v = nm.register_model("m", _forest(iris), data="train.csv", description=123)
+    assert [d["path"] for d in v.data] == ["train.csv"] and v.description == "123"
