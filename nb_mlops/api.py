@@ -414,12 +414,19 @@ def update_model_version(
     description: str | None = None,
     tags: Mapping[str, Any] | None = None,
     remove_tags: list[str] | None = None,
+    status: str | None = None,
 ) -> ModelVersion:
-    """Set a version's description and tags."""
+    """Set a version's description, tags and status (`active` or `archived`), all or nothing."""
     from nb_mlops.registry.versions import update_version
 
     return update_version(
-        workspace(), name, version, description=description, tags=tags, remove_tags=remove_tags
+        workspace(),
+        name,
+        version,
+        description=description,
+        tags=tags,
+        remove_tags=remove_tags,
+        status=status,
     )
 
 
@@ -491,12 +498,19 @@ def export_model(uri: str, dest: str | os.PathLike) -> Path:
     return _export(workspace(), uri, dest)
 
 
-def import_model(path: str | os.PathLike, name: str | None = None) -> ModelVersion:
+def import_model(
+    path: str | os.PathLike,
+    name: str | None = None,
+    *,
+    description: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+) -> ModelVersion:
     """File a bundle as the next version of its model (or `name`); it is marked imported, so
-    loading a pickled artifact from it needs `trust=True`."""
+    loading a pickled artifact from it needs `trust=True`. `description` replaces the bundle's;
+    `tags` are added to its tags."""
     from nb_mlops.registry.bundle import import_model as _import
 
-    return _import(workspace(), path, name)
+    return _import(workspace(), path, name, description=description, tags=tags)
 
 
 def fingerprint(model: Any) -> str:

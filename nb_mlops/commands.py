@@ -214,8 +214,7 @@ def _register(args: argparse.Namespace, ctx: Context) -> Any:
     if args.import_:
         if args.name:
             raise UsageProblem("register --import takes at most a NAME", usage)
-        version = api.import_model(args.import_, name=args.run)
-        return api.update_model_version(version.name, version.version, **common)
+        return api.import_model(args.import_, name=args.run, **common)
     if args.file:
         if not args.run or args.name:
             raise UsageProblem("register --file PATH takes one NAME", usage)
@@ -255,12 +254,17 @@ def _model(args: argparse.Namespace, ctx: Context) -> Any:
 
     usage = build_parser(COMMANDS["model"], f"{ctx.prog} model", cli=False).format_usage()
     tags = parse_tags(args.tag, usage)
-    actions = [a for a in ("archive", "restore", "delete") if getattr(args, a)]
-    if len(actions) > 1:
-        raise UsageProblem(f"choose one of --{', --'.join(actions)}", usage)
+    edits = args.describe is not None or tags or args.untag
+    status = "archived" if args.archive else ("active" if args.restore else None)
+    if args.archive and args.restore:
+        raise UsageProblem("choose --archive or --restore", usage)
+    if args.delete and (edits or status or args.export):
+        raise UsageProblem("--delete takes no other option", usage)
     if args.version is None:
-        if actions or args.export:
-            raise UsageProblem(f"--{(actions or ['export'])[0]} needs a VERSION", usage)
+        if status or args.delete or args.export:
+            raise UsageProblem("--archive, --restore, --delete and --export need a VERSION", usage)
+        if not edits:
+            return api.models(args.name)
         doc = api.update_model(
             args.name, description=args.describe, tags=tags, remove_tags=args.untag
         )
@@ -268,13 +272,18 @@ def _model(args: argparse.Namespace, ctx: Context) -> Any:
     if args.delete:
         out = api.delete_model_version(args.name, args.version)
         return Message(f"deleted {out['name']} version {out['version']}", out)
+    if args.export:  # a destination that cannot be written is refused before anything changes
+        from nb_mlops.registry.bundle import bundle_path
+
+        bundle_path(args.export, "x.zip")
     version = api.update_model_version(
-        args.name, args.version, description=args.describe, tags=tags, remove_tags=args.untag
+        args.name,
+        args.version,
+        description=args.describe,
+        tags=tags,
+        remove_tags=args.untag,
+        status=status,
     )
-    if args.archive:
-        version = api.archive_model_version(args.name, args.version)
-    elif args.restore:
-        version = api.restore_model_version(args.name, args.version)
     if args.export:
         path = api.export_model(version.uri, args.export)
         return Message(f"exported {version.uri} to {path}", {"path": str(path), "uri": version.uri})

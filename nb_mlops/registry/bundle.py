@@ -54,9 +54,7 @@ class BundleError(NbMlopsError):
 def export_model(ws: Workspace, ref: str, dest: str | os.PathLike) -> Path:
     """Write one version (by URI) as a bundle at `dest` (a .zip path or a folder to put it in)."""
     doc = get_doc(ws, ref)
-    dest = Path(dest)
-    if dest.is_dir():
-        dest = dest / f"{doc['name']}-v{doc['version']}.zip"
+    dest = bundle_path(dest, f"{doc['name']}-v{doc['version']}.zip")
     manifest = _manifest(ws, doc)
     tmp = dest.with_name(f".{dest.name}.tmp-{secrets.token_hex(4)}")
     try:
@@ -78,6 +76,20 @@ def export_model(ws: Workspace, ref: str, dest: str | os.PathLike) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return dest
+
+
+def bundle_path(dest: str | os.PathLike, default_name: str) -> Path:
+    """Where a bundle goes: into `dest` when it is a folder (or ends in a separator, which
+    must then exist), else at `dest`, whose folder must exist."""
+    text = os.fspath(dest)
+    path = Path(text)
+    if path.is_dir():
+        return path / default_name
+    if text.endswith((os.sep, "/")):
+        raise NbMlopsError(f"no such folder to export into: {text}")
+    if not path.parent.is_dir():
+        raise NbMlopsError(f"no such folder to export into: {path.parent}")
+    return path
 
 
 def _manifest(ws: Workspace, doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -115,14 +127,23 @@ def _manifest(ws: Workspace, doc: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def import_model(ws: Workspace, path: str | os.PathLike, name: str | None = None) -> ModelVersion:
-    """File a bundle as the next version of its model (or of `name`), marked as imported.
+def import_model(
+    ws: Workspace,
+    path: str | os.PathLike,
+    name: str | None = None,
+    *,
+    description: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+) -> ModelVersion:
+    """File a bundle as the next version of its model (or of `name`), marked as imported;
+    `description` replaces the bundle's and `tags` are added to its tags.
 
     Everything is checked before anything is recorded: a bundle that is damaged, not a bundle,
     or whose artifact does not match its hash leaves the store's catalog as it was.
     """
     path = Path(path)
     target = None if name is None else check_name(name)
+    extra_tags = _clean_tags(tags)
     try:
         zf = zipfile.ZipFile(path)
     except FileNotFoundError:
@@ -160,8 +181,8 @@ def import_model(ws: Workspace, path: str | os.PathLike, name: str | None = None
         run_doc=None,
         data=manifest["data"],
         env=env,
-        description=manifest["description"],
-        tags=manifest["tags"],
+        description=manifest["description"] if description is None else str(description),
+        tags={**manifest["tags"], **extra_tags},
         origin=origin,
     )
 

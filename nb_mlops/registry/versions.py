@@ -464,12 +464,25 @@ def update_version(
     description: str | None = None,
     tags: Mapping[str, Any] | None = None,
     remove_tags: list[str] | None = None,
+    status: str | None = None,
 ) -> ModelVersion:
-    """Set a version's description and tags (`remove_tags` drops tags by key)."""
+    """Set a version's description, tags and status (`remove_tags` drops tags by key), all or
+    nothing: every change is checked first, then written as one record. An aliased version
+    cannot be archived."""
     with ws.catalog.locked():
         doc = get_doc(ws, ref, version)
         doc_id = version_id(doc["name"], doc["version"])
         changes = _described(doc, _label(doc), description, tags, remove_tags)
+        if status is not None:
+            if status not in (ACTIVE, ARCHIVED):
+                raise NbMlopsError(f"a version's status is {ACTIVE} or {ARCHIVED}, not {status!r}")
+            pointing = aliases_at(ws, doc["name"], doc["version"])
+            if status == ARCHIVED and pointing:
+                raise RefusedError(
+                    f"{_label(doc)} is in use by {_aliases_text(doc['name'], pointing)}; "
+                    "move those aliases first"
+                )
+            changes["status"] = status
         if changes:
             ws.catalog.set(VERSIONS, doc_id, changes)
         return ModelVersion(ws.catalog.get(VERSIONS, doc_id), ws)
@@ -523,17 +536,7 @@ def aliases_at(ws: Workspace, name: str, version: int) -> list[str]:
 
 def set_status(ws: Workspace, ref: str, version: int | str | None, status: str) -> ModelVersion:
     """Archive (retire) or restore a version; an aliased version cannot be archived."""
-    with ws.catalog.locked():
-        doc = get_doc(ws, ref, version)
-        if status == ARCHIVED:
-            pointing = aliases_at(ws, doc["name"], doc["version"])
-            if pointing:
-                raise RefusedError(
-                    f"{_label(doc)} is in use by {_aliases_text(doc['name'], pointing)}; "
-                    "move those aliases first"
-                )
-        ws.catalog.set(VERSIONS, version_id(doc["name"], doc["version"]), {"status": status})
-        return ModelVersion(ws.catalog.get(VERSIONS, version_id(doc["name"], doc["version"])), ws)
+    return update_version(ws, ref, version, status=status)
 
 
 def delete_version(ws: Workspace, ref: str, version: int | str | None = None) -> dict[str, Any]:

@@ -136,8 +136,9 @@ def test_deploy_hook_commands(two_versions, project) -> None:
     [
         ("%track register", "register needs RUN and NAME"),
         ("%track register --file x.pkl", "takes one NAME"),
-        ("%track model iris-clf --archive", "--archive needs a VERSION"),
-        ("%track model iris-clf 1 --archive --delete", "choose one of"),
+        ("%track model iris-clf --archive", "need a VERSION"),
+        ("%track model iris-clf 1 --archive --delete", "--delete takes no other option"),
+        ("%track model iris-clf 1 --archive --restore", "choose --archive or --restore"),
         ("%track alias iris-clf production --protect --unprotect", "choose --protect"),
         ("%track alias iris-clf production 1 --remove", "takes no VERSION"),
         ("%track hook iris-clf 'x' --remove", "takes no COMMAND"),
@@ -166,3 +167,17 @@ def test_errors_are_one_line(two_versions, line: str, message: str) -> None:
     shown = [ln for ln in cap.stderr.splitlines() + cap.stdout.splitlines() if ln.strip()]
     assert len([ln for ln in shown if message in ln]) == 1
     assert "Traceback" not in cap.stdout + cap.stderr
+
+
+def test_model_edits_are_all_or_nothing(two_versions) -> None:
+    ip = two_versions
+    ok(ip, "%track alias iris-clf production 2")
+    result, _ = cell(ip, '%track model iris-clf 2 --describe "new" --tag stage=prod --archive')
+    assert "move those aliases first" in str(result.error_in_exec)
+    v = nm.get_model_version("iris-clf", 2)
+    assert (v.description, v.tags, v.status) == ("rf 8", {}, "active")  # nothing applied
+    result, _ = cell(ip, "%track model iris-clf 1 --describe x --export /no/such/dir/b.zip")
+    assert "no such folder" in str(result.error_in_exec)
+    assert nm.get_model_version("iris-clf", 1).description == "rf 3"
+    view, _ = ok(ip, "%track model iris-clf")  # no option: the model is shown
+    assert [v["version"] for v in view.to_dict()["versions"]] == [1, 2]

@@ -526,10 +526,13 @@ def test_an_existing_bundle_survives_a_failed_export(
 def test_export_into_a_missing_folder_is_a_clear_error(project: Path, tmp_path: Path) -> None:
     version = nm.register_model("iris", _model())
     target = tmp_path / "no" / "such" / "iris.zip"
-    with pytest.raises(NbMlopsError, match=r"cannot write the bundle .*no/such/iris\.zip") as info:
+    with pytest.raises(NbMlopsError, match=r"no such folder to export into: .*no/such$") as info:
         nm.export_model(version.uri, target)
     assert "\n" not in str(info.value)
     assert not (tmp_path / "no").exists()
+    with pytest.raises(NbMlopsError, match="no such folder to export into"):
+        nm.export_model(version.uri, f"{tmp_path / 'missing'}/")
+    assert not (tmp_path / "missing").exists()
 
 
 def test_export_of_an_unknown_version_writes_nothing(project: Path, tmp_path: Path) -> None:

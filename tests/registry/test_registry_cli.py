@@ -80,3 +80,15 @@ def test_cli_in_a_subprocess_sees_the_registry(registered, project) -> None:
     bad = cli(project, "models", "nope")
     assert bad.returncode == 1
     assert bad.stderr.strip() == "nb-mlops: error: no model named 'nope'; registered: clf"
+
+
+def test_import_with_a_bad_tag_imports_nothing(registered, capsys, project) -> None:
+    assert main(["model", "clf", "1", "--export", str(project / "b.zip")]) == 0
+    capsys.readouterr()
+    assert main(["register", "--import", str(project / "b.zip"), "--tag", "k" * 300 + "=1"]) == 1
+    assert "tag name" in capsys.readouterr().err
+    assert main(["register", "--import", str(project / "b.zip"), "-d", "copy", "--tag", "a=b"]) == 0
+    out = capsys.readouterr().out
+    assert "clf version 4" in out
+    assert nm.get_model_version("clf", 4).tags == {"a": "b"} | nm.get_model_version("clf", 1).tags
+    assert nm.get_model_version("clf", 4).description == "copy"
