@@ -87,6 +87,8 @@ class AliasMove:
 def hook_line(outcome: Mapping[str, Any]) -> str:
     """One line saying what a deploy hook did."""
     target = outcome.get("target", "?")
+    if outcome.get("kind") == "skipped":
+        return f"{target}: {outcome.get('output', 'not run')}"
     if outcome.get("ok"):
         return f"{target}: ok ({outcome.get('seconds', 0):.2f} s)"
     detail = outcome.get("error") or f"exit code {outcome.get('exit_code')}"
@@ -290,11 +292,23 @@ def _after(ws: Workspace, move: AliasMove, run_hooks: bool) -> AliasMove:
         return move
     from nb_mlops.registry import hooks
 
-    move.hooks, problems = hooks.run_deploy_hooks(ws, move)
-    if move.hooks:
+    if not hooks.matching(ws, move):
+        return move
+    # one alias's hooks run one move at a time, and only for the version it still points at:
+    # a slow deploy of an older move can never finish after (and over) a newer one
+    with ws.locked(f"hooks-{move.name}@{move.alias}", timeout=_HOOKS_WAIT_S):
+        now = (ws.catalog.get(ALIASES, alias_id(move.name, move.alias)) or {}).get("version")
+        if now != move.to_version:
+            move.hooks = [hooks.superseded(now)]
+            problems: list[str] = []
+        else:
+            move.hooks, problems = hooks.run_deploy_hooks(ws, move)
         record_hooks(ws, move)  # in the history before anyone is warned (-W error included)
     hooks.warn(problems)
     return move
+
+
+_HOOKS_WAIT_S = 6 * 3600.0
 
 
 def record_hooks(ws: Workspace, move: AliasMove) -> None:

@@ -98,6 +98,28 @@ def on_alias_move(
     return remove
 
 
+def matching(ws: Workspace, move: AliasMove) -> bool:
+    """Whether any hook (a kept command, or a callable of this process) is for this move."""
+    if any(h.get("alias") in (None, move.alias) for h in _commands(ws, move.name)):
+        return True
+    return any(
+        home == ws.home and name in (None, move.name) and alias in (None, move.alias)
+        for home, name, alias, _ in _callables
+    )
+
+
+def superseded(now: int | None) -> dict[str, Any]:
+    """The outcome recorded for a move whose hooks did not run: the alias moved on first."""
+    later = "was removed" if now is None else f"moved on to version {now}"
+    return {
+        "kind": "skipped",
+        "target": "deploy hooks",
+        "ok": True,
+        "output": f"not run: the alias {later} before they could (the later move deploys)",
+        "seconds": 0.0,
+    }
+
+
 def run_deploy_hooks(ws: Workspace, move: AliasMove) -> tuple[list[dict[str, Any]], list[str]]:
     """Run every hook that matches `move`: their outcomes, and the problems to warn about
     (failed hooks, a bad timeout setting) once the outcomes are in the history."""

@@ -525,3 +525,43 @@ def test_hooks_of_an_unknown_model_are_refused(project: Path, ws: Workspace) -> 
 def test_a_bad_model_name_is_refused(project: Path) -> None:
     with pytest.raises(InvalidName, match="model name"):
         nm.add_deploy_hook("../etc", "echo x")
+
+
+@pytest.mark.slow
+def test_a_slow_deploy_never_lands_after_a_newer_move(project: Path, tmp_path: Path) -> None:
+    """Move to 2 (slow hook) in one process, to 3 in another meanwhile: 3 is what is deployed."""
+    _model(project, versions=3)
+    deployed = tmp_path / "deployed"
+    nm.add_deploy_hook(
+        "clf", f"if [ {{version}} = 2 ]; then sleep 2; fi; echo {{version}} > {_q(deployed)}"
+    )
+    nm.set_alias("clf", "live", 1)
+    slow = subprocess.Popen(
+        [sys.executable, "-c", "import nb_mlops as nm; nm.set_alias('clf', 'live', 2)"],
+        cwd=project,
+        env=run_env(project),
+    )
+    time.sleep(1.0)  # the slow hook is running now
+    moved = nm.set_alias("clf", "live", 3)
+    assert slow.wait(timeout=60) == 0
+    assert deployed.read_text().strip() == "3"
+    assert nm.get_model_version("models:/clf@live").version == 3
+    outcomes = {e["to"]: e["hooks"] for e in nm.alias_history("clf", "live")}
+    assert outcomes[2][0]["ok"] and outcomes[3][0]["ok"]
+    assert moved.hooks[0]["kind"] == "command"
+
+
+def test_hooks_of_a_move_overtaken_are_skipped_and_said(project: Path, tmp_path: Path) -> None:
+    from nb_mlops.registry import aliases
+
+    _model(project, versions=3)
+    log = tmp_path / "log"
+    nm.add_deploy_hook("clf", f"echo {{version}} >> {_q(log)}")
+    ws = nm.workspace()
+    first = aliases.set_alias(ws, "clf", "live", 1, run_hooks=False)
+    nm.set_alias("clf", "live", 2)
+    late = aliases._after(ws, first, run_hooks=True)  # its hooks only start now
+    assert late.hooks[0]["kind"] == "skipped" and "moved on to version 2" in late.hooks[0]["output"]
+    assert log.read_text().split() == ["2"]
+    history = nm.alias_history("clf", "live")
+    assert history[0]["hooks"][0]["kind"] == "skipped"
