@@ -192,6 +192,7 @@ class _Walker:
         """Feed a container, a library object, a named object or a general object."""
         for handler in (
             self._feed_numpy,
+            self._feed_pandas,
             self._feed_torch,
             self._feed_xgboost,
             self._feed_lightgbm,
@@ -273,7 +274,7 @@ class _Walker:
         self.feed(h, tuple(args), depth)
         state = reduced[2] if len(reduced) > 2 else None
         if isinstance(state, dict) and _is_sklearn_estimator(obj):
-            state = {k: v for k, v in state.items() if k not in _NON_PREDICTIVE_KEYS}
+            state = _predictive_state(state)
         elif isinstance(state, dict) and "_sklearn_version" in state:
             state = {k: v for k, v in state.items() if k != "_sklearn_version"}
         self.feed(h, state, depth)
@@ -291,6 +292,39 @@ class _Walker:
                 if name not in ("__dict__", "__weakref__") and hasattr(obj, name):
                     attributes.setdefault(name, getattr(obj, name))
         self.feed(h, attributes, depth)
+
+    # -- pandas ---------------------------------------------------------------------------------
+
+    def _feed_pandas(self, h: Any, obj: object, depth: int) -> bool:
+        """A DataFrame, Series or Index by labels, dtypes and values, not by its block layout
+        (a copy of a frame is laid out differently in memory but holds the same data)."""
+        pd = _library("pandas")
+        if pd is None:
+            return False
+        if isinstance(obj, pd.DataFrame):
+            self.token(h, b"pF", len(obj.columns).to_bytes(8, "little"))
+            self._feed_pandas(h, obj.columns, depth)
+            self._feed_pandas(h, obj.index, depth)
+            for i in range(obj.shape[1]):
+                self._feed_pandas(h, obj.iloc[:, i], depth)
+        elif isinstance(obj, pd.Series):
+            self.token(h, b"pS", str(obj.dtype).encode())
+            self.feed(h, obj.name, depth)
+            self._feed_pandas(h, obj.index, depth)
+            self._feed_values(h, obj.dtype, obj.to_numpy(), depth)
+        elif isinstance(obj, pd.Index):
+            self.token(h, b"pI", f"{_type_name(obj)}|{obj.dtype}".encode())
+            self.feed(h, list(obj.names), depth)
+            self._feed_values(h, obj.dtype, obj.to_numpy(), depth)
+        else:
+            return False
+        return True
+
+    def _feed_values(self, h: Any, dtype: Any, values: Any, depth: int) -> None:
+        categories = getattr(dtype, "categories", None)
+        if categories is not None:  # the category order shapes codes, so it is part of the data
+            self.feed(h, (list(categories), bool(getattr(dtype, "ordered", False))), depth)
+        self.feed(h, values, depth)
 
     # -- numpy ----------------------------------------------------------------------------------
 
@@ -437,6 +471,16 @@ def _lightgbm_model_text(text: str) -> str:
         stop = text.find("\n", start + 1)
         trees += text[start : stop if stop >= 0 else len(text)].rstrip()
     return trees
+
+
+def _predictive_state(state: dict[str, Any]) -> dict[str, Any]:
+    """An sklearn estimator's state without what never shapes predictions: the non-predictive
+    settings, and a search's timings (`refit_time_`, the `*_time` columns of `cv_results_`)."""
+    out = {k: v for k, v in state.items() if k not in _NON_PREDICTIVE_KEYS and k != "refit_time_"}
+    results = out.get("cv_results_")
+    if isinstance(results, dict):
+        out["cv_results_"] = {k: v for k, v in results.items() if not str(k).endswith("_time")}
+    return out
 
 
 def _int_bytes(value: int) -> bytes:

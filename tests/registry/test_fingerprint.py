@@ -377,3 +377,31 @@ def test_bundle_of_models_round_trips(fitted: dict[str, object], tmp_path: Path)
     expected = fingerprint(bundle)
     for back in _roundtrips(bundle, tmp_path):
         assert fingerprint(back) == expected
+
+
+def test_pandas_objects_hash_by_data_not_layout() -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"], "c": pd.Categorical(list("uvu"))})
+    assert fingerprint(frame) == fingerprint(frame.copy())
+    assert fingerprint(frame) == fingerprint(pickle.loads(pickle.dumps(frame)))
+    changed = frame.copy()
+    changed.loc[0, "a"] = 9
+    assert fingerprint(changed) != fingerprint(frame)
+    reordered = frame.copy()
+    reordered["c"] = reordered["c"].cat.reorder_categories(["v", "u"])
+    assert fingerprint(reordered) != fingerprint(frame)  # the codes mean other values
+    assert fingerprint(frame["a"]) == fingerprint(frame.copy()["a"])
+    assert fingerprint(frame.index) != fingerprint(frame.set_index("b").index)
+
+
+def test_a_grid_search_fitted_twice_is_the_same_model() -> None:
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = load_iris(return_X_y=True)
+    grid = {"C": [0.1, 1.0]}
+    first = GridSearchCV(LogisticRegression(max_iter=300), grid).fit(X, y)
+    again = GridSearchCV(LogisticRegression(max_iter=300), grid).fit(X, y)
+    assert fingerprint(first) == fingerprint(again)  # fit and score timings left out
+    other = GridSearchCV(LogisticRegression(max_iter=300), {"C": [0.01, 1.0]}).fit(X, y)
+    assert fingerprint(other) != fingerprint(first)
