@@ -270,7 +270,7 @@ def record_version(
         "origin": dict(origin) if origin else {"kind": "local"},
     }
     doc["refs"] = [r for r in (doc["artifact"]["md5"], env.get("packages")) if r]
-    with ws.catalog.locked():
+    with ws.catalog.batch():  # the version, the model's counter and the run's list: one write
         version = next_version(ws, name)
         doc["version"] = version
         ws.catalog.put(VERSIONS, version_id(name, version), doc)

@@ -11,8 +11,9 @@ never changes under it.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,7 @@ class Catalog:
         self.folder = Path(folder)
         self.journal = Journal(self.folder / "journal.jsonl", self.folder / "journal.lock")
         self._indexes: dict[tuple[str, Path_, str | None], _Index] = {}
+        self._batch = threading.local()  # a batch belongs to the thread that opened it
         self.journal.add_listener(self._on_change)
         self._db = _DB(storage=_JournalStorage, journal=self.journal)
 
@@ -184,17 +186,43 @@ class Catalog:
         """Hold the writers' lock (re-entrant) for a check-then-write that must not race."""
         return self.journal.locked()
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Hold the lock and gather the `put`/`set`/`delete` calls made inside, then append them
+        in one write, so related records (a model version and its counter) land together. Reads
+        inside the batch do not see its writes yet."""
+        with self.locked():
+            if getattr(self._batch, "records", None) is not None:  # already in one: join it
+                yield
+                return
+            self._batch.records = []
+            try:
+                yield
+                records = self._batch.records
+                self._batch.records = None
+                if records:
+                    self.journal.append(records)
+            finally:
+                self._batch.records = None
+
+    def _write(self, record: dict[str, Any]) -> None:
+        pending = getattr(self._batch, "records", None)
+        if pending is not None:
+            pending.append(record)
+        else:
+            self.journal.append([record])
+
     def put(self, table: str, doc_id: str, doc: Mapping[str, Any]) -> None:
         """Create or replace one document."""
-        self.journal.append([{"op": "put", "tb": table, "id": doc_id, "doc": dict(doc)}])
+        self._write({"op": "put", "tb": table, "id": doc_id, "doc": dict(doc)})
 
     def set(self, table: str, doc_id: str, changes: Mapping[str | Path_, Any]) -> None:
         """Set fields of one document; a key is a field name or a tuple path into nested dicts."""
         pairs = [[[k] if isinstance(k, str) else list(k), v] for k, v in changes.items()]
-        self.journal.append([{"op": "set", "tb": table, "id": doc_id, "set": pairs}])
+        self._write({"op": "set", "tb": table, "id": doc_id, "set": pairs})
 
     def delete(self, table: str, doc_id: str) -> None:
-        self.journal.append([{"op": "del", "tb": table, "id": doc_id}])
+        self._write({"op": "del", "tb": table, "id": doc_id})
 
     def repair(self) -> tuple[int, int, Path | None]:
         """Set damaged journal lines aside (see Journal.repair)."""

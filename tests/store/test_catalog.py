@@ -317,3 +317,31 @@ def test_newest_follows_puts_sets_deletes_and_other_writers(folder: Path) -> Non
     assert cat.newest("runs", "key", "k")["start"] == "2026-02-01"
     assert cat.newest("runs", "key", "moved")["start"] == "2026-03-01"
     assert cat.newest("runs", "key", "nothing") is None
+
+
+def test_a_batch_lands_in_one_write_and_only_at_its_end(tmp_path) -> None:
+    from nb_mlops.store.catalog import Catalog
+
+    cat = Catalog(tmp_path / "catalog")
+    other = Catalog(tmp_path / "catalog")  # another reader of the same files
+    with cat.batch():
+        cat.put("models", "m/1", {"name": "m", "version": 1})
+        cat.set("registered_models", "m", {"last_version": 1})
+        assert other.get("models", "m/1") is None  # nothing written yet
+    lines = (tmp_path / "catalog" / "journal.jsonl").read_bytes().splitlines()
+    assert len(lines) == 2
+    assert other.get("models", "m/1") == {"name": "m", "version": 1}
+
+
+def test_a_failed_batch_writes_nothing(tmp_path) -> None:
+    import pytest
+
+    from nb_mlops.store.catalog import Catalog
+
+    cat = Catalog(tmp_path / "catalog")
+    with pytest.raises(RuntimeError), cat.batch():
+        cat.put("models", "m/1", {"name": "m"})
+        raise RuntimeError("boom")
+    assert cat.get("models", "m/1") is None
+    cat.put("models", "m/2", {"name": "m"})  # and the catalog writes as usual afterwards
+    assert cat.get("models", "m/2") == {"name": "m"}
