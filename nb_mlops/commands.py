@@ -326,11 +326,11 @@ def _hook(args: argparse.Namespace, ctx: Context) -> Any:
 
     usage = build_parser(COMMANDS["hook"], f"{ctx.prog} hook", cli=False).format_usage()
     if args.remove:
-        if args.command:
+        if args.command is not None:
             raise UsageProblem("hook --remove takes no COMMAND", usage)
         n = api.remove_deploy_hooks(args.name, alias=args.alias)
         return Message(f"removed {n} deploy hook{'s' * (n != 1)} of {args.name}", {"removed": n})
-    if args.command:
+    if args.command is not None:  # an empty command is refused, not taken as "list"
         hook = api.add_deploy_hook(args.name, args.command, alias=args.alias)
         on = f"@{hook['alias']}" if hook["alias"] else " (any alias)"
         return Message(f"deploy hook for {args.name}{on}: {hook['command']}", hook)

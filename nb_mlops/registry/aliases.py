@@ -340,4 +340,6 @@ def history(ws: Workspace, name: str, alias: str | None = None) -> list[dict[str
         if d is not None
         for e in d.get("history", [])
     ]
-    return sorted(entries, key=lambda e: e["at"])
+    if alias is not None:
+        return entries  # one alias: in the order it was written (clocks of hosts may differ)
+    return sorted(entries, key=lambda e: e["at"])  # stable: each alias keeps its own order

@@ -1,7 +1,8 @@
 """Model names, aliases and `models:/` URIs: what is allowed, and how a reference is parsed.
 
 Names become parts of catalog ids, checkout folders and URIs, so they are kept to a safe
-alphabet: no path separators, no `..`, nothing that reads as a version number or as `latest`.
+alphabet: no path separators, no `..`, no `@`. Aliases also start with a letter, so one never
+reads as a version number, and `latest` is kept for the newest version.
 """
 
 from __future__ import annotations

@@ -181,3 +181,8 @@ def test_model_edits_are_all_or_nothing(two_versions) -> None:
     assert nm.get_model_version("iris-clf", 1).description == "rf 3"
     view, _ = ok(ip, "%track model iris-clf")  # no option: the model is shown
     assert [v["version"] for v in view.to_dict()["versions"]] == [1, 2]
+
+
+def test_an_empty_hook_command_is_refused(two_versions) -> None:
+    result, _ = cell(two_versions, '%track hook iris-clf ""')
+    assert "non-empty" in str(result.error_in_exec)
