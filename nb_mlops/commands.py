@@ -372,6 +372,9 @@ _ALL_DATASETS = arg("path", nargs="?", help="the dataset (default: every dataset
 _REMOTE = arg("-r", "--remote", help="the remote (default: the default remote)")
 _DISCARD = arg("--force", action="store_true", help="discard changes never snapshotted")
 _TAG = arg("--tag", action="append", default=[], metavar="K=V", help="tag the run (repeatable)")
+_MODEL = arg("name", help="the model")
+_MODEL_TAG = arg("--tag", action="append", default=[], metavar="K=V", help="add a tag (repeatable)")
+_WHY = arg("-m", "--message", metavar="WHY", help="why (kept in the history)")
 
 COMMANDS: dict[str, Command] = {
     c.name: c
@@ -542,7 +545,7 @@ COMMANDS: dict[str, Command] = {
                     metavar="PATH",
                     help="dataset it was trained on",
                 ),
-                _TAG,
+                _MODEL_TAG,
             ),
         ),
         Command(
@@ -560,10 +563,10 @@ COMMANDS: dict[str, Command] = {
             "describe, tag, archive, restore, delete or export a model version",
             _model,
             (
-                arg("name", help="the model"),
+                _MODEL,
                 arg("version", nargs="?", help="the version (without it: the model itself)"),
                 arg("--describe", metavar="TEXT", help="set the description"),
-                _TAG,
+                _MODEL_TAG,
                 arg("--untag", action="append", default=[], metavar="KEY", help="remove a tag"),
                 arg("--archive", action="store_true", help="retire the version"),
                 arg("--restore", action="store_true", help="bring an archived version back"),
@@ -576,10 +579,10 @@ COMMANDS: dict[str, Command] = {
             "point an alias (production, staging, ...) at a version; without VERSION, its history",
             _alias,
             (
-                arg("name", help="the model"),
+                _MODEL,
                 arg("alias", help="the alias"),
                 arg("version", nargs="?", help="the version to point at"),
-                arg("-m", "--message", metavar="WHY", help="why (kept in the history)"),
+                _WHY,
                 arg("--force", action="store_true", help="move or change a protected alias"),
                 arg("--protect", action="store_true", help="protect it: moves then need --force"),
                 arg("--unprotect", action="store_true", help="lift the protection (with --force)"),
@@ -591,9 +594,9 @@ COMMANDS: dict[str, Command] = {
             "move an alias back to the version it pointed at before",
             _rollback,
             (
-                arg("name", help="the model"),
+                _MODEL,
                 arg("alias", help="the alias"),
-                arg("-m", "--message", metavar="WHY", help="why (kept in the history)"),
+                _WHY,
                 arg("--force", action="store_true", help="even if the alias is protected"),
             ),
         ),
@@ -602,7 +605,7 @@ COMMANDS: dict[str, Command] = {
             "list, add or remove the deploy commands run when a model's alias moves",
             _hook,
             (
-                arg("name", help="the model"),
+                _MODEL,
                 arg(
                     "command",
                     nargs="?",

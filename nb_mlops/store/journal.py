@@ -24,13 +24,13 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from nb_mlops.errors import CatalogDamaged, StoreError
+from nb_mlops.errors import CatalogDamaged
 from nb_mlops.store.files import unwritable, write_all
-from nb_mlops.store.lock import LockTimeout, StoreLock
+from nb_mlops.store.lock import StoreLock, holding
 
 Tables = dict[str, dict[str, dict[str, Any]]]
 Listener = Callable[[str, str, "dict | None", "dict | None"], None]
@@ -157,21 +157,8 @@ class Journal:
         return sum(len(t) for t in self.tables.values())
 
     # ----------------------------------------------------------------- writing
-    @contextmanager
-    def _held(self) -> Iterator[None]:
-        try:
-            self._lock.acquire()
-        except LockTimeout:
-            raise StoreError(
-                f"the catalog lock {self.lock_path} has been held for over {_LOCK_TIMEOUT_S} s "
-                "by another process; is a write stuck?"
-            ) from None
-        except OSError as exc:
-            raise unwritable(self.lock_path.parent, exc) from None
-        try:
-            yield
-        finally:
-            self._lock.release()
+    def _held(self) -> AbstractContextManager[None]:
+        return holding(self._lock, "the catalog lock", "; is a write stuck?")
 
     @contextmanager
     def locked(self) -> Iterator[None]:

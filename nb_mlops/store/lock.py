@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 try:
@@ -92,3 +94,24 @@ class StoreLock:
             elif self._fd is not None:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
         self._rlock.release()
+
+
+@contextmanager
+def holding(lock: StoreLock, what: str, hint: str = "") -> Iterator[None]:
+    """Hold `lock`; a timeout or a lock file that cannot be opened is a one-line StoreError
+    (`what` names the lock, `hint` ends the timeout message)."""
+    from nb_mlops.errors import StoreError
+    from nb_mlops.store.files import unwritable
+
+    try:
+        lock.acquire()
+    except LockTimeout:
+        raise StoreError(
+            f"{what} {lock.path} has been held for over {lock.timeout:g} s by another process{hint}"
+        ) from None
+    except OSError as exc:
+        raise unwritable(lock.path.parent, exc) from None
+    try:
+        yield
+    finally:
+        lock.release()

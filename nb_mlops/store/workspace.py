@@ -118,25 +118,14 @@ class Workspace:
     def locked(self, key: str, timeout: float = 600.0) -> Iterator[None]:
         """Hold the inter-process lock named `key` (a file under `locks/`), apart from the
         catalog's, for work that is slow or must run one at a time (checkouts, deploy hooks)."""
-        from nb_mlops.store.files import unwritable
-        from nb_mlops.store.lock import LockTimeout, StoreLock
+        from nb_mlops.store.lock import StoreLock, holding
 
         lock = self._locks.get(key)
         if lock is None:
             safe = "".join(c if c.isalnum() or c in "._-@" else "_" for c in key)
             lock = self._locks[key] = StoreLock(self.home / "locks" / f"{safe}.lock", timeout)
-        try:
-            lock.acquire()
-        except LockTimeout:
-            raise StoreError(
-                f"the lock {lock.path} has been held for over {timeout:g} s by another process"
-            ) from None
-        except OSError as exc:
-            raise unwritable(lock.path.parent, exc) from None
-        try:
+        with holding(lock, "the lock"):
             yield
-        finally:
-            lock.release()
 
     def size(self) -> int:
         """Bytes the store takes on disk."""
