@@ -45,6 +45,7 @@ class AliasMove:
     changed: bool = True
     hooks: list[dict[str, Any]] = field(default_factory=list)
     entry_id: str = ""
+    hook_problems: list[str] = field(default_factory=list)
 
     @property
     def uri(self) -> str | None:
@@ -294,21 +295,42 @@ def _after(ws: Workspace, move: AliasMove, run_hooks: bool) -> AliasMove:
 
     if not hooks.matching(ws, move):
         return move
-    # one alias's hooks run one move at a time, and only for the version it still points at:
-    # a slow deploy of an older move can never finish after (and over) a newer one
-    with ws.locked(f"hooks-{move.name}@{move.alias}", timeout=_HOOKS_WAIT_S):
-        now = (ws.catalog.get(ALIASES, alias_id(move.name, move.alias)) or {}).get("version")
-        if now != move.to_version:
-            move.hooks = [hooks.superseded(now)]
-            problems: list[str] = []
-        else:
-            move.hooks, problems = hooks.run_deploy_hooks(ws, move)
-        record_hooks(ws, move)  # in the history before anyone is warned (-W error included)
-    hooks.warn(problems)
+    key = f"hooks-{move.name}@{move.alias}"
+    if hooks.inside(key):  # a hook of this alias moved it again: its lock is already ours
+        _deploy(ws, move, key)
+    else:
+        # one alias's hooks run one move at a time, and only for its newest move: a slow
+        # deploy of an older move can never finish after (and over) a newer one
+        with ws.locked(key, timeout=_HOOKS_WAIT_S):
+            _deploy(ws, move, key)
+    hooks.warn(move.hook_problems)
     return move
 
 
 _HOOKS_WAIT_S = 6 * 3600.0
+
+
+def _deploy(ws: Workspace, move: AliasMove, key: str) -> None:
+    """Run the hooks of `move` unless a newer move of the alias came first; every outcome goes
+    into the history as it lands, and an interruption is recorded too."""
+    from nb_mlops.registry import hooks
+
+    history = (ws.catalog.get(ALIASES, alias_id(move.name, move.alias)) or {}).get("history", [])
+    newest = history[-1] if history else {}
+    if newest.get("id") != move.entry_id:
+        move.hooks = [hooks.superseded(newest.get("to"))]
+        record_hooks(ws, move)
+        return
+    try:
+        with hooks.running(key):
+            move.hook_problems = hooks.run_deploy_hooks(
+                ws, move, on_outcome=lambda _: record_hooks(ws, move)
+            )
+    except BaseException as exc:  # Ctrl-C, a killed CI job: say so rather than show nothing
+        move.hooks.append(hooks.interrupted(exc))
+        record_hooks(ws, move)
+        raise
+    record_hooks(ws, move)  # in the history before anyone is warned (-W error included)
 
 
 def record_hooks(ws: Workspace, move: AliasMove) -> None:

@@ -9,6 +9,7 @@ which is what the registry was asked to record, but it is reported loudly.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import secrets
@@ -16,7 +17,8 @@ import signal
 import subprocess
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -110,38 +112,80 @@ def matching(ws: Workspace, move: AliasMove) -> bool:
 
 def superseded(now: int | None) -> dict[str, Any]:
     """The outcome recorded for a move whose hooks did not run: the alias moved on first."""
-    later = "was removed" if now is None else f"moved on to version {now}"
+    later = "was removed" if now is None else f"moved on (to version {now})"
     return {
         "kind": "skipped",
         "target": "deploy hooks",
         "ok": True,
-        "output": f"not run: the alias {later} before they could (the later move deploys)",
+        "output": f"not run: the alias {later} before they could; the newer move deploys",
         "seconds": 0.0,
     }
 
 
-def run_deploy_hooks(ws: Workspace, move: AliasMove) -> tuple[list[dict[str, Any]], list[str]]:
-    """Run every hook that matches `move`: their outcomes, and the problems to warn about
-    (failed hooks, a bad timeout setting) once the outcomes are in the history."""
+_INSIDE_ENV = "NB_MLOPS_HOOKS_RUNNING"
+_inside: set[str] = set()
+
+
+def inside(key: str) -> bool:
+    """Whether the hooks named `key` are running now in this process (any thread) or in a
+    process that started this one: a move made by such a hook must not wait for their lock."""
+    return key in _inside or key in os.environ.get(_INSIDE_ENV, "").split("|")
+
+
+@contextmanager
+def running(key: str) -> Iterator[None]:
+    """Mark the hooks named `key` as running in this process (and in the commands it starts)."""
+    added = key not in _inside
+    _inside.add(key)
+    try:
+        yield
+    finally:
+        if added:
+            _inside.discard(key)
+
+
+def run_deploy_hooks(
+    ws: Workspace, move: AliasMove, on_outcome: Callable[[dict[str, Any]], Any] | None = None
+) -> list[str]:
+    """Run every hook that matches `move`, appending each outcome to `move.hooks` (and telling
+    `on_outcome`) as it lands; return the problems to warn about once all are recorded."""
     assert move.to_version is not None and move.uri is not None
-    outcomes = []
     hooks = [h for h in _commands(ws, move.name) if h.get("alias") in (None, move.alias)]
     timeout, bad_config = _timeout(ws) if hooks else (DEFAULT_TIMEOUT_S, None)
-    for hook in hooks:
-        outcomes.append(_run_command(ws, hook["command"], move, timeout))
-    for home, name, alias, fn in list(_callables):
-        if home == ws.home and name in (None, move.name) and alias in (None, move.alias):
-            outcomes.append(_run_callable(fn, move))
+    calls: list[Callable[[], dict[str, Any]]] = [
+        functools.partial(_run_command, ws, hook["command"], move, timeout) for hook in hooks
+    ]
+    calls += [
+        functools.partial(_run_callable, fn, move)
+        for home, name, alias, fn in list(_callables)
+        if home == ws.home and name in (None, move.name) and alias in (None, move.alias)
+    ]
+    for call in calls:
+        outcome = call()
+        move.hooks.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
     from nb_mlops.registry.aliases import hook_line
 
     problems = [bad_config] if bad_config else []
     problems += [
         f"{move.name}@{move.alias} moved to version {move.to_version}, but deploy hook "
         + hook_line(outcome)
-        for outcome in outcomes
+        for outcome in move.hooks
         if not outcome["ok"]
     ]
-    return outcomes, problems
+    return problems
+
+
+def interrupted(exc: BaseException) -> dict[str, Any]:
+    """The outcome recorded when the hooks of a move were cut short."""
+    return {
+        "kind": "interrupted",
+        "target": "deploy hooks",
+        "ok": False,
+        "error": f"interrupted ({type(exc).__name__}) before every hook ran",
+        "seconds": 0.0,
+    }
 
 
 def warn(problems: list[str]) -> None:
@@ -215,7 +259,7 @@ def _run_command(ws: Workspace, command: str, move: AliasMove, timeout: float) -
             text,
             shell=True,
             cwd=ws.root,
-            env={**os.environ, **env},
+            env={**os.environ, **env, _INSIDE_ENV: "|".join(sorted(_inside))},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -561,7 +561,74 @@ def test_hooks_of_a_move_overtaken_are_skipped_and_said(project: Path, tmp_path:
     first = aliases.set_alias(ws, "clf", "live", 1, run_hooks=False)
     nm.set_alias("clf", "live", 2)
     late = aliases._after(ws, first, run_hooks=True)  # its hooks only start now
-    assert late.hooks[0]["kind"] == "skipped" and "moved on to version 2" in late.hooks[0]["output"]
+    assert (
+        late.hooks[0]["kind"] == "skipped" and "moved on (to version 2)" in late.hooks[0]["output"]
+    )
     assert log.read_text().split() == ["2"]
     history = nm.alias_history("clf", "live")
     assert history[0]["hooks"][0]["kind"] == "skipped"
+
+
+def test_a_hook_that_rolls_its_alias_back_does_not_wait_for_itself(
+    project: Path, tmp_path: Path
+) -> None:
+    """The usual health check: deploy, find it broken, roll back from inside the hook."""
+    _model(project, versions=3)
+    log = tmp_path / "log"
+    cli = f"{shlex.quote(sys.executable)} -m nb_mlops"
+    nm.add_deploy_hook(
+        "clf",
+        f"echo deploy {{version}} >> {_q(log)}; "
+        f"if [ {{version}} = 3 ]; then {cli} rollback clf prod -m unhealthy; fi",
+        alias="prod",
+    )
+    nm.set_alias("clf", "prod", 1)
+    t0 = time.monotonic()
+    move = nm.set_alias("clf", "prod", 3)
+    assert time.monotonic() - t0 < 30  # not the hook timeout
+    assert move.hooks[0]["ok"], move.hooks
+    assert log.read_text().split("\n")[:3] == ["deploy 1", "deploy 3", "deploy 1"]
+    assert nm.get_model_version("models:/clf@prod").version == 1
+    history = nm.alias_history("clf", "prod")
+    assert [(e["event"], e["to"]) for e in history] == [("set", 1), ("set", 3), ("rollback", 1)]
+    assert all(e["hooks"] and e["hooks"][0]["ok"] for e in history)
+
+
+def test_a_callable_hook_may_move_the_alias_from_another_thread(project: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    _model(project, versions=3)
+    seen = []
+
+    def check(uri: str, version: int) -> None:
+        seen.append(version)
+        if version == 3:
+            with ThreadPoolExecutor(1) as pool:
+                pool.submit(nm.rollback, "clf", "prod", why="unhealthy").result(timeout=30)
+
+    nm.add_deploy_hook("clf", check, alias="prod")
+    nm.set_alias("clf", "prod", 1)
+    nm.set_alias("clf", "prod", 3)
+    assert seen == [1, 3, 1]
+    assert nm.get_model_version("models:/clf@prod").version == 1
+
+
+def test_interrupted_hooks_are_recorded(project: Path, tmp_path: Path) -> None:
+    _model(project)
+    calls = []
+
+    def first(uri: str, version: int) -> str:
+        calls.append(version)
+        return "done"
+
+    def stopped(uri: str, version: int) -> None:
+        raise KeyboardInterrupt
+
+    nm.add_deploy_hook("clf", first)
+    nm.add_deploy_hook("clf", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        nm.set_alias("clf", "prod", 2)
+    (entry,) = nm.alias_history("clf", "prod")
+    kinds = [(h["kind"], h["ok"]) for h in entry["hooks"]]
+    assert kinds == [("callable", True), ("interrupted", False)]
+    assert nm.get_model_version("models:/clf@prod").version == 2  # the move itself stands
