@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,11 +44,14 @@ def _to_json(result: Any) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one subcommand; exit status 0 on success, 1 on a refused or failed action, 2 on usage."""
+    """Run one subcommand; exit status 0 on success, 1 on a refused or failed action, 2 on usage,
+    3 when an alias moved but one of its deploy hooks failed."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         cmd, args = parse_argv(argv)
-        result = cmd.handler(args, _CliContext())
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = cmd.handler(args, _CliContext())
     except HelpShown as shown:
         print(shown.text)
         return 0
@@ -60,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if result is not None:
         print(_to_json(result) if getattr(args, "json", False) else str(result))
+    for warning in caught:  # one plain line each, not Python's file:line form
+        print(f"nb-mlops: warning: {warning.message}", file=sys.stderr)
+    if getattr(result, "hooks_failed", False):
+        return 3  # the alias moved, but a deploy hook failed: a CI step must be able to tell
     return 0
 
 

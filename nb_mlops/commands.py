@@ -212,8 +212,10 @@ def _register(args: argparse.Namespace, ctx: Context) -> Any:
     usage = build_parser(COMMANDS["register"], f"{ctx.prog} register", cli=False).format_usage()
     common = {"description": args.description, "tags": parse_tags(args.tag, usage)}
     if args.import_:
-        if args.name:
-            raise UsageProblem("register --import takes at most a NAME", usage)
+        if args.name or args.file or args.artifact or args.data:
+            raise UsageProblem(
+                "register --import takes a NAME at most (no --file, --artifact or --data)", usage
+            )
         return api.import_model(args.import_, name=args.run, **common)
     if args.file:
         if not args.run or args.name:
@@ -273,9 +275,9 @@ def _model(args: argparse.Namespace, ctx: Context) -> Any:
         out = api.delete_model_version(args.name, args.version)
         return Message(f"deleted {out['name']} version {out['version']}", out)
     if args.export:  # a destination that cannot be written is refused before anything changes
-        from nb_mlops.registry.bundle import bundle_path
+        from nb_mlops.registry.bundle import check_destination
 
-        bundle_path(args.export, "x.zip")
+        check_destination(args.export)
     version = api.update_model_version(
         args.name,
         args.version,
@@ -609,7 +611,8 @@ COMMANDS: dict[str, Command] = {
                 arg(
                     "command",
                     nargs="?",
-                    help="a shell command (quote it); gets NB_MLOPS_MODEL_URI and {uri}, {version}",
+                    help="a shell command (quote it; options go after it); gets "
+                    "NB_MLOPS_MODEL_URI and {uri}, {version}",
                 ),
                 arg("--alias", help="only when this alias moves (default: any)"),
                 arg("--remove", action="store_true", help="remove the hooks (of --alias only)"),

@@ -48,6 +48,11 @@ class AliasMove:
     hook_problems: list[str] = field(default_factory=list)
 
     @property
+    def hooks_failed(self) -> bool:
+        """Whether a deploy hook of this move failed (the move itself stands)."""
+        return any(not h.get("ok", True) for h in self.hooks)
+
+    @property
     def uri(self) -> str | None:
         return None if self.to_version is None else version_uri(self.name, self.to_version)
 
@@ -155,8 +160,11 @@ def _change(
             "by": who(),
             "why": why or "",
             "forced": bool(guarded),
+            "protected": now_protected,
             "hooks": [],
         }
+        if event in ("set", "rollback") and now_protected != protected:
+            entry["protection"] = "protect" if now_protected else "unprotect"  # with the move
         new_doc = {
             "name": name,
             "alias": alias,

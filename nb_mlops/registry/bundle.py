@@ -92,6 +92,16 @@ def bundle_path(dest: str | os.PathLike, default_name: str) -> Path:
     return path
 
 
+def check_destination(dest: str | os.PathLike) -> None:
+    """Refuse, before anything changes, a bundle destination that cannot be written."""
+    folder = bundle_path(dest, "bundle.zip").parent
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".nbmlops-probe-"):
+            pass
+    except OSError as exc:
+        raise NbMlopsError(f"cannot write a bundle into {folder}: {exc.strerror or exc}") from None
+
+
 def _manifest(ws: Workspace, doc: Mapping[str, Any]) -> dict[str, Any]:
     run = ws.catalog.get("runs", doc["run_id"]) if doc.get("run_id") else None
     if run is None:  # deleted since (what the version kept), or imported (what its bundle said)
@@ -246,6 +256,7 @@ def _read_manifest(zf: zipfile.ZipFile, path: Path) -> dict[str, Any]:
     if not isinstance(manifest.get("run"), (dict, type(None))):
         raise BundleError(f"{path}: {MANIFEST} field 'run' is not a record")
     manifest.setdefault("run", None)
+    _check_shapes(manifest, path)
     try:
         manifest["tags"] = _clean_tags(manifest["tags"])
     except NbMlopsError as exc:
@@ -259,6 +270,29 @@ def _member_path(name: str) -> PurePosixPath | None:
     if rel.is_absolute() or ".." in rel.parts or not rel.parts or "\\" in name:
         return None
     return rel
+
+
+_SCALAR = (str, int, float, bool, type(None))
+
+
+def _check_shapes(manifest: Mapping[str, Any], path: Path) -> None:
+    """What views and exports read inside the record has the shape they expect."""
+    run = manifest.get("run") or {}
+    for key in ("params", "metrics"):
+        if not isinstance(run.get(key) or {}, dict):
+            raise BundleError(f"{path}: {MANIFEST} field 'run.{key}' is not a record")
+    for key in ("run_id", "name"):
+        if not isinstance(run.get(key), (str, type(None))):
+            raise BundleError(f"{path}: {MANIFEST} field 'run.{key}' is not text")
+    if not all(
+        isinstance((run.get("metrics") or {}).get(k), _SCALAR) for k in run.get("metrics") or {}
+    ):
+        raise BundleError(f"{path}: {MANIFEST} field 'run.metrics' holds more than numbers")
+    for item in manifest["data"]:
+        if not isinstance(item.get("path"), str) or not isinstance(item.get("version"), int):
+            raise BundleError(f"{path}: {MANIFEST} field 'data' needs a path and a version each")
+    if not all(isinstance(v, _SCALAR) for v in manifest["meta"].values()):
+        raise BundleError(f"{path}: {MANIFEST} field 'meta' holds more than plain values")
 
 
 def _ingest(

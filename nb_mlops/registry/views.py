@@ -179,7 +179,7 @@ def _version_sections(mv: ModelVersion) -> list[Section]:
         ["status", mv.status],
         ["aliases", ", ".join(mv.aliases)],
         ["flavor", mv.flavor],
-        ["class", (d.get("meta") or {}).get("class", "")],
+        ["class", (d.get("meta") or {}).get("class", "") + (" (claimed)" if _claimed(d) else "")],
         [
             "fingerprint",
             f"{mv.fingerprint} ({d.get('fingerprint_kind', 'state')})"
@@ -235,12 +235,19 @@ def _version_sections(mv: ModelVersion) -> list[Section]:
     return sections
 
 
+def _claimed(doc: Mapping[str, Any]) -> bool:
+    """A fingerprint an imported bundle gave and nothing here could check (a pickle's)."""
+    return doc.get("fingerprint_kind") == "claimed"
+
+
 def _same_as(ws: Workspace, doc: Mapping[str, Any]) -> int | None:
-    """The first earlier version of the model with the same fingerprint, if any."""
+    """The first earlier version of the model with the same, checked, fingerprint, if any."""
+    if _claimed(doc):
+        return None
     for other in versions_of(ws, doc["name"]):
         if other["version"] >= doc["version"]:
             return None
-        if other["fingerprint"] == doc["fingerprint"]:
+        if other["fingerprint"] == doc["fingerprint"] and not _claimed(other):
             return other["version"]
     return None
 
@@ -323,7 +330,7 @@ def model_view(ws: Workspace, name: str) -> ModelView:
     version_rows, version_data = [], []
     for d in docs:
         v = d["version"]
-        same = first_of.setdefault(d["fingerprint"], v)
+        same = v if _claimed(d) else first_of.setdefault(d["fingerprint"], v)
         run = runs[v]
         metrics = run.get("metrics") or {}
         version_rows.append(
@@ -447,10 +454,13 @@ def _history_row(e: Mapping[str, Any]) -> list[str]:
     why = e.get("why") or ""
     if e.get("forced"):
         why = f"{why} [forced]".strip()
+    event = e.get("event", "")
+    if e.get("protection"):  # protection changed with the move itself
+        event += " +protect" if e["protection"] == "protect" else " -protect"
     return [
         _when(e.get("at")),
         f"@{e.get('alias')}",
-        e.get("event", ""),
+        event,
         show(e.get("from")),
         show(e.get("to")),
         e.get("by", ""),
@@ -488,14 +498,14 @@ def version_comparison(ws: Workspace, name: str, a: int | str, b: int | str) -> 
     da, db = get_doc(ws, name, a), get_doc(ws, name, b)
     ra, rb = _run_of(ws, da), _run_of(ws, db)
     va, vb = f"v{da['version']}", f"v{db['version']}"
-    same_fp = da["fingerprint"] == db["fingerprint"]
+    unverified = _claimed(da) or _claimed(db)
+    same_fp = da["fingerprint"] == db["fingerprint"] and not unverified
+    if unverified:
+        verdict = "unknown (an imported pickle's fingerprint is the bundle's claim)"
+    else:
+        verdict = "same model" if same_fp else "different"
     overview = [
-        [
-            "fingerprint",
-            da["fingerprint"][:_SHORT_FP],
-            db["fingerprint"][:_SHORT_FP],
-            "same model" if same_fp else "different",
-        ],
+        ["fingerprint", da["fingerprint"][:_SHORT_FP], db["fingerprint"][:_SHORT_FP], verdict],
         ["flavor", da.get("flavor", ""), db.get("flavor", ""), ""],
         ["run", _run_label(ra), _run_label(rb), ""],
         ["created", _when(da.get("created")), _when(db.get("created")), ""],

@@ -209,3 +209,16 @@ def test_rollback_never_lands_where_it_is(model: str) -> None:
         NbMlopsError, match="versions 1 it pointed at before are deleted or archived"
     ):
         nm.rollback(model, "production")
+
+
+def test_a_protection_change_made_with_a_move_is_in_the_history(model: str) -> None:
+    from nb_mlops.registry.views import history_view
+
+    nm.set_alias(model, "production", 2)
+    nm.set_alias(model, "production", 3, protect=True)
+    nm.set_alias(model, "production", 2, protect=False, force=True)
+    history = nm.alias_history(model, "production")
+    assert [e.get("protection") for e in history] == [None, "protect", "unprotect"]
+    assert [e["protected"] for e in history] == [False, True, False]
+    text = str(history_view(nm.workspace(), model, "production"))
+    assert "set +protect" in text and "set -protect" in text

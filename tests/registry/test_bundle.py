@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 import zipfile
 from collections.abc import Callable
@@ -623,3 +624,24 @@ def test_a_fingerprint_that_can_be_checked_is_recomputed(project: Path, tmp_path
     assert imported.doc["meta"]["claimed_fingerprint"] == "ab" * 32
     with pytest.raises(BundleError, match="as fingerprint"):
         nm.import_model(_bundle_with(tmp_path, version, fingerprint="not-a-hash"))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"run": {"metrics": "abc"}}, "'run.metrics' is not a record"),
+        ({"run": {"params": [1, 2]}}, "'run.params' is not a record"),
+        ({"run": {"metrics": {"a": [1]}}}, "holds more than numbers"),
+        ({"run": {"name": 3}}, "'run.name' is not text"),
+        ({"data": [{}]}, "needs a path and a version"),
+        ({"meta": {"class": {"a": 1}}}, "'meta' holds more than plain values"),
+    ],
+)
+def test_inner_fields_of_the_record_are_checked(
+    project: Path, tmp_path: Path, changes: dict, message: str
+) -> None:
+    version = nm.register_model("iris", _model(0.1))
+    with pytest.raises(BundleError, match=re.escape(message)):
+        nm.import_model(_bundle_with(tmp_path, version, **changes), name="copy")
+    with pytest.raises(ModelNotFound):
+        nm.get_model_version("copy", 1)

@@ -92,3 +92,30 @@ def test_import_with_a_bad_tag_imports_nothing(registered, capsys, project) -> N
     assert "clf version 4" in out
     assert nm.get_model_version("clf", 4).tags == {"a": "b"} | nm.get_model_version("clf", 1).tags
     assert nm.get_model_version("clf", 4).description == "copy"
+
+
+def test_a_failed_deploy_hook_exits_3_with_one_warning_line(registered, capsys) -> None:
+    assert main(["hook", "clf", "exit 4", "--alias", "production"]) == 0
+    capsys.readouterr()
+    assert main(["alias", "clf", "production", "2"]) == 3
+    captured = capsys.readouterr()
+    assert "moved from nothing to version 2" in captured.out
+    assert "FAILED (exit code 4)" in captured.out
+    lines = [ln for ln in captured.err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("nb-mlops: warning: clf@production moved")
+    assert nm.get_model_version("models:/clf@production").version == 2
+    assert main(["hook", "clf", "--remove"]) == 0
+    assert main(["alias", "clf", "production", "3"]) == 0
+
+
+def test_export_to_an_unwritable_place_changes_nothing(registered, capsys) -> None:
+    code = main(["model", "clf", "1", "--describe", "new", "--archive", "--export", "/proc/m.zip"])
+    assert code == 1 and "cannot write a bundle into /proc" in capsys.readouterr().err
+    v = nm.get_model_version("clf", 1)
+    assert (v.description, v.status) == ("depth 2", "active")
+
+
+def test_import_refuses_options_it_would_ignore(registered, capsys, project) -> None:
+    assert main(["model", "clf", "1", "--export", str(project / "b.zip")]) == 0
+    assert main(["register", "--import", str(project / "b.zip"), "--data", "x.csv"]) == 2
+    assert "no --file, --artifact or --data" in capsys.readouterr().err
