@@ -34,7 +34,7 @@ from nb_mlops.registry.versions import (
     utcnow,
     who,
 )
-from nb_mlops.store.hashing import hash_tree, md5_file
+from nb_mlops.store.hashing import hash_tree, md5_file, sha256_file
 from nb_mlops.store.workspace import Workspace
 
 MANIFEST = "nbmlops-model.json"
@@ -324,6 +324,7 @@ def _ingest(
             ) from None
     md5 = art["md5"]
     file = art.get("file")
+    sha = None
     if md5.endswith(".dir"):
         hashed = hash_tree(tmp)  # checked before anything enters the store
         got = hashed[0]
@@ -335,6 +336,13 @@ def _ingest(
         if rel is None or not tmp.joinpath(*rel.parts).is_file():
             raise BundleError(f"{path}: the bundle does not hold its artifact {file!r}")
         got = md5_file(tmp.joinpath(*rel.parts))
+        sha = sha256_file(tmp.joinpath(*rel.parts))
+        claimed_sha = art.get("sha256")
+        if got == md5 and claimed_sha is not None and claimed_sha != sha:
+            raise ObjectCorrupt(
+                f"{path}: the artifact's bytes do not match the sha256 its record gives; "
+                "the bundle was changed or damaged"
+            )
         if got == md5:
             info = ws.objects.add_file(tmp.joinpath(*rel.parts), md5)
     if got != md5:
@@ -349,7 +357,7 @@ def _ingest(
         meta["claimed_fingerprint"] = manifest["fingerprint"]  # ours is what the file holds
     return {
         "flavor": manifest["flavor"],
-        "artifact": {**info.to_dict(), "file": file},
+        "artifact": {**info.to_dict(), "file": file, **({"sha256": sha} if sha else {})},
         "fingerprint": fp or manifest["fingerprint"],
         "fingerprint_kind": kind,
         "fingerprint_scheme": FINGERPRINT_SCHEME if fp else manifest.get("fingerprint_scheme"),

@@ -12,11 +12,12 @@ of it a caller holds (a ModelVersion object), which may be stale or made up.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from nb_mlops.errors import ModelNotFound, RefusedError
+from nb_mlops.errors import ModelNotFound, ObjectCorrupt, RefusedError
 from nb_mlops.registry import flavors
 from nb_mlops.registry.names import version_uri
 from nb_mlops.registry.versions import VERSIONS, ModelVersion, get_doc, materialize, version_id
@@ -60,6 +61,13 @@ def load_version(ws: Workspace, doc: Mapping[str, Any], *, trust: bool = False) 
         )
     # read once, checked against the registered hash: what is unpickled is what was checked
     data = ws.objects.read_bytes(art["md5"])
+    sha = art.get("sha256")
+    if sha is not None and hashlib.sha256(data).hexdigest() != sha:
+        # the md5 matched but the sha256 does not: not the bytes that were registered
+        raise ObjectCorrupt(
+            f"{uri}: the stored file is not the one registered (its sha256 differs); "
+            "refusing to unpickle it"
+        )
     return _read(uri, data, flavor, meta, art["file"])
 
 

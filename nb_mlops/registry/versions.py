@@ -23,6 +23,7 @@ from nb_mlops.redact import redact_value
 from nb_mlops.registry import flavors
 from nb_mlops.registry.fingerprint import FINGERPRINT_SCHEME, fingerprint, fingerprint_bytes
 from nb_mlops.registry.names import LATEST, ModelRef, check_name, parse_ref, version_uri
+from nb_mlops.store.hashing import sha256_file
 from nb_mlops.store.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -352,8 +353,11 @@ def _from_object(ws: Workspace, model: Any, flavor: str | None, tmp: Path) -> di
     flavors.check_object(model, kind)
     fp = fingerprint(model)
     saved = flavors.save(model, kind, tmp)
-    info = ws.objects.add_file(tmp / saved.file)
-    return stored_artifact(kind, info.to_dict(), saved.file, fp, "state", saved.meta)
+    info = {
+        **ws.objects.add_file(tmp / saved.file).to_dict(),
+        "sha256": sha256_file(tmp / saved.file),
+    }
+    return stored_artifact(kind, info, saved.file, fp, "state", saved.meta)
 
 
 def _from_path(ws: Workspace, given: str | os.PathLike, flavor: str | None) -> dict[str, Any]:
@@ -375,13 +379,14 @@ def _from_path(ws: Workspace, given: str | os.PathLike, flavor: str | None) -> d
         if kind == "pytorch" and flavors.detect(obj) == "pytorch-state-dict":
             kind = "pytorch-state-dict"  # weights only: loads without running code
         meta["class"] = flavors.qualname(obj)
-    info = ws.objects.add(path)
     file = None if kind == "folder" else path.name
+    sha = None if file is None else sha256_file(path)
+    info = ws.objects.add(path).to_dict()
+    if sha is not None:
+        info["sha256"] = sha
     if obj is not None:
-        return stored_artifact(kind, info.to_dict(), file, fingerprint(obj), "state", meta)
-    return stored_artifact(
-        kind, info.to_dict(), file, content_fingerprint(info.md5), "content", meta
-    )
+        return stored_artifact(kind, info, file, fingerprint(obj), "state", meta)
+    return stored_artifact(kind, info, file, content_fingerprint(info["md5"]), "content", meta)
 
 
 def _from_run_artifact(
@@ -411,6 +416,8 @@ def _from_run_artifact(
     info = {k: chosen[k] for k in ("md5", "size", "nfiles")}
     meta: dict[str, Any] = {"source": f"run:{run_doc['run_id']}/{chosen['name']}"}
     obj = None
+    if not isdir:
+        info["sha256"] = sha256_file(ws.objects.path_of(md5))
     if not isdir and kind not in ("file", "folder"):
         ws.objects.verify(md5)  # our own object, checked before it is read
         obj = flavors.read_path(ws.objects.path_of(md5), kind, file)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from nb_mlops.errors import StoreError
 
@@ -343,9 +343,15 @@ def _chunk_buffer() -> bytearray:
     return buf
 
 
-def _hash_file(path: Path) -> str:
-    """md5 of a file's bytes, read 1 MiB at a time into one reused buffer."""
-    h = hashlib.md5(usedforsecurity=False)
+def sha256_file(path: Path | str) -> str:
+    """sha256 of a file's bytes: a second, collision-resistant check beside the md5 that names
+    objects (DVC's layout), for artifacts whose bytes get unpickled."""
+    return _hash_file(Path(path), hashlib.sha256())
+
+
+def _hash_file(path: Path, h: Any = None) -> str:
+    """md5 (or the hash `h`) of a file's bytes, read 1 MiB at a time into one reused buffer."""
+    h = hashlib.md5(usedforsecurity=False) if h is None else h
     buf = _chunk_buffer()
     view = memoryview(buf)
     try:

@@ -488,3 +488,27 @@ def test_a_folder_model_loads_in_several_processes_at_once(project: Path, ws: Wo
     results = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * 6, [err for _, err in results]
     assert [out.strip() for out, _ in results] == ["150"] * 6
+
+
+def test_a_stored_file_with_the_right_md5_but_other_bytes_is_not_unpickled(
+    project: Path, ws: Workspace, tmp_path: Path
+) -> None:
+    """md5 names objects (DVC's layout); the sha256 kept at registration is the second check,
+    so a planted file that only matches the md5 is refused before it is unpickled."""
+    marker = tmp_path / "ran"
+    version = nm.register_model("clf", {"weights": [1, 2, 3]})
+    assert len(version.doc["artifact"]["sha256"]) == 64
+    obj = ws.objects.path_of(version.doc["artifact"]["md5"])
+    os.chmod(obj, 0o644)
+    obj.write_bytes(_hostile_pickle(marker))
+    # stand-in for an md5 collision: make the store's md5 check pass on the planted bytes
+    from nb_mlops.store import objects as objects_module
+
+    real = objects_module.md5_bytes
+    try:
+        objects_module.md5_bytes = lambda data: version.doc["artifact"]["md5"]
+        with pytest.raises(ObjectCorrupt, match="sha256 differs"):
+            nm.load_model("models:/clf/1")
+    finally:
+        objects_module.md5_bytes = real
+    assert not marker.exists()
