@@ -29,7 +29,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import machine, per_call, summary  # noqa: E402
+from common import machine, per_call, registry_arguments, summary  # noqa: E402
 
 PEER_PYTHON = HERE / ".venv-peers" / "bin" / "python"
 RESULTS = HERE / "results"
@@ -126,12 +126,7 @@ def peer(args: argparse.Namespace) -> dict[str, object] | None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--registers", type=int, default=20)
-    ap.add_argument("--aliases", type=int, default=50)
-    ap.add_argument("--loads", type=int, default=20)
-    ap.add_argument("--trees", type=int, default=100)
-    args = ap.parse_args()
+    args = registry_arguments(__doc__.splitlines()[0])
     result = {"machine": machine(), "nb_mlops": ours(args), "mlflow": peer(args)}
     result["fingerprint_cost"] = fingerprint_cost()
     print(f"{'operation':<16}{'nb-mlops':>12}{'MLflow':>12}{'ratio':>9}")

@@ -3,14 +3,17 @@ imports this file too, and nb-mlops is not installed there)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 def summary(samples: list[float], **extra: object) -> dict[str, object]:
@@ -68,3 +71,21 @@ def machine() -> dict[str, object]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
     }
+
+
+def finish_peer(result: dict[str, object], tmp: Path) -> None:
+    """A peer script's end: leave and remove its temporary store, print its figures as JSON."""
+    os.chdir(Path(__file__).resolve().parent)
+    shutil.rmtree(tmp, ignore_errors=True)
+    json.dump(result, sys.stdout, indent=1)
+    print()
+
+
+def registry_arguments(description: str) -> argparse.Namespace:
+    """The registry benchmark's options, shared by our side and MLflow's so they cannot differ."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--registers", type=int, default=20)
+    ap.add_argument("--aliases", type=int, default=50)
+    ap.add_argument("--loads", type=int, default=20)
+    ap.add_argument("--trees", type=int, default=100)
+    return ap.parse_args()

@@ -11,10 +11,8 @@ bench_tracking.py calls it and puts the figures beside nb-mlops's.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -22,7 +20,7 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import in_fresh_process, per_call, summary
+from common import finish_peer, in_fresh_process, per_call, summary
 
 # No network, no telemetry, no chatter: we time the tracking calls only.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -128,10 +126,7 @@ def main() -> None:
         in_fresh_process(sys.executable, code, args.import_times),
         first_in_this_process=import_in_process,
     )
-    os.chdir(Path(__file__).resolve().parent)
-    shutil.rmtree(tmp, ignore_errors=True)
-    json.dump(result, sys.stdout, indent=1)
-    print()
+    finish_peer(result, tmp)
 
 
 if __name__ == "__main__":

@@ -8,18 +8,15 @@ MLflow's registry calls against its default SQLite store. Prints one JSON object
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import os
-import shutil
 import sys
 import tempfile
 import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import per_call, summary
+from common import finish_peer, per_call, registry_arguments, summary
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
@@ -27,12 +24,7 @@ os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--registers", type=int, default=20)
-    ap.add_argument("--aliases", type=int, default=50)
-    ap.add_argument("--loads", type=int, default=20)
-    ap.add_argument("--trees", type=int, default=100)
-    args = ap.parse_args()
+    args = registry_arguments(__doc__.splitlines()[0])
 
     import mlflow
     import mlflow.sklearn
@@ -77,10 +69,7 @@ def main() -> None:
         mlflow.sklearn.load_model("models:/rf@production")
 
     result["load_by_alias"] = summary(per_call(load, args.loads, warmup=2))
-    os.chdir(Path(__file__).resolve().parent)
-    shutil.rmtree(tmp, ignore_errors=True)
-    json.dump(result, sys.stdout, indent=1)
-    print()
+    finish_peer(result, tmp)
 
 
 if __name__ == "__main__":
