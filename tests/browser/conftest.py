@@ -121,7 +121,15 @@ def write_widgets_notebook(path: Path) -> WidgetsNotebook:
             'write([(1, "good", 1), (3, "fine", 0), (4, "awful", 0), (5, "great", 1)])\n'
             'nm.snapshot("data.csv", "second");',
         ),
+        (
+            None,
+            "for i, name in enumerate(['fast', 'medium', 'slow']):\n"
+            f"    note = {MALICIOUS!r} if i == 2 else f'version {{i + 1}}'\n"
+            "    nm.register_model('clf', {'weights': [i]}, run=name, description=note)\n"
+            f"nm.set_alias('clf', 'production', 2, why={MALICIOUS!r});",
+        ),
         ("runs", "%track runs"),
+        ("models", "%track models clf"),
         ("diff", "%track diff data.csv 1 2 --key id"),
         ("show", "%track show fast"),
         ("show_malicious", f'%track show "{MALICIOUS}"'),

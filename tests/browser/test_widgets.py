@@ -1,5 +1,5 @@
 """The widgets in a real JupyterLab 4 and a real Notebook 7, in Chromium: runs comparison,
-data diff, run detail.
+data diff, run detail, and the model registry's view.
 
 Each front end's server serves a temporary project; the module opens the widgets notebook (see
 conftest.write_widgets_notebook), runs all cells from the Run menu and then looks at the page.
@@ -117,3 +117,20 @@ def test_malicious_run_name_shows_as_text(ui):
     assert page.locator("img[onerror]").count() == 0, "a run name became an <img> element"
     assert ui.alerts() == [], f"a dialog fired: {ui.alerts()}"
     ui.screenshot("run-detail-malicious", out)
+
+
+def test_model_registry_view_shows_versions_aliases_and_charts(ui):
+    out = ui.output("models")
+    view = ui.visible(out.locator(".nbm-registry"), "the model view (.nbm-registry)")
+    text = view.first.inner_text()
+    for expected in ("clf: 3 versions", "@production", "metrics.loss", "metrics.accuracy"):
+        assert expected in text, f"{expected!r} missing from the model view:\n{text}"
+    for run in ("fast", "medium", "slow"):
+        assert run in text, f"run {run!r} missing from the model view"
+    assert ui.nb.malicious in text  # a description and a why, shown as text
+    charts = view.first.locator(".nbm-charts svg")
+    assert charts.count() == 2, "one chart per metric across the versions"
+    assert charts.first.locator("polyline, path").count() > 0, "the chart draws no line"
+    assert ui.page.locator('img[src="x"]').count() == 0, "a description became an <img> element"
+    assert ui.alerts() == [], f"a dialog fired: {ui.alerts()}"
+    ui.screenshot("models", out)
