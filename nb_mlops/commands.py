@@ -376,6 +376,7 @@ _DISCARD = arg("--force", action="store_true", help="discard changes never snaps
 _TAG = arg("--tag", action="append", default=[], metavar="K=V", help="tag the run (repeatable)")
 _MODEL = arg("name", help="the model")
 _MODEL_TAG = arg("--tag", action="append", default=[], metavar="K=V", help="add a tag (repeatable)")
+_ALIAS = arg("alias", help="the alias")
 _WHY = arg("-m", "--message", metavar="WHY", help="why (kept in the history)")
 
 COMMANDS: dict[str, Command] = {
@@ -582,7 +583,7 @@ COMMANDS: dict[str, Command] = {
             _alias,
             (
                 _MODEL,
-                arg("alias", help="the alias"),
+                _ALIAS,
                 arg("version", nargs="?", help="the version to point at"),
                 _WHY,
                 arg("--force", action="store_true", help="move or change a protected alias"),
@@ -597,7 +598,7 @@ COMMANDS: dict[str, Command] = {
             _rollback,
             (
                 _MODEL,
-                arg("alias", help="the alias"),
+                _ALIAS,
                 _WHY,
                 arg("--force", action="store_true", help="even if the alias is protected"),
             ),

@@ -164,9 +164,7 @@ def import_model(
         raise BundleError(f"{path} is not a model bundle (not a readable zip: {exc})") from None
     with zf:
         manifest = _read_manifest(zf, path)
-        tmp_root = ws.home / "tmp"
-        tmp_root.mkdir(exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="import-", dir=tmp_root) as tmp:
+        with ws.temp_folder("import-") as tmp:
             stored = _ingest(ws, zf, manifest, Path(tmp), path)
     env = dict(manifest["env"])
     packages = env.pop("packages", None)

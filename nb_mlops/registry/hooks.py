@@ -195,10 +195,10 @@ def warn(problems: list[str]) -> None:
 
 
 def _warn(message: str) -> None:
-    from nb_mlops.tracking.run import _user_stacklevel
+    from nb_mlops.tracking.run import user_stacklevel
 
     # pointed at the caller's line (set_alias, rollback), not at nb_mlops' own frames
-    warnings.warn(message, DeployHookWarning, stacklevel=_user_stacklevel())
+    warnings.warn(message, DeployHookWarning, stacklevel=user_stacklevel())
 
 
 def _timeout(ws: Workspace) -> tuple[float, str | None]:

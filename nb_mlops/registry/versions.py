@@ -13,7 +13,6 @@ import getpass
 import os
 import shutil
 import socket
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -223,7 +222,7 @@ def register(
         for item in resolve_inputs(ws, [str(p) for p in paths], f"model {name}"):
             if item not in lineage:
                 lineage.append(item)
-    with tempfile.TemporaryDirectory(prefix="register-", dir=_tmp_dir(ws)) as tmp:
+    with ws.temp_folder("register-") as tmp:
         if model is None:
             stored = _from_run_artifact(ws, run_doc, artifact, flavor)
         elif isinstance(model, (str, os.PathLike)):
@@ -310,19 +309,13 @@ def _bump_model(ws: Workspace, name: str, version: int) -> None:
         ws.catalog.set(MODELS, name, {"last_version": max(version, doc.get("last_version", 0))})
 
 
-def _tmp_dir(ws: Workspace) -> Path:
-    folder = ws.home / "tmp"
-    folder.mkdir(exist_ok=True)
-    return folder
-
-
 def _clean_tags(tags: Mapping[str, Any] | None) -> dict[str, Any]:
-    from nb_mlops.tracking.run import _check_key, _clean_param
+    from nb_mlops.tracking.run import check_key, clean_param
 
     if tags is not None and not isinstance(tags, Mapping):
         raise NbMlopsError(f"tags are a dict of names to values, got {type(tags).__name__}")
 
-    return {_check_key("tag", k): redact_value(k, _clean_param(v)) for k, v in (tags or {}).items()}
+    return {check_key("tag", k): redact_value(k, clean_param(v)) for k, v in (tags or {}).items()}
 
 
 def _run_doc(ws: Workspace, run: Run | str | None, *, needed: bool) -> dict[str, Any] | None:
@@ -453,12 +446,12 @@ def _environment(ws: Workspace, run_doc: Mapping[str, Any] | None) -> dict[str, 
         return {k: env.get(k) for k in ("python", "platform", "packages")}
     import sys
 
-    from nb_mlops.tracking.run import _environment_ref
+    from nb_mlops.tracking.run import environment_ref
 
     return {
         "python": sys.version.split()[0],
         "platform": sys.platform,
-        "packages": _environment_ref(ws),
+        "packages": environment_ref(ws),
     }
 
 

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -113,6 +114,13 @@ class Workspace:
 
     def run_dir(self, run_id: str) -> Path:
         return self.runs_dir / run_id
+
+    def temp_folder(self, prefix: str) -> tempfile.TemporaryDirectory:
+        """A scratch folder inside the store (same file system as the cache, so finished files
+        move in cheaply), removed when the `with` block ends."""
+        folder = self.home / "tmp"
+        folder.mkdir(exist_ok=True)
+        return tempfile.TemporaryDirectory(prefix=prefix, dir=folder)
 
     @contextmanager
     def locked(self, key: str, timeout: float = 600.0) -> Iterator[None]:

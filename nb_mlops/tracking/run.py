@@ -54,7 +54,7 @@ def utcnow() -> str:
 _env_cache: dict[tuple[str, int], str] = {}
 
 
-def _environment_ref(ws: Workspace) -> str:
+def environment_ref(ws: Workspace) -> str:
     """md5 of this process's package list, stored once per store as a JSON object."""
     packages = package_versions()
     key = (str(ws.home), id(packages))
@@ -68,7 +68,7 @@ def _environment_ref(ws: Workspace) -> str:
     return ref
 
 
-def _clean_param(value: Any) -> Any:
+def clean_param(value: Any) -> Any:
     """A JSON-able form of a param value (numpy scalars unwrapped, tuples as lists)."""
     if isinstance(value, (str, bool, int, type(None))):
         return value
@@ -76,13 +76,13 @@ def _clean_param(value: Any) -> Any:
         return value
     if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
         try:
-            return _clean_param(value.item())
+            return clean_param(value.item())
         except (TypeError, ValueError):
             pass
     if isinstance(value, (list, tuple)):
-        return [_clean_param(v) for v in value]
+        return [clean_param(v) for v in value]
     if isinstance(value, Mapping):
-        return {str(k): _clean_param(v) for k, v in value.items()}
+        return {str(k): clean_param(v) for k, v in value.items()}
     return repr(value)
 
 
@@ -97,7 +97,7 @@ def _same_value(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b if isinstance(a, bool) or isinstance(b, bool) else a == b
 
 
-def _user_stacklevel() -> int:
+def user_stacklevel() -> int:
     """The stacklevel that makes a warning point at the first frame outside nb_mlops."""
     frame = sys._getframe(1)
     level = 1
@@ -107,7 +107,7 @@ def _user_stacklevel() -> int:
     return level
 
 
-def _check_key(kind: str, key: Any) -> str:
+def check_key(kind: str, key: Any) -> str:
     if not isinstance(key, str) or not key.strip():
         raise NbMlopsError(f"{kind} names must be non-empty strings, got {key!r}")
     if "\n" in key or len(key) > 250:
@@ -151,8 +151,8 @@ class Run:
         self._check_open("log params")
         changes = {}
         for key, value in params.items():
-            _check_key("param", key)
-            value = redact_value(key, _clean_param(value))
+            check_key("param", key)
+            value = redact_value(key, clean_param(value))
             if key in self._params:
                 if not _same_value(self._params[key], value):
                     raise ParamConflict(
@@ -183,8 +183,8 @@ class Run:
         self._check_open("set tags")
         changes = {}
         for key, value in tags.items():
-            _check_key("tag", key)
-            changes[("tags", key)] = redact_value(key, _clean_param(value))
+            check_key("tag", key)
+            changes[("tags", key)] = redact_value(key, clean_param(value))
         self.ws.catalog.set("runs", self.run_id, changes)
         self._tags.update({k[1]: v for k, v in changes.items()})
 
@@ -198,7 +198,7 @@ class Run:
         if step is not None:
             step = self._to_step(key, step)
         if key not in self._series.steps:
-            _check_key("metric", key)
+            check_key("metric", key)
         if value != value or value in (math.inf, -math.inf):
             self._flag_nonfinite(key, value, step)
         self._series.add(key, value, step, time.time())
@@ -253,7 +253,7 @@ class Run:
                 f"metric {key!r} got {value} at step {at} in run {self.name} ({self.run_id}); "
                 "stored, and the run is flagged",
                 NonFiniteMetricWarning,
-                stacklevel=_user_stacklevel(),
+                stacklevel=user_stacklevel(),
             )
 
     # --------------------------------------------------------------- artifacts
@@ -483,10 +483,10 @@ def start_run(
         run_id = new_run_id()
     seeds = apply_seed(seed) if seed is not None else {}
     clean_params = {
-        _check_key("param", k): redact_value(k, _clean_param(v)) for k, v in (params or {}).items()
+        check_key("param", k): redact_value(k, clean_param(v)) for k, v in (params or {}).items()
     }
     clean_tags = {
-        _check_key("tag", k): redact_value(k, _clean_param(v)) for k, v in (tags or {}).items()
+        check_key("tag", k): redact_value(k, clean_param(v)) for k, v in (tags or {}).items()
     }
     name = name or new_run_name()
     inputs = None
@@ -496,7 +496,7 @@ def start_run(
         inputs = resolve_inputs(ws, [str(p) for p in data], name)
     src = dict(source) if source else _script_source()
     previous = _previous_run(ws, src.get("key"))
-    env_ref = _environment_ref(ws)
+    env_ref = environment_ref(ws)
     git = git_info(ws.root)
     extra_vars = ws.config.get("capture", {}).get("env", [])
     doc = {
