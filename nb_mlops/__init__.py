@@ -1,5 +1,6 @@
-"""nb-mlops: experiment tracking, data versions, a model registry, evaluation and monitoring,
-inside the notebook. `%load_ext nb_mlops` in IPython/Jupyter, `import nb_mlops as nm` in Python.
+"""nb-mlops: experiment tracking, data versions and a model registry, inside the notebook.
+
+`%load_ext nb_mlops` in IPython/Jupyter, `import nb_mlops as nm` in Python, `nb-mlops` in a shell.
 """
 
 from nb_mlops._version import __version__

@@ -1,14 +1,21 @@
-"""The public verbs (`import nb_mlops as nm`), shared by the magics, the CLI and the server."""
+"""The public verbs (`import nb_mlops as nm`): the one entry to the domain packages.
+
+The `%track` magic and the `nb-mlops` CLI call these (through the command table), so a verb
+behaves the same from a notebook, a script and a shell. Steps that join two domains are
+composed here: a run that reads data versions (`data=`), a run that registers a model
+(`track.model`). Heavy modules load inside the verb that needs them.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from nb_mlops.store.workspace import STORE_DIRNAME, Workspace, open_workspace
 from nb_mlops.tracking import active
+from nb_mlops.tracking import run as tracking_run
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -17,7 +24,6 @@ if TYPE_CHECKING:
     from nb_mlops.registry.versions import ModelVersion
     from nb_mlops.store.gc import GcReport
     from nb_mlops.tracking.compare import Comparison
-    from nb_mlops.tracking.run import Run
     from nb_mlops.tracking.views import RunDetail, RunTable
 
 _pinned: Workspace | None = None
@@ -55,6 +61,40 @@ def reset() -> None:
 
 
 # ----------------------------------------------------------------------- runs
+class Run(tracking_run.Run):
+    """The handle of an active run: `track` inside a tracked cell, what `nm.start_run` returns.
+
+    Everything a run records (params, metrics, artifacts, figures, tables) plus `model`, which
+    registers a model version made by the run.
+    """
+
+    def model(
+        self,
+        model: Any,
+        name: str,
+        *,
+        description: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        data: str | os.PathLike | list[str | os.PathLike] | None = None,
+        flavor: str | None = None,
+    ) -> ModelVersion:
+        """`track.model(model, "review-clf")`: register the next version of a model, made by this
+        run (its params, metrics and data versions become the version's lineage)."""
+        from nb_mlops.registry.versions import register
+
+        self.check_open("register a model")
+        return register(
+            self.ws,
+            name,
+            model,
+            run=self,
+            description=description,
+            tags=tags,
+            data=data,
+            flavor=flavor,
+        )
+
+
 def start_run(
     name: str | None = None,
     *,
@@ -64,25 +104,40 @@ def start_run(
     seed: int | None = None,
     nested: bool = True,
     data: list[str | os.PathLike] | None = None,
+    source: Mapping[str, Any] | None = None,
+    history: Mapping[str, Any] | None = None,
 ) -> Run:
     """Start a run (a context manager): `with nm.start_run("sweep-1"): ...`.
 
     Inside a tracked cell or another active run it becomes a child run (unless nested=False).
     `data` names the datasets the run reads: the version of each is recorded (data with unsaved
     changes is snapshotted first), and `nm.versions(path)` shows the run beside that version.
+    `source` and `history` are what the notebook records about the cell or session that
+    started the run (a script's run records its file by itself).
     """
-    from nb_mlops.tracking.run import start_run as _start
+    from nb_mlops.tracking.ids import new_run_name
 
-    return _start(
+    ws = workspace()
+    name = name or new_run_name()
+    inputs = None
+    if data:
+        from nb_mlops.data.snapshot import resolve_inputs
+
+        inputs = resolve_inputs(ws, [str(p) for p in data], name)
+    run = tracking_run.start_run(
         name,
         experiment=experiment,
         tags=tags,
         params=params,
         seed=seed,
         nested=nested,
-        data=data,
-        workspace=workspace(),
+        source=source,
+        history=history,
+        inputs=inputs,
+        workspace=ws,
+        cls=Run,
     )
+    return cast(Run, run)
 
 
 def end_run(status: str = "finished") -> None:
@@ -257,6 +312,13 @@ def add_remote(name: str, url: str, *, default: bool = False) -> Any:
     return _add(workspace(), name, url, default=default)
 
 
+def remove_remote(name: str) -> None:
+    """Forget a remote (its objects stay where they are); unset it as the default."""
+    from nb_mlops.data.remote import remove_remote as _remove
+
+    _remove(workspace(), name)
+
+
 def remotes() -> list[Any]:
     """The remotes this store knows."""
     from nb_mlops.data.remote import list_remotes
@@ -399,6 +461,13 @@ def protect_alias(
     return _protect(workspace(), name, alias, protected, why=why, force=force)
 
 
+def alias_view(name: str, alias: str) -> Any:
+    """One alias's history as a view (text, HTML, `to_dict`): when, from → to, who, why."""
+    from nb_mlops.registry.views import history_view
+
+    return history_view(workspace(), name, alias)
+
+
 def alias_history(name: str, alias: str | None = None) -> list[dict[str, Any]]:
     """Every move of a model's aliases (or one alias), oldest first: when, from, to, who, why,
     and what the deploy hooks did."""
@@ -484,6 +553,13 @@ def add_deploy_hook(
     return hooks.on_alias_move(ws, hook, name, alias)
 
 
+def deploy_hooks(name: str) -> list[dict[str, Any]]:
+    """The deploy commands kept with a model (each with its alias, or None for any)."""
+    from nb_mlops.registry.hooks import commands
+
+    return commands(workspace(), name)
+
+
 def remove_deploy_hooks(name: str, *, alias: str | None = None) -> int:
     """Drop the model's hook commands (those for `alias` only, when given); how many went."""
     from nb_mlops.registry.hooks import remove_commands
@@ -496,6 +572,13 @@ def export_model(uri: str, dest: str | os.PathLike) -> Path:
     from nb_mlops.registry.bundle import export_model as _export
 
     return _export(workspace(), uri, dest)
+
+
+def check_bundle_destination(dest: str | os.PathLike) -> None:
+    """Refuse, before anything changes, a bundle destination that cannot be written."""
+    from nb_mlops.registry.bundle import check_destination
+
+    check_destination(dest)
 
 
 def import_model(

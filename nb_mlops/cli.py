@@ -15,6 +15,8 @@ from nb_mlops.errors import NbMlopsError
 
 
 class _CliContext:
+    """The shell has no kernel: commands that need one explain what to use instead."""
+
     surface = "cli"
     prog = "nb-mlops"
 
@@ -25,6 +27,7 @@ class _CliContext:
         )
 
     stop_session = start_session
+    run_cell = start_session
 
 
 def _strict(value: Any) -> Any:

@@ -1,9 +1,10 @@
-"""The one command table behind `%track SUBCOMMAND ...` and `nb-mlops SUBCOMMAND ...`.
+"""The one command table behind `%%track`, `%track SUBCOMMAND ...` and `nb-mlops SUBCOMMAND ...`.
 
-Each command lists its arguments once; both surfaces build their parsers from it and call the
-same handler, so the magic and the CLI cannot drift apart. A handler returns a result object
-(text with `str`, HTML with `_repr_html_`, JSON with `to_dict`). Commands that only make sense
-inside a kernel (`start`, `stop`) ask the surface's context to do the work.
+Each command lists its arguments and its option rules once; both surfaces build their parsers
+from it, check the rules in one place and call the same handler, so the magic and the CLI
+cannot drift apart. A handler calls the public verbs (api.py) and returns a result object
+(results.Result: `to_text`, `to_html`, `to_dict`). Commands that only make sense
+inside a kernel (`%%track`, `start`, `stop`) ask the surface's context to do the work.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn, Protocol
 
 from nb_mlops.errors import NbMlopsError
+from nb_mlops.results import Result
 
 
 class UsageProblem(NbMlopsError):
@@ -40,6 +42,7 @@ class Context(Protocol):
     surface: str
     prog: str
 
+    def run_cell(self, args: argparse.Namespace) -> Any: ...
     def start_session(self, args: argparse.Namespace) -> Any: ...
     def stop_session(self, args: argparse.Namespace) -> Any: ...
 
@@ -57,6 +60,42 @@ def arg(*flags: str, **kwargs: Any) -> Arg:
 
 
 @dataclass(frozen=True)
+class Rule:
+    """An option rule, checked after parsing: when any of `when` is given (and none of
+    `unless`), each of `needs` must be given and none of `forbids`; else `message` is the
+    usage error. Names are argparse dests; `dest=value` compares a choice."""
+
+    message: str
+    when: tuple[str, ...] = ()
+    unless: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()
+    forbids: tuple[str, ...] = ()
+
+    def broken(self, ns: argparse.Namespace) -> bool:
+        if self.when and not any(_given(ns, d) for d in self.when):
+            return False
+        if any(_given(ns, d) for d in self.unless):
+            return False
+        return not all(_given(ns, d) for d in self.needs) or any(
+            _given(ns, d) for d in self.forbids
+        )
+
+
+def one_of(*dests: str) -> Rule:
+    """At most one of these flags (`--archive` or `--restore`)."""
+    flags = " or ".join(f"--{d.replace('_', '-')}" for d in dests)
+    return Rule(f"choose {flags}", when=dests[:1], forbids=dests[1:])
+
+
+def _given(ns: argparse.Namespace, dest: str) -> bool:
+    name, eq, value = dest.partition("=")
+    got = getattr(ns, name, None)
+    if eq:
+        return got == value
+    return got is not None and got is not False and got != []
+
+
+@dataclass(frozen=True)
 class Command:
     name: str
     help: str
@@ -66,6 +105,9 @@ class Command:
     """Name of a trailing free-text argument (a FILTER) taken raw, quotes and all."""
     rest_help: str = ""
     json: bool = True
+    rules: tuple[Rule, ...] = ()
+    kernel_only: bool = False
+    """Only a kernel can do it (`%%track`, `start`, `stop`): the CLI explains and refuses."""
 
 
 class ArgParser(argparse.ArgumentParser):
@@ -81,6 +123,14 @@ class ArgParser(argparse.ArgumentParser):
 
     def print_help(self, file: Any = None) -> None:
         raise HelpShown(self.format_help())
+
+
+def tag_pair(item: str) -> tuple[str, str]:
+    """`--tag K=V` as (K, V); argparse reports anything else as a usage error."""
+    key, eq, value = item.partition("=")
+    if not eq or not key:
+        raise argparse.ArgumentTypeError(f"--tag expects K=V, got {item!r}")
+    return key, value
 
 
 # -------------------------------------------------------------------- handlers
@@ -168,9 +218,7 @@ def _status(args: argparse.Namespace, ctx: Context) -> Any:
 
 def _remote(args: argparse.Namespace, ctx: Context) -> Any:
     from nb_mlops import api
-    from nb_mlops.data import remote as remotes
 
-    usage = build_parser(COMMANDS["remote"], f"{ctx.prog} remote", cli=False).format_usage()
     if args.action == "list":
         found = api.remotes()
         text = (
@@ -178,16 +226,12 @@ def _remote(args: argparse.Namespace, ctx: Context) -> Any:
             or "no remotes; add one with `remote add NAME URL`"
         )
         return Message(text, {"remotes": [r.to_dict() for r in found]})
-    if not args.name:
-        raise UsageProblem(f"remote {args.action} needs a NAME", usage)
     if args.action == "add":
-        if not args.url:
-            raise UsageProblem("remote add needs NAME and URL", usage)
         r = api.add_remote(args.name, args.url, default=args.default)
         return Message(
             f"remote {r.name} -> {r.url}{' (default)' if r.default else ''}", r.to_dict()
         )
-    remotes.remove_remote(api.workspace(), args.name)
+    api.remove_remote(args.name)
     return Message(f"removed remote {args.name}", {"name": args.name})
 
 
@@ -209,34 +253,14 @@ def _pull(args: argparse.Namespace, ctx: Context) -> Any:
 def _register(args: argparse.Namespace, ctx: Context) -> Any:
     from nb_mlops import api
 
-    usage = build_parser(COMMANDS["register"], f"{ctx.prog} register", cli=False).format_usage()
-    common = {"description": args.description, "tags": parse_tags(args.tag, usage)}
+    common = {"description": args.description, "tags": dict(args.tag)}
     if args.import_:
-        if args.name or args.file or args.artifact or args.data:
-            raise UsageProblem(
-                "register --import takes a NAME at most (no --file, --artifact or --data)", usage
-            )
         return api.import_model(args.import_, name=args.run, **common)
     if args.file:
-        if not args.run or args.name:
-            raise UsageProblem("register --file PATH takes one NAME", usage)
         return api.register_model(args.run, args.file, data=args.data or None, **common)
-    if not args.run or not args.name:
-        raise UsageProblem("register needs RUN and NAME (or --file PATH NAME)", usage)
     return api.register_model(
         args.name, run=args.run, artifact=args.artifact, data=args.data or None, **common
     )
-
-
-def parse_tags(items: list[str], usage: str) -> dict[str, str]:
-    """`--tag K=V` options as a dict (a UsageProblem names an item without `=`)."""
-    out = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if not eq or not key:
-            raise UsageProblem(f"--tag expects K=V, got {item!r}", usage)
-        out[key] = value
-    return out
 
 
 def _models(args: argparse.Namespace, ctx: Context) -> Any:
@@ -254,17 +278,10 @@ def _models(args: argparse.Namespace, ctx: Context) -> Any:
 def _model(args: argparse.Namespace, ctx: Context) -> Any:
     from nb_mlops import api
 
-    usage = build_parser(COMMANDS["model"], f"{ctx.prog} model", cli=False).format_usage()
-    tags = parse_tags(args.tag, usage)
+    tags = dict(args.tag)
     edits = args.describe is not None or tags or args.untag
     status = "archived" if args.archive else ("active" if args.restore else None)
-    if args.archive and args.restore:
-        raise UsageProblem("choose --archive or --restore", usage)
-    if args.delete and (edits or status or args.export):
-        raise UsageProblem("--delete takes no other option", usage)
     if args.version is None:
-        if status or args.delete or args.export:
-            raise UsageProblem("--archive, --restore, --delete and --export need a VERSION", usage)
         if not edits:
             return api.models(args.name)
         doc = api.update_model(
@@ -275,9 +292,7 @@ def _model(args: argparse.Namespace, ctx: Context) -> Any:
         out = api.delete_model_version(args.name, args.version)
         return Message(f"deleted {out['name']} version {out['version']}", out)
     if args.export:  # a destination that cannot be written is refused before anything changes
-        from nb_mlops.registry.bundle import check_destination
-
-        check_destination(args.export)
+        api.check_bundle_destination(args.export)
     version = api.update_model_version(
         args.name,
         args.version,
@@ -295,21 +310,14 @@ def _model(args: argparse.Namespace, ctx: Context) -> Any:
 def _alias(args: argparse.Namespace, ctx: Context) -> Any:
     from nb_mlops import api
 
-    usage = build_parser(COMMANDS["alias"], f"{ctx.prog} alias", cli=False).format_usage()
-    if args.protect and args.unprotect:
-        raise UsageProblem("choose --protect or --unprotect", usage)
     if args.remove:
-        if args.version is not None:
-            raise UsageProblem("alias --remove takes no VERSION", usage)
         return api.delete_alias(args.name, args.alias, why=args.message, force=args.force)
     if args.version is None:
         if args.protect or args.unprotect:
             return api.protect_alias(
                 args.name, args.alias, args.protect, why=args.message, force=args.force
             )
-        from nb_mlops.registry.views import history_view
-
-        return history_view(api.workspace(), args.name, args.alias)
+        return api.alias_view(args.name, args.alias)
     protect = True if args.protect else (False if args.unprotect else None)
     return api.set_alias(
         args.name, args.alias, args.version, why=args.message, force=args.force, protect=protect
@@ -324,24 +332,24 @@ def _rollback(args: argparse.Namespace, ctx: Context) -> Any:
 
 def _hook(args: argparse.Namespace, ctx: Context) -> Any:
     from nb_mlops import api
-    from nb_mlops.registry.hooks import commands
 
-    usage = build_parser(COMMANDS["hook"], f"{ctx.prog} hook", cli=False).format_usage()
     if args.remove:
-        if args.command is not None:
-            raise UsageProblem("hook --remove takes no COMMAND", usage)
         n = api.remove_deploy_hooks(args.name, alias=args.alias)
         return Message(f"removed {n} deploy hook{'s' * (n != 1)} of {args.name}", {"removed": n})
     if args.command is not None:  # an empty command is refused, not taken as "list"
         hook = api.add_deploy_hook(args.name, args.command, alias=args.alias)
         on = f"@{hook['alias']}" if hook["alias"] else " (any alias)"
         return Message(f"deploy hook for {args.name}{on}: {hook['command']}", hook)
-    found = commands(api.workspace(), args.name)
+    found = api.deploy_hooks(args.name)
     text = (
         "\n".join(f"{args.name}@{h['alias'] or '*'}  {h['command']}" for h in found)
         or f"{args.name} has no deploy hooks; add one with `hook {args.name} COMMAND`"
     )
     return Message(text, {"hooks": found})
+
+
+def _track_cell(args: argparse.Namespace, ctx: Context) -> Any:
+    return ctx.run_cell(args)
 
 
 def _start(args: argparse.Namespace, ctx: Context) -> Any:
@@ -352,17 +360,14 @@ def _stop(args: argparse.Namespace, ctx: Context) -> Any:
     return ctx.stop_session(args)
 
 
-@dataclass
-class Message:
+@dataclass(repr=False)
+class Message(Result):
     """A one-line outcome with data behind it."""
 
     text: str
     data: dict[str, Any] = field(default_factory=dict)
 
-    def __str__(self) -> str:
-        return self.text
-
-    def __repr__(self) -> str:
+    def to_text(self) -> str:
         return self.text
 
     def to_dict(self) -> dict[str, Any]:
@@ -373,11 +378,50 @@ _RUN_HELP = "a run id, a unique id prefix, or a run name (its latest run)"
 _ALL_DATASETS = arg("path", nargs="?", help="the dataset (default: every dataset)")
 _REMOTE = arg("-r", "--remote", help="the remote (default: the default remote)")
 _DISCARD = arg("--force", action="store_true", help="discard changes never snapshotted")
-_TAG = arg("--tag", action="append", default=[], metavar="K=V", help="tag the run (repeatable)")
+_TAG = arg(
+    "--tag",
+    action="append",
+    default=[],
+    type=tag_pair,
+    metavar="K=V",
+    help="tag the run (repeatable)",
+)
+_EXPERIMENT = arg("-e", "--experiment", help="experiment to file the run under (default: Default)")
+_SEED = arg("--seed", type=int, help="seed random, numpy and torch/TensorFlow first")
+_DATA = arg(
+    "--data",
+    action="append",
+    default=[],
+    metavar="PATH",
+    help="a dataset the run reads: its version is recorded (repeatable)",
+)
 _MODEL = arg("name", help="the model")
-_MODEL_TAG = arg("--tag", action="append", default=[], metavar="K=V", help="add a tag (repeatable)")
+_MODEL_TAG = arg(
+    "--tag",
+    action="append",
+    default=[],
+    type=tag_pair,
+    metavar="K=V",
+    help="add a tag (repeatable)",
+)
 _ALIAS = arg("alias", help="the alias")
 _WHY = arg("-m", "--message", metavar="WHY", help="why (kept in the history)")
+
+CELL = Command(
+    "%%track",
+    "run this cell as a tracked run",
+    _track_cell,
+    (
+        arg("-n", "--name", help="the run's name (default: a generated one)"),
+        _EXPERIMENT,
+        _SEED,
+        _DATA,
+        _TAG,
+    ),
+    json=False,
+    kernel_only=True,
+)
+"""`%%track [OPTIONS]` at the top of a cell: not a subcommand, but in the table all the same."""
 
 COMMANDS: dict[str, Command] = {
     c.name: c
@@ -388,11 +432,13 @@ COMMANDS: dict[str, Command] = {
             _start,
             (
                 arg("name", nargs="?", help="the run's name (default: a generated one)"),
-                arg("-e", "--experiment", help="experiment to file the run under"),
-                arg("--seed", type=int, help="seed random, numpy and torch/TensorFlow first"),
+                _EXPERIMENT,
+                _SEED,
+                _DATA,
                 _TAG,
             ),
             json=False,
+            kernel_only=True,
         ),
         Command(
             "stop",
@@ -400,6 +446,7 @@ COMMANDS: dict[str, Command] = {
             _stop,
             (arg("--status", choices=["finished", "failed"], default="finished"),),
             json=False,
+            kernel_only=True,
         ),
         Command(
             "runs",
@@ -497,6 +544,11 @@ COMMANDS: dict[str, Command] = {
                 arg("url", nargs="?", help="a local folder or an fsspec URL (with add)"),
                 arg("--default", action="store_true", help="make it the default remote"),
             ),
+            rules=(
+                Rule("remote add needs a NAME", when=("action=add",), needs=("name",)),
+                Rule("remote remove needs a NAME", when=("action=remove",), needs=("name",)),
+                Rule("remote add needs NAME and URL", when=("action=add",), needs=("url",)),
+            ),
         ),
         Command(
             "push",
@@ -550,6 +602,24 @@ COMMANDS: dict[str, Command] = {
                 ),
                 _MODEL_TAG,
             ),
+            rules=(
+                Rule(
+                    "register --import takes a NAME at most (no --file, --artifact or --data)",
+                    when=("import_",),
+                    forbids=("name", "file", "artifact", "data"),
+                ),
+                Rule(
+                    "register --file PATH takes one NAME",
+                    when=("file",),
+                    needs=("run",),
+                    forbids=("name",),
+                ),
+                Rule(
+                    "register needs RUN and NAME (or --file PATH NAME)",
+                    unless=("import_", "file"),
+                    needs=("run", "name"),
+                ),
+            ),
         ),
         Command(
             "models",
@@ -576,6 +646,19 @@ COMMANDS: dict[str, Command] = {
                 arg("--delete", action="store_true", help="delete the version (not while aliased)"),
                 arg("--export", metavar="FILE", help="write the version as a bundle (.zip)"),
             ),
+            rules=(
+                one_of("archive", "restore"),
+                Rule(
+                    "--delete takes no other option",
+                    when=("delete",),
+                    forbids=("describe", "tag", "untag", "archive", "restore", "export"),
+                ),
+                Rule(
+                    "--archive, --restore, --delete and --export need a VERSION",
+                    when=("archive", "restore", "delete", "export"),
+                    needs=("version",),
+                ),
+            ),
         ),
         Command(
             "alias",
@@ -590,6 +673,10 @@ COMMANDS: dict[str, Command] = {
                 arg("--protect", action="store_true", help="protect it: moves then need --force"),
                 arg("--unprotect", action="store_true", help="lift the protection (with --force)"),
                 arg("--remove", action="store_true", help="take the alias away (history stays)"),
+            ),
+            rules=(
+                one_of("protect", "unprotect"),
+                Rule("alias --remove takes no VERSION", when=("remove",), forbids=("version",)),
             ),
         ),
         Command(
@@ -618,6 +705,7 @@ COMMANDS: dict[str, Command] = {
                 arg("--alias", help="only when this alias moves (default: any)"),
                 arg("--remove", action="store_true", help="remove the hooks (of --alias only)"),
             ),
+            rules=(Rule("hook --remove takes no COMMAND", when=("remove",), forbids=("command",)),),
         ),
         Command(
             "init",
@@ -630,13 +718,14 @@ COMMANDS: dict[str, Command] = {
 
 
 def build_parser(cmd: Command, prog: str, *, cli: bool) -> argparse.ArgumentParser:
-    """The argparse parser of one command, for the magic (`%track X`) or the CLI."""
+    """The argparse parser of one command, for the magic (`%track X`, `%%track`) or the CLI."""
     return _parser(cmd.name, prog, cli)
 
 
 @functools.cache
 def _parser(name: str, prog: str, cli: bool) -> argparse.ArgumentParser:
-    cmd = COMMANDS[name]
+    # built once per surface: argparse costs half a millisecond to build, a tracked cell's budget
+    cmd = CELL if name == CELL.name else COMMANDS[name]
     parser = ArgParser(prog=prog, description=cmd.help, add_help=True)
     for a in cmd.args:
         parser.add_argument(*a.flags, **a.kwargs)
@@ -647,17 +736,30 @@ def _parser(name: str, prog: str, cli: bool) -> argparse.ArgumentParser:
     return parser
 
 
-def _option_arity(parser: argparse.ArgumentParser) -> dict[str, int]:
-    arity = {}
-    for action in parser._actions:
-        for flag in action.option_strings:
-            arity[flag] = 0 if action.nargs == 0 else 1
+def usage_line(cmd: Command, prog: str, *, cli: bool = False) -> str:
+    """The usage line of one command, as its parser prints it."""
+    return build_parser(cmd, prog, cli=cli).format_usage()
+
+
+def _overview_usage(prog: str) -> str:
+    return f"usage: {prog} {{{','.join(COMMANDS)}}} ..."
+
+
+_FLAG_ONLY = {"store_true", "store_false", "store_const", "count", "help", "version"}
+
+
+def _option_arity(cmd: Command) -> dict[str, int]:
+    """Each option flag of `cmd` and how many values it takes (0 or 1), from its declaration."""
+    arity = {"-h": 0, "--help": 0}
+    for a in cmd.args:
+        takes = 0 if a.kwargs.get("action") in _FLAG_ONLY else 1
+        arity.update((flag, takes) for flag in a.flags if flag.startswith("-"))
     return arity
 
 
-def split_rest(text: str, parser: argparse.ArgumentParser) -> tuple[list[str], str]:
+def split_rest(text: str, cmd: Command, usage: str) -> tuple[list[str], str]:
     """Leading options (shell-style) and the raw rest of the line (a FILTER keeps its quotes)."""
-    arity = _option_arity(parser)
+    arity = _option_arity(cmd)
     lex = shlex.shlex(text, posix=True)
     lex.whitespace_split = True
     lex.commenters = ""
@@ -667,7 +769,7 @@ def split_rest(text: str, parser: argparse.ArgumentParser) -> tuple[list[str], s
         try:
             tok = lex.get_token()
         except ValueError as exc:
-            raise UsageProblem(f"cannot split the line: {exc}", parser.format_usage()) from None
+            raise UsageProblem(f"cannot split the line: {exc}", usage) from None
         if tok is None or tok == lex.eof:
             return tokens, ""
         name = tok.split("=", 1)[0]
@@ -677,36 +779,56 @@ def split_rest(text: str, parser: argparse.ArgumentParser) -> tuple[list[str], s
         if arity[name] and "=" not in tok:
             value = lex.get_token()
             if value is None:
-                raise UsageProblem(f"argument {name}: expected one argument", parser.format_usage())
+                raise UsageProblem(f"argument {name}: expected one argument", usage)
             tokens.append(value)
+
+
+def _parse(
+    cmd: Command, tokens: Sequence[str], prog: str, *, cli: bool, rest: str | None = None
+) -> argparse.Namespace:
+    """Parse one command's arguments, then check its rules (a UsageProblem on the first
+    broken one, with the usage line)."""
+    parser = build_parser(cmd, prog, cli=cli)
+    ns = parser.parse_args(list(tokens))
+    if cmd.rest:
+        setattr(ns, cmd.rest, rest if rest is not None else " ".join(getattr(ns, cmd.rest) or []))
+    for rule in cmd.rules:
+        if rule.broken(ns):
+            raise UsageProblem(rule.message, parser.format_usage())
+    return ns
+
+
+def _shell_words(text: str, usage: str) -> list[str]:
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        raise UsageProblem(f"cannot split the line: {exc}", usage) from None
 
 
 def parse_line(line: str, prog_prefix: str = "%track") -> tuple[Command, argparse.Namespace]:
     """Parse a magic line `SUBCOMMAND ARGS...` against the table."""
-    usage = f"usage: {prog_prefix} {{{','.join(COMMANDS)}}} ..."
     head, _, tail = line.strip().partition(" ")
     if not head or head in ("-h", "--help", "help"):
         raise HelpShown(overview(prog_prefix))
     cmd = COMMANDS.get(head)
     if cmd is None:
-        raise UsageProblem(f"unknown subcommand {head!r}", usage)
-    parser = build_parser(cmd, f"{prog_prefix} {cmd.name}", cli=False)
+        raise UsageProblem(f"unknown subcommand {head!r}", _overview_usage(prog_prefix))
+    prog = f"{prog_prefix} {cmd.name}"
+    usage = usage_line(cmd, prog)
     if cmd.rest:
-        tokens, rest = split_rest(tail, parser)
-        ns = parser.parse_args(tokens)
-        setattr(ns, cmd.rest, rest)
-    else:
-        try:
-            tokens = shlex.split(tail)
-        except ValueError as exc:
-            raise UsageProblem(f"cannot split the line: {exc}", parser.format_usage()) from None
-        ns = parser.parse_args(tokens)
-    return cmd, ns
+        tokens, rest = split_rest(tail, cmd, usage)
+        return cmd, _parse(cmd, tokens, prog, cli=False, rest=rest)
+    return cmd, _parse(cmd, _shell_words(tail, usage), prog, cli=False)
+
+
+def parse_cell_line(line: str) -> argparse.Namespace:
+    """Parse the options of a `%%track` cell."""
+    usage = usage_line(CELL, CELL.name)
+    return _parse(CELL, _shell_words(line, usage), CELL.name, cli=False)
 
 
 def parse_argv(argv: Sequence[str], prog: str = "nb-mlops") -> tuple[Command, argparse.Namespace]:
     """Parse CLI arguments `SUBCOMMAND ARGS...` against the table."""
-    usage = f"usage: {prog} {{{','.join(COMMANDS)}}} ..."
     if not argv or argv[0] in ("-h", "--help", "help"):
         raise HelpShown(overview(prog))
     if argv[0] in ("-V", "--version"):
@@ -715,12 +837,8 @@ def parse_argv(argv: Sequence[str], prog: str = "nb-mlops") -> tuple[Command, ar
         raise HelpShown(f"nb-mlops {__version__}")
     cmd = COMMANDS.get(argv[0])
     if cmd is None:
-        raise UsageProblem(f"unknown subcommand {argv[0]!r}", usage)
-    parser = build_parser(cmd, f"{prog} {cmd.name}", cli=True)
-    ns = parser.parse_args(list(argv[1:]))
-    if cmd.rest:
-        setattr(ns, cmd.rest, " ".join(getattr(ns, cmd.rest) or []))
-    return cmd, ns
+        raise UsageProblem(f"unknown subcommand {argv[0]!r}", _overview_usage(prog))
+    return cmd, _parse(cmd, argv[1:], f"{prog} {cmd.name}", cli=True)
 
 
 def overview(prog: str) -> str:

@@ -19,6 +19,17 @@ class StoreVersionError(StoreError):
     """The store's format is newer than this nb-mlops reads."""
 
 
+class RemoteError(NbMlopsError):
+    """A remote cannot be named, reached, written or read, or some objects did not transfer.
+
+    When raised after a transfer, ``report`` holds what did move and what failed.
+    """
+
+    def __init__(self, message: str, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
 class NoActiveRunError(NbMlopsError):
     """A logging call was made outside any run."""
 
@@ -58,3 +69,15 @@ class ModelNotFound(NbMlopsError):
 
 class InvalidName(NbMlopsError, ValueError):
     """A model name, alias or tag key that would be unsafe or ambiguous."""
+
+
+def user_stacklevel() -> int:
+    """The stacklevel that makes a warning point at the first frame outside nb_mlops."""
+    import sys
+
+    frame = sys._getframe(1)  # noqa: SLF001 (CPython's documented way to walk the stack)
+    level = 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("nb_mlops"):
+        frame = frame.f_back
+        level += 1
+    return level

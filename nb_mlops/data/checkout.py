@@ -27,12 +27,13 @@ from nb_mlops.data.snapshot import (
     version_doc,
 )
 from nb_mlops.errors import RefusedError
+from nb_mlops.results import Result
 from nb_mlops.store.hashing import map_in_threads
 from nb_mlops.store.workspace import Workspace
 
 
-@dataclass
-class Status:
+@dataclass(repr=False)
+class Status(Result):
     """How the workspace differs from the version its `.dvc` file names."""
 
     path: str
@@ -59,7 +60,7 @@ class Status:
             "modified": self.modified,
         }
 
-    def __str__(self) -> str:
+    def to_text(self) -> str:
         if self.version is None:
             return f"{self.path}: no version recorded yet (snapshot it)"
         if self.workspace_md5 is None:
@@ -71,8 +72,6 @@ class Status:
         for kind in _KINDS:
             lines += [f"  {kind}: {p}" for p in getattr(self, kind)[:20]]
         return "\n".join(lines)
-
-    __repr__ = __str__
 
 
 _KINDS = ("added", "deleted", "modified")
@@ -121,8 +120,8 @@ def all_statuses(ws: Workspace) -> list[Status]:
     return [status(ws, ws.root / p) for p in paths]
 
 
-@dataclass
-class CheckoutResult:
+@dataclass(repr=False)
+class CheckoutResult(Result):
     path: str
     version: int
     written: int
@@ -133,7 +132,7 @@ class CheckoutResult:
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
-    def __str__(self) -> str:
+    def to_text(self) -> str:
         text = (
             f"{self.path} is now version {self.version}: {self.written} files written, "
             f"{self.removed} removed, {self.unchanged} already right"
@@ -141,8 +140,6 @@ class CheckoutResult:
         if self.forced:
             text += f"; overwrote {len(self.forced)} unsaved files (--force)"
         return text
-
-    __repr__ = __str__
 
 
 def checkout(

@@ -8,7 +8,6 @@ schema moved (see rowdiff.py). Either side may be `workspace`: the data as it is
 
 from __future__ import annotations
 
-import html
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from nb_mlops.data.snapshot import (
     relpath,
     version_doc,
 )
+from nb_mlops.results import Result
 from nb_mlops.store.workspace import Workspace
 
 MAX_TABLE_DIFFS = 10
@@ -59,9 +59,10 @@ def _side(ws: Workspace, full: Path, rel: str, which: int | str) -> _Side:
     return _Side(f"version {doc['version']}", doc["version"], md5, files, paths)
 
 
-@dataclass
-class DataDiff:
-    """The difference between two versions of one dataset (HTML view, text, `to_dict()`)."""
+@dataclass(repr=False)
+class DataDiff(Result):
+    """The difference between two versions of one dataset: its files, and the rows of the
+    tabular ones (`tables`: relpath -> RowDiff)."""
 
     path: str
     a: dict[str, Any]
@@ -118,15 +119,17 @@ class DataDiff:
             "table_errors": self.table_errors,
         }
 
-    def _title(self) -> str:
+    @property
+    def title(self) -> str:
+        """`PATH: SIDE → SIDE`, the first line of every view."""
         return f"{self.path}: {self.a['label']} → {self.b['label']}"
 
-    def __str__(self) -> str:
+    def to_text(self) -> str:
         if self.identical:
-            return f"{self._title()}: identical ({self.a['md5']})"
+            return f"{self.title}: identical ({self.a['md5']})"
         s = self.summary()
         lines = [
-            self._title(),
+            self.title,
             f"  files: {s['files_added']} added, {s['files_deleted']} deleted, "
             f"{s['files_modified']} modified, {s['files_renamed']} renamed",
         ]
@@ -141,57 +144,15 @@ class DataDiff:
         lines += [f"  renamed: {r['old']} → {r['new']}" for r in self.renamed[:20]]
         for p, rd in self.tables.items():
             lines.append(f"--- {p or self.path}")
-            lines.append(str(rd))
+            lines.append(rd.to_text())
         lines += [f"  (row diff of {p}: {err})" for p, err in self.table_errors.items()]
         return "\n".join(lines)
 
-    __repr__ = __str__
+    def to_html(self) -> str:
+        from nb_mlops.data.diffhtml import datadiff_html
+        from nb_mlops.data.rowdiff import RowDiff
 
-    def _repr_html_(self) -> str:
-        esc = html.escape
-        s = self.summary()
-        cards = [
-            ("files added", s["files_added"]),
-            ("files deleted", s["files_deleted"]),
-            ("files modified", s["files_modified"]),
-            ("files renamed", s["files_renamed"]),
-        ]
-        if self.tables:
-            cards += [
-                ("rows added", s["rows_added"]),
-                ("rows removed", s["rows_removed"]),
-                ("rows changed", s["rows_changed"]),
-                ("schema changes", s["schema_changes"]),
-            ]
-        parts = [
-            '<div class="nbm-datadiff">',
-            f"<h4>{esc(self._title())}</h4>",
-            '<div class="nbm-cards" style="display:flex;gap:8px;flex-wrap:wrap">',
-        ]
-        parts += [
-            '<div class="nbm-card" style="border:1px solid #ddd;border-radius:4px;'
-            f'padding:4px 8px"><b>{n:,}</b> {esc(label)}</div>'
-            for label, n in cards
-        ]
-        parts.append("</div>")
-        if self.identical:
-            parts.append("<p>identical</p>")
-        kinds = ("added", "deleted", "modified")
-        rows = [(k, p or self.path) for k in kinds for p in getattr(self, k)]
-        rows += [("renamed", f"{r['old']} → {r['new']}") for r in self.renamed]
-        if rows:
-            colors = {"added": "#e6ffed", "deleted": "#ffeef0", "modified": "#fff5b1"}
-            parts.append('<table class="nbm-table nbm-files"><tr><th>change</th><th>file</th></tr>')
-            parts += [
-                f'<tr style="background:{colors.get(k, "#f1f8ff")}"><td>{esc(k)}</td>'
-                f"<td>{esc(p)}</td></tr>"
-                for k, p in rows[:200]
-            ]
-            parts.append("</table>")
-        for p, rd in self.tables.items():
-            parts.append(f"<h5>{esc(p or self.path)}</h5>{rd._repr_html_()}")
-        parts.append("</div>")
-        return "".join(parts)
+        return datadiff_html(self, RowDiff.html_rows)
 
 
 def _file_changes(a: _Side, b: _Side) -> tuple[list, list, list, list]:

@@ -2,6 +2,8 @@
 
 When the workspace has a `.dvc/` folder, the objects of each dataset's checked-out version are
 also placed in DVC's cache, so `dvc status`, `dvc checkout` and `dvc push` work on what we wrote.
+DVC's cache has our objects' layout, so it is one more object store and objects move between
+the two by the same transfer as to and from a remote.
 Our cache keeps every version, so `dvc gc` (which deletes what DVC's own files no longer
 reference) can never destroy our history. Objects are hard-linked when DVC copies into its
 workspace (its default): both caches then share read-only inodes at no cost. When DVC is set to
@@ -11,15 +13,14 @@ copy instead.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
+from nb_mlops.errors import RemoteError
+from nb_mlops.store.objects import ObjectStore
+from nb_mlops.store.transfer import transfer
 from nb_mlops.store.workspace import Workspace
-
-_OBJECT_MODE = 0o444
 
 
 def dvc_dir(ws: Workspace) -> Path | None:
@@ -64,40 +65,20 @@ def _may_link(ws: Workspace) -> bool:
     return "hardlink" not in kinds and "symlink" not in kinds
 
 
-def dvc_object_path(cache: Path, md5: str) -> Path:
-    return cache / "files" / "md5" / md5[:2] / md5[2:]
+def dvc_objects(ws: Workspace) -> ObjectStore | None:
+    """DVC's cache as an object store (it shares our layout), or None outside a DVC project."""
+    cache = dvc_cache_dir(ws)
+    if cache is None:
+        return None
+    return ObjectStore(cache, name="DVC's cache", home=False, link=_may_link(ws))
 
 
 def place_in_dvc_cache(ws: Workspace, md5s: Iterable[str]) -> int:
     """Put these objects (and the files of their listings) in DVC's cache; return how many."""
-    cache = dvc_cache_dir(ws)
-    if cache is None:
+    dvc = dvc_objects(ws)
+    if dvc is None:
         return 0
-    link = _may_link(ws)
-    placed = 0
-    # files before listings: a listing in DVC's cache then means its files are there too
-    for md5 in sorted(ws.objects.expand(md5s), key=lambda h: (h.endswith(".dir"), h)):
-        dest = dvc_object_path(cache, md5)
-        if dest.exists():
-            continue
-        src = ws.objects.path_of(md5)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.nbmlops-{os.getpid()}")
-        try:
-            if link:
-                try:
-                    os.link(src, tmp)
-                except OSError:  # another file system, or links not allowed
-                    shutil.copyfile(src, tmp)
-            else:
-                shutil.copyfile(src, tmp)
-            os.chmod(tmp, _OBJECT_MODE)
-            os.replace(tmp, dest)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        placed += 1
-    return placed
+    return transfer(ws.objects, dvc, list(md5s), progress=False).moved
 
 
 def sync_current(ws: Workspace, md5: str) -> int:
@@ -106,8 +87,8 @@ def sync_current(ws: Workspace, md5: str) -> int:
     Looks at the top object only (a listing is placed after its files), so it costs one stat
     when DVC's cache is already in line.
     """
-    cache = dvc_cache_dir(ws)
-    if cache is None or dvc_object_path(cache, md5).exists():
+    dvc = dvc_objects(ws)
+    if dvc is None or dvc.has(md5):
         return 0
     return place_in_dvc_cache(ws, [md5])
 
@@ -115,27 +96,13 @@ def sync_current(ws: Workspace, md5: str) -> int:
 def take_from_dvc_cache(ws: Workspace, md5: str) -> bool:
     """Copy object `md5` (with a listing's files) from DVC's cache into ours, verified.
 
-    Returns False when DVC's cache does not hold all of it.
+    Returns False when DVC's cache does not hold all of it, or holds it damaged.
     """
-    cache = dvc_cache_dir(ws)
-    if cache is None:
+    dvc = dvc_objects(ws)
+    if dvc is None or not dvc.has(md5):
         return False
-    top = dvc_object_path(cache, md5)
-    if not top.is_file():
+    try:
+        transfer(dvc, ws.objects, [md5], progress=False)
+    except RemoteError:
         return False
-    if md5.endswith(".dir"):
-        import json
-
-        try:
-            entries = json.loads(top.read_bytes())
-        except ValueError:
-            return False
-        files = [e.get("md5") for e in entries if isinstance(e, dict)]
-        if not all(isinstance(h, str) and dvc_object_path(cache, h).is_file() for h in files):
-            return False
-        for h in files:
-            if not ws.objects.has(h):
-                ws.objects.add_file(dvc_object_path(cache, h), h)
-        return ws.objects.add_listing(top.read_bytes()) == md5
-    ws.objects.add_file(top, md5)
     return True

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import html
 import json
 import math
 import os
@@ -25,6 +24,7 @@ import pyarrow.compute as pc
 
 from nb_mlops.data.tabular import read_table
 from nb_mlops.errors import NbMlopsError
+from nb_mlops.results import Result
 
 KINDS = ("added", "removed", "changed")
 _KIND_RANK = {kind: rank for rank, kind in enumerate(KINDS)}
@@ -71,14 +71,14 @@ def diff_tables(
     return builder.by_key() if keys is not None else builder.by_content()
 
 
-class RowDiff:
+class RowDiff(Result):
     """What changed between two versions of a table, row by row.
 
     Counts: `added`, `removed`, `changed`, `unchanged` (rows) and `cells_changed`; `old_rows` and
     `new_rows`. `schema` lists columns `added`, `removed` and `retyped` (same name, other Arrow
     type). `key` is the list of key columns, or None when rows were matched by content.
     `compared` names the columns whose cells were compared; `rows()` pages through the records,
-    `to_dict()` is the JSON form, `str()` and `_repr_html_()` the text and notebook views.
+    `to_dict()` is the JSON form, `to_text()` and `to_html()` the text and notebook views.
 
     Semantics, chosen so that a diff says what a person would call a change:
 
@@ -228,7 +228,7 @@ class RowDiff:
             return f"{line} (key: {', '.join(self.key)})"
         return f"{line} (no key: rows matched by content)"
 
-    def __str__(self) -> str:
+    def to_text(self) -> str:
         lines = [f"rows {self.old_label} → {self.new_label}: {self.summary()}"]
         schema = _schema_text(self.schema)
         if schema:
@@ -243,11 +243,13 @@ class RowDiff:
             lines.append(f"  … {rest:,} more: .rows(offset={len(records)}, limit=...)")
         return "\n".join(lines)
 
-    def __repr__(self) -> str:
+    def __repr__(self) -> str:  # one line, not the rows: a diff left at a prompt stays short
         return f"<RowDiff {self.old_label} → {self.new_label}: {self.summary()}>"
 
-    def _repr_html_(self) -> str:
-        return _html(self)
+    def to_html(self) -> str:
+        from nb_mlops.data.diffhtml import rowdiff_html
+
+        return rowdiff_html(self, self.html_rows)
 
     # -- records -------------------------------------------------------------------------------
 
@@ -765,100 +767,3 @@ def _body_text(record: dict[str, Any]) -> str:
         return "; ".join(f"{col}: {shown_value(a)} → {shown_value(b)}" for col, (a, b) in cells)
     row = record["new"] if record["kind"] == "added" else record["old"]
     return ", ".join(f"{k}={shown_value(v)}" for k, v in row.items() if k not in record["key"])
-
-
-_CARD = (
-    "display:inline-block;margin:0 6px 6px 0;padding:4px 10px;border-radius:6px;"
-    "border:1px solid rgba(128,128,128,.35);background:{bg};font-size:0.95em"
-)
-_BG = {
-    "added": "rgba(40,167,69,.16)",
-    "removed": "rgba(220,53,69,.16)",
-    "changed": "rgba(255,193,7,.22)",
-    "unchanged": "rgba(128,128,128,.10)",
-}
-_CELL = "padding:2px 8px;border-bottom:1px solid rgba(128,128,128,.25);text-align:left"
-
-
-def _html(diff: RowDiff) -> str:
-    esc = html.escape
-    cards = [
-        ("added", f"+{diff.added:,} added"),
-        ("removed", f"−{diff.removed:,} removed"),
-        ("changed", f"~{diff.changed:,} changed ({diff.cells_changed:,} cells)"),
-        ("unchanged", f"{diff.unchanged:,} unchanged"),
-    ]
-    how = f"key: {', '.join(diff.key)}" if diff.key else "no key: rows matched by content"
-    out = [
-        '<div class="nb-mlops-rowdiff">',
-        f"<div><b>{esc(diff.old_label)}</b> → <b>{esc(diff.new_label)}</b> "
-        f"<span style='opacity:.7'>({esc(how)}; {diff.old_rows:,} → {diff.new_rows:,} rows)"
-        "</span></div>",
-        "<div style='margin-top:6px'>"
-        + "".join(
-            f"<span style='{_CARD.format(bg=_BG[kind])}'>{esc(text)}</span>" for kind, text in cards
-        )
-        + "</div>",
-    ]
-    schema_items = (
-        [f"<span style='color:#1e7e34'>+{esc(c)}</span>" for c in diff.schema["added"]]
-        + [f"<span style='color:#bd2130'>−{esc(c)}</span>" for c in diff.schema["removed"]]
-        + [f"{esc(r['column'])}: {esc(r['old'])} → {esc(r['new'])}" for r in diff.schema["retyped"]]
-    )
-    if schema_items:
-        out.append(f"<div>columns: {'; '.join(schema_items)}</div>")
-    records = diff.rows(limit=diff.html_rows)
-    if records:
-        out.append(_html_table(diff, records))
-    rest = diff.count() - len(records)
-    if rest > 0:
-        out.append(
-            f"<div style='opacity:.7'>showing {len(records):,} of {diff.count():,} differing rows; "
-            f"<code>.rows(offset={len(records)}, limit=50)</code> pages on</div>"
-        )
-    out.append("</div>")
-    return "\n".join(out)
-
-
-def _html_table(diff: RowDiff, records: list[dict[str, Any]]) -> str:
-    esc = html.escape
-    removed_cols = diff.schema["removed"]
-    columns = list(diff.columns)
-    if diff.key:
-        columns = diff.key + [c for c in columns if c not in diff.key]
-    added_cols = set(diff.schema["added"])
-    heads = [f"<th style='{_CELL}'></th>"]
-    if not diff.key:
-        heads.append(f"<th style='{_CELL}'>row</th>")
-    for col in columns:
-        mark = "+" if col in added_cols else "−" if col in removed_cols else ""
-        heads.append(f"<th style='{_CELL}'>{esc(mark + col)}</th>")
-    body = []
-    marks = {"added": "+", "removed": "−", "changed": "~"}
-    for record in records:
-        kind = record["kind"]
-        style = f"background:{_BG[kind]}" if kind != "changed" else ""
-        cells = [f"<td style='{_CELL}'>{marks[kind]}</td>"]
-        if not diff.key:
-            cells.append(f"<td style='{_CELL}'>{esc(_key_text(record, False))}</td>")
-        row = record["new"] if record["new"] is not None else record["old"]
-        other = record["old"] if kind == "changed" else None
-        for col in columns:
-            if kind == "changed" and col in record["cells"]:
-                before, after = record["cells"][col]
-                cells.append(
-                    f"<td style='{_CELL};background:{_BG['changed']}'>"
-                    f"<span style='color:#bd2130'>{esc(shown_value(before))}</span> → "
-                    f"<span style='color:#1e7e34'>{esc(shown_value(after))}</span></td>"
-                )
-            elif col in row:
-                cells.append(f"<td style='{_CELL}'>{esc(shown_value(row[col]))}</td>")
-            elif other is not None and col in other:
-                cells.append(f"<td style='{_CELL};opacity:.5'>{esc(shown_value(other[col]))}</td>")
-            else:
-                cells.append(f"<td style='{_CELL}'></td>")
-        body.append(f"<tr style='{style}'>{''.join(cells)}</tr>")
-    return (
-        "<table style='border-collapse:collapse;margin-top:6px'>"
-        f"<thead><tr>{''.join(heads)}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-    )

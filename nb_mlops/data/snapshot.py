@@ -23,6 +23,7 @@ from nb_mlops.data.dvcfile import (
     write_dvcfile,
 )
 from nb_mlops.errors import NbMlopsError
+from nb_mlops.results import Result
 from nb_mlops.store.hashing import hash_tree, md5_file, scan_tree, tree_listing
 from nb_mlops.store.workspace import Workspace
 
@@ -52,8 +53,8 @@ class Snapshot:
         return dict(self.doc)
 
 
-@dataclass
-class SnapshotResult:
+@dataclass(repr=False)
+class SnapshotResult(Result):
     """What `snapshot` did: a new version, or nothing because the data was already a version."""
 
     snapshot: Snapshot
@@ -61,9 +62,9 @@ class SnapshotResult:
     dvcfile: str
     notes: list[str] = field(default_factory=list)
 
-    def __str__(self) -> str:
+    def to_text(self) -> str:
         d = self.snapshot.doc
-        from nb_mlops.store.gc import human_bytes
+        from nb_mlops.text import human_bytes
 
         what = f"{d['path']} version {d['version']}"
         size = f"{human_bytes(d['size'])}" + (f" in {d['nfiles']} files" if d.get("isdir") else "")
@@ -73,8 +74,6 @@ class SnapshotResult:
         else:
             text = f"unchanged: {d['path']} is already version {d['version']} ({d['md5']})"
         return "; ".join([text, *self.notes])
-
-    __repr__ = __str__
 
     def to_dict(self) -> dict[str, Any]:
         return {"created": self.created, "dvcfile": self.dvcfile, **self.snapshot.doc}
@@ -377,7 +376,7 @@ def resolve_inputs(ws: Workspace, paths: list[str], run_name: str) -> list[dict[
         doc = next((d for d in versions_of(ws, rel) if d["md5"] == md5), None)
         if doc is None:
             doc = snapshot(ws, full, f"taken for run {run_name}").snapshot.doc
-            from nb_mlops.store.workspace import notify
+            from nb_mlops.notify import notify
 
             notify(f"{rel} had unsaved changes: snapshot as version {doc['version']}")
         inputs.append({"path": rel, "version": doc["version"], "md5": doc["md5"]})

@@ -1,9 +1,10 @@
 """`push` and `pull` of datasets: their objects, and the history of their versions.
 
-Objects travel through remote.py in DVC's remote layout. Beside them, each dataset's version
-records go to `<remote>/nbmlops/datasets/<path>.json`, so a fresh copy of the project (which
-has the `.dvc` files from git but no store) pulls its whole history, not only the version its
-`.dvc` file names. A pull then checks out that version, as `dvc pull` does.
+Objects travel by store/transfer.py between the cache and the remote (remote.py), in DVC's
+remote layout. Beside them, each dataset's version records go to
+`<remote>/nbmlops/datasets/<path>.json`, so a fresh copy of the project (which has the `.dvc`
+files from git but no store) pulls its whole history, not only the version its `.dvc` file
+names. A pull then checks out that version, as `dvc pull` does.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nb_mlops.data import remote as remotes
 from nb_mlops.data.checkout import checkout, status
 from nb_mlops.data.dvcfile import dvc_path, read_dvcfile
+from nb_mlops.data.remote import open_remote
 from nb_mlops.data.snapshot import (
     TABLE,
     adopt_dvcfile,
@@ -27,14 +28,17 @@ from nb_mlops.data.snapshot import (
     versions_of,
 )
 from nb_mlops.errors import NbMlopsError
+from nb_mlops.results import Result
+from nb_mlops.store.fsobjects import FsObjectDB
+from nb_mlops.store.transfer import transfer
 from nb_mlops.store.workspace import Workspace
 
 _MANIFESTS = "nbmlops/datasets"
 _RECORD_KEYS = ("md5", "size", "nfiles", "isdir", "message", "time", "source", "rows", "tables")
 
 
-@dataclass
-class SyncResult:
+@dataclass(repr=False)
+class SyncResult(Result):
     """A push or pull: the transfer, and for a pull what was checked out."""
 
     transfer: Any
@@ -50,17 +54,10 @@ class SyncResult:
             "notes": self.notes,
         }
 
-    def __str__(self) -> str:
+    def to_text(self) -> str:
         lines = [str(self.transfer), *self.notes]
         lines += [str(c) for c in self.checked_out]
         return "\n".join(lines)
-
-    __repr__ = __str__
-
-    def _repr_html_(self) -> str:
-        import html
-
-        return "<pre>" + html.escape(str(self)) + "</pre>"
 
 
 def _manifest_name(rel: str) -> str:
@@ -110,20 +107,17 @@ def push(
         if not docs and path is not None:
             raise NbMlopsError(f"{rel} has no versions to push; snapshot it first")
         hashes.update(d["md5"] for d in docs)
-    report = remotes.push(ws, sorted(hashes), remote, progress=progress)
-    target = remotes.get_remote(ws, remote)
-    fs, root = remotes.open_remote_fs(ws, target, True)
+    target = open_remote(ws, remote, write=True)
+    report = transfer(ws.objects, target, sorted(hashes), progress=progress)
     for rel in rels:
         docs = versions_of(ws, rel)
         if docs:
-            _write_manifest(fs, root, rel, docs)
+            _write_manifest(target, rel, docs)
     return SyncResult(report, rels)
 
 
-def _write_manifest(fs: Any, root: str, rel: str, docs: list[dict[str, Any]]) -> None:
-    folder = f"{root.rstrip('/')}/{_MANIFESTS}"
-    fs.makedirs(folder, exist_ok=True)
-    merged = {d["md5"]: d for d in _read_manifest(fs, root, rel)}
+def _write_manifest(target: FsObjectDB, rel: str, docs: list[dict[str, Any]]) -> None:
+    merged = {d["md5"]: d for d in _read_manifest(target, rel)}
     for d in docs:
         merged[d["md5"]] = {k: d[k] for k in ("version", *_RECORD_KEYS) if k in d}
     data = json.dumps(
@@ -131,20 +125,13 @@ def _write_manifest(fs: Any, root: str, rel: str, docs: list[dict[str, Any]]) ->
         ensure_ascii=False,
         indent=1,
     ).encode()
-    final = f"{folder}/{_manifest_name(rel)}"
-    tmp = f"{folder}/.tmp-{os.getpid()}-{_manifest_name(rel)}"
-    with fs.open(tmp, "wb") as fh:
-        fh.write(data)
-    fs.mv(tmp, final)
+    target.put_file(f"{_MANIFESTS}/{_manifest_name(rel)}", data)
 
 
-def _read_manifest(fs: Any, root: str, rel: str) -> list[dict[str, Any]]:
-    path = f"{root.rstrip('/')}/{_MANIFESTS}/{_manifest_name(rel)}"
+def _read_manifest(target: FsObjectDB, rel: str) -> list[dict[str, Any]]:
     try:
-        with fs.open(path, "rb") as fh:
-            doc = json.loads(fh.read())
-    except FileNotFoundError:
-        return []
+        raw = target.read_file(f"{_MANIFESTS}/{_manifest_name(rel)}")
+        doc = json.loads(raw) if raw is not None else {}
     except (OSError, ValueError) as exc:
         raise NbMlopsError(f"the remote's version list of {rel} is unreadable: {exc}") from None
     versions = doc.get("versions") if isinstance(doc, dict) else None
@@ -185,24 +172,19 @@ def pull(
     progress: bool = True,
 ) -> SyncResult:
     """Fetch the dataset(s)' versions from the remote, then check out what `.dvc` names."""
-    target = remotes.get_remote(ws, remote)
-    fs, root = remotes.open_remote_fs(ws, target, False)
+    target = open_remote(ws, remote)
+    target.connect()
     rels = _datasets(ws, path)
     if path is None:
-        try:
-            names = fs.ls(f"{root.rstrip('/')}/{_MANIFESTS}", detail=False)
-        except FileNotFoundError:
-            names = []
-        for name in names:
-            base = name.rsplit("/", 1)[-1]
-            if base.endswith(".json") and not base.startswith(".tmp-"):
-                rels.append(urllib.parse.unquote(base[: -len(".json")]))
+        for name in target.list_files(_MANIFESTS):
+            if name.endswith(".json"):
+                rels.append(urllib.parse.unquote(name[: -len(".json")]))
         rels = sorted(set(rels))
     notes = []
     hashes: set[str] = set()
     wanted: dict[str, str] = {}
     for rel in rels:
-        remote_docs = _read_manifest(fs, root, rel)
+        remote_docs = _read_manifest(target, rel)
         added = _import_versions(ws, rel, remote_docs)
         if added:
             notes.append(f"{rel}: {added} version(s) recorded from remote {target.name}")
@@ -211,7 +193,7 @@ def pull(
         if dvcfile.exists():
             wanted[rel] = read_dvcfile(dvcfile).md5
             hashes.add(wanted[rel])
-    report = remotes.pull(ws, sorted(hashes), remote, progress=progress)
+    report = transfer(target, ws.objects, sorted(hashes), progress=progress)
     result = SyncResult(report, rels, notes=notes)
     for rel, md5 in wanted.items():
         adopt_dvcfile(ws, rel)

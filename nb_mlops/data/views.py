@@ -6,12 +6,12 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
-from nb_mlops.store.gc import human_bytes
-from nb_mlops.tracking.views import text_table
+from nb_mlops.results import Result
+from nb_mlops.text import human_bytes, text_table
 
 
-@dataclass
-class VersionTable:
+@dataclass(repr=False)
+class VersionTable(Result):
     """Every version of one dataset, the one checked out, and the runs that used each."""
 
     path: str
@@ -52,15 +52,13 @@ class VersionTable:
 
     _HEADER = ("version", "time", "size", "files", "rows", "runs", "message")
 
-    def __str__(self) -> str:
+    def to_text(self) -> str:
         if not self.versions:
             return f"{self.path}: no versions yet"
         note = "* = in the workspace (named by its .dvc file)"
         return f"{self.path}\n{text_table(list(self._HEADER), self._rows(), 60)}\n{note}"
 
-    __repr__ = __str__
-
-    def _repr_html_(self) -> str:
+    def to_html(self) -> str:
         esc = html.escape
         head = "".join(f"<th>{esc(h)}</th>" for h in self._HEADER)
         body = "".join(
@@ -73,8 +71,8 @@ class VersionTable:
         )
 
 
-@dataclass
-class StatusList:
+@dataclass(repr=False)
+class StatusList(Result):
     """Status of several datasets."""
 
     items: list[Any]
@@ -82,10 +80,5 @@ class StatusList:
     def to_dict(self) -> dict[str, Any]:
         return {"datasets": [s.to_dict() for s in self.items]}
 
-    def __str__(self) -> str:
+    def to_text(self) -> str:
         return "\n".join(str(s) for s in self.items) or "no datasets have versions yet"
-
-    __repr__ = __str__
-
-    def _repr_html_(self) -> str:
-        return "<pre>" + html.escape(str(self)) + "</pre>"

@@ -26,7 +26,7 @@ class KernelTracker:
         self.current: Any = None
         self.sessions: list[Any] = []
         self.warned = False
-        self._own_custom_exc = False
+        self.owns_custom_exc = False
         self.printers: Any = None  # the display printers `load` registered
         self.live: Any = None  # the live chart of the latest `%%track` cell, if any
 
@@ -89,7 +89,7 @@ def _one_line_error(
 ) -> list[str]:
     """Show nb-mlops's refusals as one line, not a traceback into our internals."""
     stb = [f"\x1b[0;31m{etype.__name__}\x1b[0m: {value}"]
-    shell._showtraceback(etype, value, stb)
+    shell._showtraceback(etype, value, stb)  # noqa: SLF001 (IPython documents this use)
     return stb
 
 
@@ -129,7 +129,7 @@ def load(shell: Any) -> None:
     state.printers = register(shell, lambda: widgets_wanted(shell))
     if not shell.custom_exceptions:
         shell.set_custom_exc((NbMlopsError,), _one_line_error)
-        state._own_custom_exc = True
+        state.owns_custom_exc = True
 
 
 def unload(shell: Any) -> None:
@@ -152,5 +152,5 @@ def unload(shell: Any) -> None:
     magics = shell.magics_manager.magics
     for kind in ("line", "cell"):
         magics[kind].pop("track", None)
-    if state._own_custom_exc:
+    if state.owns_custom_exc:
         shell.set_custom_exc((), None)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import functools
-import shlex
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -18,48 +16,23 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from traitlets import Bool, CaselessStrEnum, Int
 
 from nb_mlops.commands import (
-    COMMANDS,
-    ArgParser,
+    CELL,
     HelpShown,
     Message,
     UsageProblem,
-    arg,
     build_parser,
     overview,
+    parse_cell_line,
     parse_line,
-    parse_tags,
 )
 from nb_mlops.errors import NbMlopsError
-
-CELL_ARGS = (
-    arg("-n", "--name", help="the run's name (default: a generated one)"),
-    arg("-e", "--experiment", help="experiment to file the run under (default: Default)"),
-    arg("--seed", type=int, help="seed random, numpy and torch/TensorFlow before the cell"),
-    arg(
-        "--data",
-        action="append",
-        default=[],
-        metavar="PATH",
-        help="a dataset the cell reads: its version is recorded (repeatable)",
-    ),
-    arg("--tag", action="append", default=[], metavar="K=V", help="tag the run (repeatable)"),
-)
-
-
-@functools.cache
-def cell_parser() -> argparse.ArgumentParser:
-    """The `%%track` options parser (built once: argparse costs half a millisecond to build)."""
-    parser = ArgParser(prog="%%track", description="run this cell as a tracked run")
-    for a in CELL_ARGS:
-        parser.add_argument(*a.flags, **a.kwargs)
-    return parser
 
 
 def _help_text() -> str:
     parts = [
         "Track experiments from the notebook.",
         "",
-        cell_parser().format_help(),
+        build_parser(CELL, CELL.name, cli=False).format_help(),
         overview("%track"),
         "",
         "Details of one subcommand: %track SUBCOMMAND --help",
@@ -93,50 +66,51 @@ class TrackMagics(Magics):
 
     track.__doc__ = _help_text()
 
-    # -------------------------------------------------------------- line mode
+    # ------------------------------------------------------- line and cell mode
     def _line(self, line: str) -> Any:
         __tracebackhide__ = True
         try:
             cmd, args = parse_line(line)
-            return cmd.handler(args, _MagicContext(self))
         except HelpShown as shown:
             print(shown.text)
             return None
         except UsageProblem as exc:
             raise UsageError(str(exc)) from None
+        return cmd.handler(args, _MagicContext(self))
 
-    # -------------------------------------------------------------- cell mode
     def _cell(self, line: str, cell: str) -> Any:
+        __tracebackhide__ = True
+        try:
+            opts = parse_cell_line(line)
+        except HelpShown as shown:
+            print(shown.text)
+            return None
+        except UsageProblem as exc:
+            raise UsageError(str(exc)) from None
+        return CELL.handler(opts, _MagicContext(self, line, cell))
+
+    def run_tracked(self, opts: argparse.Namespace, line: str, cell: str) -> Any:
+        """Run `cell` as a tracked run with the `%%track` options `opts`; its value is the
+        cell's value. The run ends finished, failed or interrupted, whatever happens."""
         __tracebackhide__ = True
         from nb_mlops import api
         from nb_mlops.notebook.extension import tracker
         from nb_mlops.tracking.history import code_hash
         from nb_mlops.tracking.output import captured
         from nb_mlops.tracking.params import literal_params
-        from nb_mlops.tracking.run import start_run
 
-        parser = cell_parser()
-        try:
-            opts = parser.parse_args(shlex.split(line))
-            tags = parse_tags(opts.tag, parser.format_usage())
-        except HelpShown as shown:
-            print(shown.text)
-            return None
-        except UsageProblem as exc:
-            raise UsageError(str(exc)) from None
-        except ValueError as exc:  # shlex: an unclosed quote
-            raise UsageError(f"cannot split the options: {exc}\n{parser.format_usage()}") from None
         state = tracker(self.shell)
         rec = state.current
         source = self.shell.transform_cell(cell)
         cell_id = rec.cell_id if rec is not None else None
         chash = code_hash(cell)
-        run = start_run(
+        run = api.start_run(
             opts.name,
             experiment=opts.experiment,
-            tags=tags,
+            tags=dict(opts.tag),
             params=literal_params(source),
             seed=opts.seed,
+            data=opts.data or None,
             source={
                 "kind": "cell",
                 "cell_id": cell_id,
@@ -145,8 +119,6 @@ class TrackMagics(Magics):
                 "key": f"cell:{cell_id}" if cell_id else f"code:{chash}",
             },
             history=state.history.pointer(rec) if rec is not None else None,
-            data=opts.data or None,
-            workspace=api.workspace(),
         )
         status, error = "finished", None
         out = err = None
@@ -237,7 +209,7 @@ class TrackMagics(Magics):
 
 def summary_line(run: Any, error: BaseException | None) -> str:
     """`✓ run swift-otter-42 (k3x9m2qf) finished in 0.12 s · 2 params · 1 metric`."""
-    from nb_mlops.tracking.views import fmt_duration
+    from nb_mlops.text import fmt_duration
 
     mark = {"finished": "✓", "failed": "✗", "interrupted": "■"}.get(run.status, "·")
     n_params, n_metrics = len(run.params), len(run.metrics)
@@ -252,32 +224,34 @@ def summary_line(run: Any, error: BaseException | None) -> str:
 
 
 class _MagicContext:
-    """What `%track start/stop` need from the kernel."""
+    """What `%%track` and `%track start/stop` need from the kernel."""
 
     surface = "magic"
     prog = "%track"
 
-    def __init__(self, magics: TrackMagics) -> None:
+    def __init__(self, magics: TrackMagics, line: str = "", cell: str | None = None) -> None:
         self.magics = magics
+        self.line = line
+        self.cell = cell
+
+    def run_cell(self, args: argparse.Namespace) -> Any:
+        __tracebackhide__ = True
+        return self.magics.run_tracked(args, self.line, self.cell or "")
 
     def start_session(self, args: argparse.Namespace) -> Any:
         from nb_mlops import api
         from nb_mlops.notebook.extension import tracker
-        from nb_mlops.tracking.run import start_run
 
         state = tracker(self.magics.shell)
-        tags = parse_tags(
-            args.tag, build_parser(COMMANDS["start"], "%track start", cli=False).format_usage()
-        )
         rec = state.current
-        run = start_run(
+        run = api.start_run(
             args.name,
             experiment=args.experiment,
-            tags=tags,
+            tags=dict(args.tag),
             seed=args.seed,
+            data=args.data or None,
             source={"kind": "session", "session": state.history.session if state.history else None},
             history=state.history.pointer(rec) if rec is not None else None,
-            workspace=api.workspace(),
         )
         run.first_cell = rec.index if rec is not None else 0
         state.sessions.append(run)

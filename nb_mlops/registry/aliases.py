@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from nb_mlops.clock import utcnow
 from nb_mlops.errors import ModelNotFound, NbMlopsError, RefusedError
 from nb_mlops.registry.names import check_alias, check_name, version_uri
 from nb_mlops.registry.versions import (
@@ -21,17 +22,17 @@ from nb_mlops.registry.versions import (
     ALIASES,
     VERSIONS,
     require_model,
-    utcnow,
     version_id,
     who,
 )
+from nb_mlops.results import Result
 from nb_mlops.store.workspace import Workspace
 
 EVENTS = ("set", "rollback", "remove", "protect", "unprotect")
 
 
-@dataclass
-class AliasMove:
+@dataclass(repr=False)
+class AliasMove(Result):
     """What one alias change did: the event, from -> to, and the deploy hooks' outcomes."""
 
     name: str
@@ -70,7 +71,7 @@ class AliasMove:
             "hooks": self.hooks,
         }
 
-    def __str__(self) -> str:
+    def to_text(self) -> str:
         target = f"{self.name}@{self.alias}"
         if not self.changed:
             return f"{target} already points at version {self.to_version}; nothing changed"
@@ -85,9 +86,6 @@ class AliasMove:
         for hook in self.hooks:
             text += "\n  deploy hook " + hook_line(hook)
         return text
-
-    def __repr__(self) -> str:
-        return str(self)
 
 
 def hook_line(outcome: Mapping[str, Any]) -> str:

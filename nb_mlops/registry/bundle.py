@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from nb_mlops.clock import utcnow
 from nb_mlops.errors import InvalidName, NbMlopsError, ObjectCorrupt
 from nb_mlops.redact import redact_mapping
 from nb_mlops.registry import flavors
@@ -27,11 +28,10 @@ from nb_mlops.registry.fingerprint import FINGERPRINT_SCHEME, fingerprint
 from nb_mlops.registry.names import check_name
 from nb_mlops.registry.versions import (
     ModelVersion,
-    _clean_tags,
+    clean_tags,
     content_fingerprint,
     get_doc,
     record_version,
-    utcnow,
     who,
 )
 from nb_mlops.store.hashing import hash_tree, md5_file, sha256_file
@@ -153,7 +153,7 @@ def import_model(
     """
     path = Path(path)
     target = None if name is None else check_name(name)
-    extra_tags = _clean_tags(tags)
+    extra_tags = clean_tags(tags)
     try:
         zf = zipfile.ZipFile(path)
     except FileNotFoundError:
@@ -256,7 +256,7 @@ def _read_manifest(zf: zipfile.ZipFile, path: Path) -> dict[str, Any]:
     manifest.setdefault("run", None)
     _check_shapes(manifest, path)
     try:
-        manifest["tags"] = _clean_tags(manifest["tags"])
+        manifest["tags"] = clean_tags(manifest["tags"])
     except NbMlopsError as exc:
         raise BundleError(f"{path}: {MANIFEST} has a bad tag: {exc}") from None
     return manifest

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nb_mlops.errors import NbMlopsError
+from nb_mlops.errors import NbMlopsError, user_stacklevel
 from nb_mlops.registry.names import check_alias, check_name
 from nb_mlops.registry.versions import MODELS, require_model
 from nb_mlops.store.workspace import Workspace
@@ -195,8 +195,6 @@ def warn(problems: list[str]) -> None:
 
 
 def _warn(message: str) -> None:
-    from nb_mlops.tracking.run import user_stacklevel
-
     # pointed at the caller's line (set_alias, rollback), not at nb_mlops' own frames
     warnings.warn(message, DeployHookWarning, stacklevel=user_stacklevel())
 
@@ -213,7 +211,7 @@ def _timeout(ws: Workspace) -> tuple[float, str | None]:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf:
         return float(value), None
     return DEFAULT_TIMEOUT_S, (
-        f"{ws.home / 'config.toml'}: [registry] hook_timeout must be a positive number of "
+        f"{ws.config_path}: [registry] hook_timeout must be a positive number of "
         f"seconds, got {value!r}; deploy hooks ran with the default {DEFAULT_TIMEOUT_S:g} s"
     )
 

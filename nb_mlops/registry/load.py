@@ -30,7 +30,7 @@ def load_model(ws: Workspace, ref: str | ModelVersion, *, trust: bool = False) -
     A ModelVersion is read from the store it came from (`ws` when it has none).
     """
     if isinstance(ref, ModelVersion):
-        return load_version(ref._ws or ws, ref.doc, trust=trust)
+        return load_version(ref.ws or ws, ref.doc, trust=trust)
     return load_version(ws, get_doc(ws, ref), trust=trust)
 
 

@@ -17,13 +17,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nb_mlops.clock import utcnow
 from nb_mlops.errors import ModelNotFound, NbMlopsError, RefusedError
-from nb_mlops.redact import redact_value
 from nb_mlops.registry import flavors
 from nb_mlops.registry.fingerprint import FINGERPRINT_SCHEME, fingerprint, fingerprint_bytes
 from nb_mlops.registry.names import LATEST, ModelRef, check_name, parse_ref, version_uri
+from nb_mlops.results import Result
 from nb_mlops.store.hashing import sha256_file
 from nb_mlops.store.workspace import Workspace
+from nb_mlops.values import clean_fields
 
 if TYPE_CHECKING:
     from nb_mlops.tracking.run import Run
@@ -45,18 +47,12 @@ def who() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def utcnow() -> str:
-    from nb_mlops.tracking.run import utcnow as _now
-
-    return _now()
-
-
-class ModelVersion:
+class ModelVersion(Result):
     """One registered version: `.name`, `.version`, `.fingerprint`, `.uri`, and the rest."""
 
     def __init__(self, doc: Mapping[str, Any], ws: Workspace | None = None) -> None:
         self.doc = dict(doc)
-        self._ws = ws
+        self.ws = ws
         self.name: str = doc["name"]
         self.version: int = doc["version"]
         self.fingerprint: str = doc["fingerprint"]
@@ -89,11 +85,11 @@ class ModelVersion:
     @property
     def aliases(self) -> list[str]:
         """The aliases that point at this version now."""
-        if self._ws is None:
+        if self.ws is None:
             return []
         return sorted(
             d["alias"]
-            for d in self._ws.catalog.find(ALIASES, "name", self.name)
+            for d in self.ws.catalog.find(ALIASES, "name", self.name)
             if d.get("version") == self.version
         )
 
@@ -101,9 +97,9 @@ class ModelVersion:
         """The model object (see `nm.load_model`)."""
         from nb_mlops.registry.load import load_version
 
-        if self._ws is None:
+        if self.ws is None:
             raise NbMlopsError(f"{self.uri} is detached from its store; use nm.load_model")
-        return load_version(self._ws, self.doc, trust=trust)
+        return load_version(self.ws, self.doc, trust=trust)
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.doc.items() if k != "refs"}
@@ -122,12 +118,12 @@ class ModelVersion:
             f"fingerprint={self.fingerprint[:12]!r}, flavor={self.flavor!r})"
         )
 
-    def __str__(self) -> str:
+    def to_text(self) -> str:
         from nb_mlops.registry.views import version_text
 
         return version_text(self)
 
-    def _repr_html_(self) -> str:
+    def to_html(self) -> str:
         from nb_mlops.registry.views import version_html
 
         return version_html(self)
@@ -210,7 +206,7 @@ def register(
     version's lineage.
     """
     check_name(name)
-    clean_tags = _clean_tags(tags)
+    tag_values = clean_tags(tags)
     if flavor is not None and flavor not in flavors.FLAVORS:
         raise flavors.FlavorError(f"unknown flavor {flavor!r}; one of {', '.join(flavors.FLAVORS)}")
     run_doc = _run_doc(ws, run, needed=model is None)
@@ -237,7 +233,7 @@ def register(
         data=lineage,
         env=_environment(ws, run_doc),
         description=None if description is None else str(description),
-        tags=clean_tags,
+        tags=tag_values,
         origin=origin,
     )
 
@@ -309,13 +305,11 @@ def _bump_model(ws: Workspace, name: str, version: int) -> None:
         ws.catalog.set(MODELS, name, {"last_version": max(version, doc.get("last_version", 0))})
 
 
-def _clean_tags(tags: Mapping[str, Any] | None) -> dict[str, Any]:
-    from nb_mlops.tracking.run import check_key, clean_param
-
+def clean_tags(tags: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Tags of a model or version as stored: keys checked, values JSON-able and redacted."""
     if tags is not None and not isinstance(tags, Mapping):
         raise NbMlopsError(f"tags are a dict of names to values, got {type(tags).__name__}")
-
-    return {check_key("tag", k): redact_value(k, clean_param(v)) for k, v in (tags or {}).items()}
+    return clean_fields("tag", tags or {})
 
 
 def _run_doc(ws: Workspace, run: Run | str | None, *, needed: bool) -> dict[str, Any] | None:
@@ -446,7 +440,7 @@ def _environment(ws: Workspace, run_doc: Mapping[str, Any] | None) -> dict[str, 
         return {k: env.get(k) for k in ("python", "platform", "packages")}
     import sys
 
-    from nb_mlops.tracking.run import environment_ref
+    from nb_mlops.tracking.environment import environment_ref
 
     return {
         "python": sys.version.split()[0],
@@ -519,7 +513,7 @@ def _described(
         changes["description"] = str(description)
     if tags or remove_tags:
         merged = dict(doc.get("tags") or {})
-        merged.update(_clean_tags(tags))
+        merged.update(clean_tags(tags))
         for key in remove_tags or ():
             if key not in merged:
                 raise NbMlopsError(f"{label} has no tag {key!r}")
@@ -566,7 +560,7 @@ def _aliases_text(name: str, aliases: list[str]) -> str:
 def materialize(ws: Workspace, doc: Mapping[str, Any]) -> Path:
     """A verified copy of a version's artifact under `.nbmlops/models/NAME/VERSION/`."""
     md5 = doc["artifact"]["md5"]
-    dest = ws.home / "models" / doc["name"] / str(doc["version"])
+    dest = ws.model_dir(doc["name"], doc["version"])
     target = dest if md5.endswith(".dir") else dest / (doc["artifact"].get("file") or "model")
     if not target.resolve().is_relative_to(dest.resolve()):  # a record edited by hand
         raise RefusedError(f"{_label(doc)} names its file {doc['artifact']['file']!r}, outside")
@@ -581,4 +575,4 @@ def materialize(ws: Workspace, doc: Mapping[str, Any]) -> Path:
 
 
 def remove_materialized(ws: Workspace, name: str, version: int) -> None:
-    shutil.rmtree(ws.home / "models" / name / str(version), ignore_errors=True)
+    shutil.rmtree(ws.model_dir(name, version), ignore_errors=True)

@@ -21,8 +21,8 @@ from nb_mlops.registry.versions import (
     require_model,
     versions_of,
 )
-from nb_mlops.store.gc import human_bytes
-from nb_mlops.tracking.views import fmt_value, text_table
+from nb_mlops.results import Result
+from nb_mlops.text import fmt_value, human_bytes, text_table
 
 if TYPE_CHECKING:
     from nb_mlops.store.workspace import Workspace
@@ -45,8 +45,8 @@ class Section:
     """Indexes of rows shown greyed out in HTML (archived versions)."""
 
 
-@dataclass
-class Tables:
+@dataclass(repr=False)
+class Tables(Result):
     """Titled tables with a heading; the base of every registry view."""
 
     heading: str
@@ -59,7 +59,7 @@ class Tables:
     def to_dict(self) -> dict[str, Any]:
         return self.data
 
-    def __str__(self) -> str:
+    def to_text(self) -> str:
         parts = [self.heading]
         for s in self.sections:
             parts.append(f"\n{s.title}")
@@ -68,10 +68,7 @@ class Tables:
             parts.append("\n" + self.note)
         return "\n".join(parts)
 
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_html_(self) -> str:
+    def to_html(self) -> str:
         esc = html.escape
         out = [f'<div class="nbm-registry"><h3>{esc(self.heading)}</h3>']
         for s in self.sections:
@@ -169,7 +166,7 @@ def _alias_map(ws: Workspace, name: str) -> dict[int, list[str]]:
 
 # ------------------------------------------------------------------------------ one version
 def _version_sections(mv: ModelVersion) -> list[Section]:
-    ws = mv._ws
+    ws = mv.ws
     d = mv.doc
     art = d.get("artifact") or {}
     origin = d.get("origin") or {}
@@ -253,11 +250,11 @@ def _same_as(ws: Workspace, doc: Mapping[str, Any]) -> int | None:
 
 
 def version_text(mv: ModelVersion) -> str:
-    return str(_version_tables(mv))
+    return _version_tables(mv).to_text()
 
 
 def version_html(mv: ModelVersion) -> str:
-    return _version_tables(mv)._repr_html_()
+    return _version_tables(mv).to_html()
 
 
 def _version_tables(mv: ModelVersion) -> Tables:
@@ -422,7 +419,7 @@ def _metric_charts(
     docs: list[dict[str, Any]], runs: Mapping[int, Mapping[str, Any]], keys: list[str]
 ) -> list[str]:
     """One small chart per metric (at most six): its value at each version that logged it."""
-    from nb_mlops.tracking.svgchart import line_chart
+    from nb_mlops.svgchart import line_chart
 
     charts = []
     for key in keys[:_MAX_CHARTS]:

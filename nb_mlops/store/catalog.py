@@ -22,6 +22,7 @@ from tinydb.storages import Storage
 from tinydb.table import Document, Table
 
 from nb_mlops.store.journal import Journal
+from nb_mlops.store.layout import JOURNAL_FILE, JOURNAL_LOCK
 
 Path_ = tuple[str, ...]
 
@@ -116,7 +117,7 @@ class Catalog:
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
-        self.journal = Journal(self.folder / "journal.jsonl", self.folder / "journal.lock")
+        self.journal = Journal(self.folder / JOURNAL_FILE, self.folder / JOURNAL_LOCK)
         self._indexes: dict[tuple[str, Path_, str | None], _Index] = {}
         self._batch = threading.local()  # a batch belongs to the thread that opened it
         self.journal.add_listener(self._on_change)

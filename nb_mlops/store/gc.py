@@ -1,9 +1,10 @@
 """Garbage collection: removing objects and run folders that nothing in the catalog references.
 
-Any catalog document may hold `refs`, a list of object hashes it keeps alive (run artifacts, the
-environment document, later dataset versions and model files); a `.dir` hash keeps every file in
-its listing alive. Objects younger than a grace period are kept even when unreferenced, because
-another process may have just stored one and not yet written the record that refers to it.
+Any catalog document may hold `refs`, a list of object hashes it keeps alive (run artifacts,
+figures and tables, the environment document, dataset versions, model files); a `.dir` hash keeps
+every file in its listing alive. Objects younger than a grace period are kept even when
+unreferenced, because another process may have just stored one and not yet written the record
+that refers to it.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from nb_mlops.results import Result
 from nb_mlops.store.workspace import Workspace
+from nb_mlops.text import human_bytes
 
 GRACE_S = 15 * 60
 
 
 @dataclass
-class GcReport:
+class GcReport(Result):
     """What a gc removed and how much space it freed."""
 
     objects_removed: int = 0
@@ -38,7 +41,7 @@ class GcReport:
             "objects_kept": self.objects_kept,
         }
 
-    def __str__(self) -> str:
+    def to_text(self) -> str:
         return (
             f"freed {human_bytes(self.bytes_freed)}: {self.objects_removed} objects, "
             f"{self.run_folders_removed} run folders, {self.temps_removed} temporary files "
@@ -90,12 +93,3 @@ def collect(ws: Workspace, grace_s: float = GRACE_S, dry_run: bool = False) -> G
     if not dry_run:
         report.temps_removed = ws.objects.remove_stale_temps(older_than_s=max(grace_s, 60.0))
     return report
-
-
-def human_bytes(n: float) -> str:
-    """1536 -> '1.5 KiB'."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"

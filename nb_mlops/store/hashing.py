@@ -8,7 +8,6 @@ small SQLite file so unchanged files are not read again.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import logging
@@ -18,11 +17,12 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, TypeVar
 
 from nb_mlops.errors import StoreError
+from nb_mlops.store.files import read_error
 
 __all__ = [
     "CHUNK_SIZE",
@@ -316,18 +316,29 @@ def default_workers() -> int:
     return min(32, (os.cpu_count() or 1) + 4)
 
 
-def map_in_threads(fn: Callable[[_T], _R], items: list[_T], workers: int) -> list[_R]:
+def map_in_threads(
+    fn: Callable[[_T], _R], items: list[_T], workers: int, cancel: Any = None
+) -> list[_R]:
     """``[fn(x) for x in items]`` on a thread pool (hashlib and file I/O release the GIL).
 
-    On the first error, or Ctrl-C, queued calls are cancelled and running ones finish before the
-    error propagates, so no worker is left writing behind the caller's back.
+    Results are gathered as they complete, so the first error, or Ctrl-C, is seen at once: it
+    sets ``cancel`` (a threading.Event the calls may watch, to stop midway and clean up),
+    cancels queued calls, and propagates once the running ones finish, so no worker is left
+    writing behind the caller's back.
     """
     if workers <= 1 or len(items) <= 1:
         return [fn(item) for item in items]
-    pool = ThreadPoolExecutor(max_workers=min(workers, len(items)))
+    pool = ThreadPoolExecutor(max_workers=min(workers, len(items)), thread_name_prefix="nb-mlops")
     try:
-        futures = [pool.submit(fn, item) for item in items]
-        return [f.result() for f in futures]
+        futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
+        results: list[Any] = [None] * len(items)
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+        return results
+    except BaseException:
+        if cancel is not None:
+            cancel.set()
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -359,7 +370,7 @@ def _hash_file(path: Path, h: Any = None) -> str:
             while n := f.readinto(buf):
                 h.update(view[:n])
     except OSError as exc:
-        raise _os_error(path, exc) from exc
+        raise read_error(path, exc) from exc
     return h.hexdigest()
 
 
@@ -381,7 +392,7 @@ def _stat_any(path: Path) -> _Stat:
     try:
         return os.stat(path)
     except OSError as exc:
-        raise _os_error(path, exc) from exc
+        raise read_error(path, exc) from exc
 
 
 def _stat_file(path: Path) -> _Stat:
@@ -391,19 +402,6 @@ def _stat_file(path: Path) -> _Stat:
     if not stat.S_ISREG(st.st_mode):
         raise StoreError(f"not a regular file: {path}")
     return st
-
-
-def _os_error(path: Path | str, exc: OSError) -> StoreError:
-    """Turn an OSError about ``path`` into a one-line StoreError naming it."""
-    if exc.errno == errno.ELOOP:
-        return StoreError(f"symlink loop at {path}")
-    if isinstance(exc, FileNotFoundError):
-        if os.path.islink(path):
-            return StoreError(f"broken symlink: {path} -> {os.readlink(path)}")
-        return StoreError(f"no such file or folder: {path}")
-    if isinstance(exc, PermissionError):
-        return StoreError(f"permission denied: {path}")
-    return StoreError(f"cannot read {path}: {exc.strerror or exc}")
 
 
 def _walk(root: Path, root_st: _Stat) -> list[tuple[str, _Stat]]:
@@ -422,13 +420,13 @@ def _walk(root: Path, root_st: _Stat) -> list[tuple[str, _Stat]]:
             with os.scandir(folder) as it:
                 items = list(it)
         except OSError as exc:
-            raise _os_error(folder, exc) from exc
+            raise read_error(folder, exc) from exc
         for entry in items:
             rel = prefix + entry.name
             try:
                 st = entry.stat(follow_symlinks=True)
             except OSError as exc:
-                raise _os_error(entry.path, exc) from exc
+                raise read_error(entry.path, exc) from exc
             if stat.S_ISDIR(st.st_mode):
                 ident = (st.st_dev, st.st_ino)
                 if ident in ancestors:

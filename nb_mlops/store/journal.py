@@ -22,12 +22,12 @@ import json
 import os
 import secrets
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
+from nb_mlops.clock import compact_stamp
 from nb_mlops.errors import CatalogDamaged
 from nb_mlops.store.files import unwritable, write_all
 from nb_mlops.store.lock import StoreLock, holding
@@ -238,8 +238,8 @@ class Journal:
                     bad.append(line if line.endswith(b"\n") else line + b"\n")
             if not bad:
                 return len(good), 0, None
-            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-            aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}-{secrets.token_hex(3)}")
+            stamp = f"{compact_stamp()}-{secrets.token_hex(3)}"
+            aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
             with open(aside, "xb") as fh:  # never overwrite an earlier set-aside copy
                 fh.write(raw)
             tmp = self.path.with_name(f".{self.path.name}.repair-{os.getpid()}")

@@ -1,28 +1,33 @@
-"""The content-addressed object store, laid out as DVC 3's cache.
+"""Content-addressed objects in DVC 3's layout, over any file system.
 
-Objects live at ``<cache>/files/md5/<2 hex>/<30 hex>``; a folder adds a ``.dir`` object holding its
-JSON listing (see :mod:`nb_mlops.store.hashing`). Objects are read-only (0o444) and always land
-whole: bytes go to a ``.tmp-*`` file in the cache, are hashed while they are copied and only then
-renamed to their final name, so no half-written object ever carries a hash for a name.
+An object is named by the md5 of its bytes and lives at ``<root>/files/md5/<2 hex>/<30 hex>``; a
+folder adds a ``.dir`` object holding its JSON listing (see :mod:`nb_mlops.store.hashing` and
+:mod:`nb_mlops.store.listing`). The same layout serves this store's cache, DVC's cache and every
+remote, so they are all :class:`ObjectDB` instances: this module holds the layout, the one way an
+object is written (bytes go to a ``.tmp-*`` file beside the final name, are hashed on the way,
+and are renamed only when they match it), listing reads and error messages. A subclass gives
+the few file operations of its file system: :class:`ObjectStore` works on local folders with
+direct system calls (the hot path of a 10,000-file snapshot), :class:`FsObjectDB`
+(fsobjects.py) on anything fsspec reaches. Moving objects between two of them is
+:func:`nb_mlops.store.transfer.transfer`.
 """
 
 from __future__ import annotations
 
-import errno
 import hashlib
-import json
 import os
 import re
+import secrets
 import stat
-import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from nb_mlops.errors import ObjectCorrupt, StoreError
+from nb_mlops.store.files import read_error, write_error
 from nb_mlops.store.hashing import (
     CHUNK_SIZE,
     HashCache,
@@ -32,15 +37,17 @@ from nb_mlops.store.hashing import (
     md5_bytes,
     md5_file,
 )
+from nb_mlops.store.listing import parse_listing
 
-__all__ = ["ObjectInfo", "ObjectStore"]
+__all__ = ["HashMismatch", "ObjectDB", "ObjectInfo", "ObjectStore", "bare", "check_hash"]
 
-_HASH = re.compile(r"[0-9a-f]{32}(\.dir)?")
-_TEMP_PREFIX = ".tmp-"
-_SMALL_FILE = 1 << 20  # read whole and stored in one step (see _store_small)
+HASH = re.compile(r"[0-9a-f]{32}(\.dir)?")
+TEMP_PREFIX = ".tmp-"
+"""Temporary files of unfinished writes start with this, in every object store."""
+OBJECTS_SUBDIR = ("files", "md5")
+_SMALL_FILE = 1 << 20  # read whole and stored in one step (see ObjectStore._store_small)
 _OBJECT_MODE = 0o444
 _CHECKOUT_MODE = 0o644
-_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 @dataclass(frozen=True)
@@ -59,27 +66,300 @@ class ObjectInfo:
         return asdict(self)
 
 
-class ObjectStore:
-    """Content-addressed objects under ``cache_dir`` in DVC 3's layout."""
+class HashMismatch(Exception):
+    """Bytes written under an object's name hashed to something else (`.got`); nothing landed."""
+
+    def __init__(self, got: str) -> None:
+        super().__init__(got)
+        self.got = got
+
+
+def check_hash(md5: str) -> None:
+    """Refuse anything that is not an object name (32 hex digits, optionally `.dir`)."""
+    if not isinstance(md5, str) or not HASH.fullmatch(md5):
+        raise StoreError(f"not an object hash: {md5!r}")
+
+
+def bare(md5: str) -> str:
+    """The md5 of an object's bytes: its name without the ``.dir`` suffix."""
+    return md5.removesuffix(".dir")
+
+
+class ObjectDB:
+    """Objects in DVC 3's layout under one root, with the primitives left to subclasses.
+
+    `name` and `where` label the store in messages ("origin", "remote origin (/mnt/x)"); `home`
+    is True for this store's own cache, the side a push starts from and a pull ends at.
+    """
+
+    name = "objects"
+    where = "the object store"
+    home = False
+    disk = "the"
+
+    # -- layout -----------------------------------------------------------------------------
+
+    def path_of(self, md5: str) -> Any:
+        """Where the object ``md5`` (optionally ending in ``.dir``) lives."""
+        check_hash(md5)
+        return self._join(self._prefix_dir(md5[:2]), md5[2:])
+
+    def _prefix_dir(self, prefix: str) -> Any:
+        return self._join(self._join(self._root_dir(), *OBJECTS_SUBDIR), prefix)
+
+    def describe(self, md5: str) -> str:
+        """How messages name one of this store's objects."""
+        return f"object {md5} in {self.where}"
+
+    def missing(self, md5: str) -> str:
+        """The message for an object this store was asked for and does not hold."""
+        return f"object {md5} is not in {self.where}"
+
+    # -- what is there ----------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Make sure the store can be reached (a remote is opened on first use)."""
+
+    def has(self, md5: str) -> bool:
+        """Whether the object is there (one stat; its bytes are not checked)."""
+        return self._isfile(self.path_of(md5))
+
+    def index(self, candidates: Iterable[str], jobs: int | None = None) -> dict[str, int | None]:
+        """Which of ``candidates`` this store holds, with their sizes (None when not known)."""
+        found = {}
+        for h in candidates:
+            size = self._size(h)
+            if size is not None:
+                found[h] = size
+        return found
+
+    def list_prefix(self, prefix: str) -> dict[str, int | None]:
+        """The objects under one two-hex-digit folder, with their sizes (temps skipped)."""
+        found: dict[str, int | None] = {}
+        for name, size in self._ls(self._prefix_dir(prefix)):
+            md5 = prefix + name
+            if HASH.fullmatch(md5):
+                found[md5] = size
+        return found
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def open_object(self, md5: str) -> BinaryIO:
+        """The object's bytes as a stream (FileNotFoundError when it is not there)."""
+        return self._open_read(self.path_of(md5))
+
+    def fetch(self, md5: str) -> bytes:
+        """The object's bytes, checked against its name: HashMismatch when they do not match,
+        FileNotFoundError when the object is not there."""
+        with self.open_object(md5) as fin:
+            data = fin.read()
+        got = md5_bytes(data)
+        if got != bare(md5):
+            raise HashMismatch(got)
+        return data
+
+    def read_bytes(self, md5: str) -> bytes:
+        """The object's bytes, checked against its hash (StoreError naming its path if not)."""
+        path = self.path_of(md5)
+        try:
+            return self.fetch(md5)
+        except FileNotFoundError:
+            raise StoreError(f"no such object: {md5} ({path})") from None
+        except HashMismatch as exc:
+            raise _corrupt(path, exc.got) from None
+        except OSError as exc:
+            raise read_error(path, exc) from exc
+
+    def listing(self, dir_md5: str) -> list[dict]:
+        """The checked entries of a ``.dir`` object: ``{"md5", "relpath"}`` dicts."""
+        if not dir_md5.endswith(".dir"):
+            raise StoreError(f"not a folder object: {dir_md5}")
+        return parse_listing(self.read_bytes(dir_md5), str(self.path_of(dir_md5)))
+
+    def expand(self, md5s: Iterable[str]) -> set[str]:
+        """The given hashes plus the hash of every file listed in each ``.dir`` among them."""
+        result: set[str] = set()
+        for md5 in md5s:
+            result.add(md5)
+            if md5.endswith(".dir"):
+                result.update(e["md5"] for e in self.listing(md5))
+        return result
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def write(
+        self,
+        source: BinaryIO | bytes,
+        md5: str | None = None,
+        *,
+        on_bytes: Callable[[int], object] | None = None,
+        size_hint: int = -1,
+        doing: str | None = None,
+        disk: str | None = None,
+    ) -> tuple[str, int]:
+        """Land one object whole and return (md5, size).
+
+        The bytes (a stream, or bytes whose md5 the caller computed as ``md5``) go to a temp file
+        beside the object's final name, hashed on the way; they are renamed to that name only
+        when they match ``md5`` (else :class:`HashMismatch`, nothing landed). A failure of any
+        kind removes the temp; an OSError becomes a StoreError saying what was being ``doing``
+        (``disk`` names whose disk filled up, when the message should).
+        """
+        if md5 is not None:
+            check_hash(md5)
+            folder = self._prefix_dir(md5[:2])
+        else:
+            folder = self._join(self._root_dir(), *OBJECTS_SUBDIR)
+        tmp = None
+        try:
+            tmp, fout = self._create_temp(folder)
+            with fout:
+                if isinstance(source, (bytes, bytearray, memoryview)):
+                    _write_all(fout, memoryview(source))
+                    got = bare(md5) if md5 is not None else md5_bytes(source)
+                    size = len(source)
+                else:
+                    got, size = _copy_hashing(source, fout, on_bytes, size_hint)
+            if md5 is not None and got != bare(md5):
+                raise HashMismatch(got)
+            name = md5 if md5 is not None else got
+            self._commit(tmp, self.path_of(name), name)
+        except BaseException as exc:
+            if tmp is not None:
+                self._discard(tmp)
+            if isinstance(exc, OSError):
+                where = f"object {md5} to {self.path_of(md5)}" if md5 else f"an object in {folder}"
+                raise StoreError(write_error(exc, doing or f"writing {where}", disk)) from exc
+            raise
+        return (md5 if md5 is not None else got), size
+
+    def link_in(self, source: ObjectDB, md5: str) -> bool:
+        """Take `source`'s object by a hard link instead of a copy, where this store allows it."""
+        return False
+
+    def write_bytes(self, md5: str, data: bytes) -> None:
+        """Store ``data`` as object ``md5`` (its md5, computed by the caller) unless it exists."""
+        if not self._reuse(md5):
+            self.write(data, md5)
+
+    def add_bytes(self, data: bytes) -> str:
+        """Store ``data`` (a JSON document, say) as an object; return its md5."""
+        md5 = md5_bytes(data)
+        self.write_bytes(md5, data)
+        return md5
+
+    def add_listing(self, data: bytes) -> str:
+        """Store a folder listing (the bytes of a ``.dir`` object); return its ``.dir`` hash."""
+        md5 = md5_bytes(data) + ".dir"
+        self.write_bytes(md5, data)
+        return md5
+
+    def remove_stale_temps(self, older_than_s: float = 3600) -> int:
+        """Delete temporary files left by interrupted writes; return how many were deleted.
+
+        Only temps older than ``older_than_s`` go, so writes still in progress are left alone.
+        """
+        limit = time.time() - older_than_s
+        top = self._join(self._root_dir(), *OBJECTS_SUBDIR)
+        folders = [top] + [
+            self._join(top, name) for name in self._subfolders(top) if len(name) == 2
+        ]
+        removed = 0
+        for folder in folders:
+            for path, mtime in self._temps(folder):
+                if mtime < limit and self._discard(path):
+                    removed += 1
+        return removed
+
+    # -- primitives of one file system ------------------------------------------------------
+
+    def _root_dir(self) -> Any:
+        raise NotImplementedError
+
+    def _join(self, folder: Any, *names: str) -> Any:
+        raise NotImplementedError
+
+    def _isfile(self, path: Any) -> bool:
+        raise NotImplementedError
+
+    def _size(self, md5: str) -> int | None:
+        """The object's size, or None when it is not there."""
+        raise NotImplementedError
+
+    def _ls(self, folder: Any) -> list[tuple[str, int | None]]:
+        """(name, size) of the files in `folder` ([] when it does not exist)."""
+        raise NotImplementedError
+
+    def _subfolders(self, folder: Any) -> list[str]:
+        raise NotImplementedError
+
+    def _temps(self, folder: Any) -> list[tuple[Any, float]]:
+        """(path, mtime) of the temporary files in `folder`."""
+        raise NotImplementedError
+
+    def _open_read(self, path: Any) -> BinaryIO:
+        raise NotImplementedError
+
+    def _create_temp(self, folder: Any) -> tuple[Any, BinaryIO]:
+        """A new, uniquely named temp file in `folder` (made when missing), open for writing."""
+        raise NotImplementedError
+
+    def _commit(self, tmp: Any, final: Any, md5: str) -> None:
+        """Rename a finished temp to its object name (or drop it when the object appeared)."""
+        raise NotImplementedError
+
+    def _discard(self, path: Any) -> bool:
+        """Remove a file quietly; whether it went."""
+        raise NotImplementedError
+
+    def _reuse(self, md5: str) -> bool:
+        return self.has(md5)
+
+
+class ObjectStore(ObjectDB):
+    """Objects on the local disk under ``cache_dir``: this store's cache, or DVC's.
+
+    Objects are read-only (0o444). Adding a file copies it (never links: users edit their files
+    in place); `link=True` lets objects arriving from another local store be hard-linked, which
+    suits a cache of read-only objects such as DVC's.
+    """
+
+    home = True
+    name = "the local cache"
+    disk = "the local"
 
     def __init__(
-        self, cache_dir: Path | str, hash_cache: HashCache | None = None, workers: int | None = None
+        self,
+        cache_dir: Path | str,
+        hash_cache: HashCache | None = None,
+        workers: int | None = None,
+        *,
+        name: str | None = None,
+        home: bool = True,
+        link: bool = False,
     ):
         self.cache_dir = Path(cache_dir)
-        self.objects_dir = self.cache_dir / "files" / "md5"
+        self.objects_dir = self.cache_dir.joinpath(*OBJECTS_SUBDIR)
         self.hash_cache = hash_cache
         self.workers = workers or default_workers()
+        self.home = home
+        self.link = link
+        if name is not None:
+            self.name = name
+        self.where = self.name
 
-    # -- naming -------------------------------------------------------------------------------
+    # -- naming (the hot path: no generic joins) ----------------------------------------------
 
     def path_of(self, md5: str) -> Path:
         """Where the object ``md5`` (optionally ending in ``.dir``) lives."""
-        _check_hash(md5)
+        check_hash(md5)
         return self.objects_dir / md5[:2] / md5[2:]
 
     def has(self, md5: str) -> bool:
-        """Whether the object is on disk (one stat; its bytes are not checked)."""
         return self.path_of(md5).is_file()
+
+    def describe(self, md5: str) -> str:
+        return f"local object {md5}" if self.home else f"object {md5} in {self.name}"
 
     def _reuse(self, md5: str) -> bool:
         """Whether the object exists; if so its mtime is refreshed, so that a gc running now
@@ -102,7 +382,7 @@ class ObjectStore:
         return self.add_file(src)
 
     def add_file(self, src: Path | str, md5: str | None = None) -> ObjectInfo:
-        """Copy the file ``src`` into the store (never linked: users edit their files in place).
+        """Copy the file ``src`` into the store.
 
         When ``md5`` is given (or the hash cache knows the file) and the object exists, nothing is
         read. Otherwise the bytes are hashed while copied; a given ``md5`` that the bytes do not
@@ -116,7 +396,7 @@ class ObjectStore:
         if not stat.S_ISREG(st.st_mode):
             raise StoreError(f"not a regular file: {src}")
         if md5 is not None:
-            _check_hash(md5)
+            check_hash(md5)
             if md5.endswith(".dir"):
                 raise StoreError(f"a file cannot be stored as folder object {md5}: {src}")
         elif self.hash_cache is not None:
@@ -181,18 +461,6 @@ class ObjectStore:
             self.hash_cache.put_many(fresh, seen_ns=seen_ns)
         return {rel: md5 for (rel, _), md5 in zip(items, md5s, strict=True)}
 
-    def add_bytes(self, data: bytes) -> str:
-        """Store ``data`` (a JSON document, say) as an object; return its md5."""
-        md5 = md5_bytes(data)
-        self._store_bytes(md5, data)
-        return md5
-
-    def add_listing(self, data: bytes) -> str:
-        """Store a folder listing (the bytes of a ``.dir`` object); return its ``.dir`` hash."""
-        md5 = md5_bytes(data) + ".dir"
-        self._store_bytes(md5, data)
-        return md5
-
     def add_tree(
         self, src_dir: Path | str, hashed: tuple[str, list[dict], bytes] | None = None
     ) -> ObjectInfo:
@@ -212,41 +480,32 @@ class ObjectStore:
                 todo[entry["md5"]] = entry
 
         def store(entry: dict) -> ObjectInfo:
-            return self.add_file(_join_relpath(src_dir, entry["relpath"]), entry["md5"])
+            return self.add_file(src_dir.joinpath(*entry["relpath"].split("/")), entry["md5"])
 
         map_in_threads(store, list(todo.values()), self.workers)
-        self._store_bytes(dir_md5, listing)
+        self.write_bytes(dir_md5, listing)
         return ObjectInfo(dir_md5, sum(e["size"] for e in entries), len(entries))
 
+    def link_in(self, source: ObjectDB, md5: str) -> bool:
+        """Hard-link `source`'s object (a local, read-only one) into this store; False when
+        linking is not possible here (another file system, or links not allowed)."""
+        src = source.path_of(md5)
+        if not self.link or not isinstance(src, Path):
+            return False
+        folder = _mkdir(self.objects_dir / md5[:2])
+        tmp = folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+        try:
+            os.link(src, tmp)
+        except OSError:
+            return False
+        try:
+            self._commit(str(tmp), self.path_of(md5), md5)
+        except BaseException:
+            self._discard(str(tmp))
+            raise
+        return True
+
     # -- reading ------------------------------------------------------------------------------
-
-    def read_bytes(self, md5: str) -> bytes:
-        """The object's bytes, checked against its hash."""
-        path = self.path_of(md5)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise StoreError(f"no such object: {md5} ({path})") from None
-        except OSError as exc:
-            raise StoreError(f"cannot read object {path}: {exc.strerror or exc}") from exc
-        got = md5_bytes(data)
-        if got != _bare(md5):
-            raise _corrupt(path, got)
-        return data
-
-    def listing(self, dir_md5: str) -> list[dict]:
-        """The parsed listing of a ``.dir`` object: ``{"md5", "relpath"}`` dicts."""
-        if not dir_md5.endswith(".dir"):
-            raise StoreError(f"not a folder object: {dir_md5}")
-        data = self.read_bytes(dir_md5)
-        path = self.path_of(dir_md5)
-        try:
-            entries = json.loads(data)
-        except ValueError:
-            raise ObjectCorrupt(f"folder object {path} is not valid JSON") from None
-        if not isinstance(entries, list) or not all(_is_entry(e) for e in entries):
-            raise ObjectCorrupt(f"folder object {path} is not a list of md5/relpath entries")
-        return entries
 
     def verify(self, md5: str) -> None:
         """Raise :class:`ObjectCorrupt` naming the object's path if its bytes no longer match."""
@@ -254,41 +513,17 @@ class ObjectStore:
         if not path.is_file():
             raise StoreError(f"no such object: {md5} ({path})")
         got = md5_file(path)  # never through the hash cache: the point is to read the bytes
-        if got != _bare(md5):
+        if got != bare(md5):
             raise _corrupt(path, got)
-
-    def expand(self, md5s: Iterable[str]) -> set[str]:
-        """The given hashes plus the hash of every file listed in each ``.dir`` among them."""
-        result: set[str] = set()
-        for md5 in md5s:
-            result.add(md5)
-            if md5.endswith(".dir"):
-                result.update(e["md5"] for e in self.listing(md5))
-        return result
 
     def all_objects(self) -> Iterator[tuple[str, int]]:
         """Yield (md5, size) of every object on disk (temporary files excluded)."""
-        try:
-            prefixes = list(os.scandir(self.objects_dir))
-        except FileNotFoundError:
-            return
-        for prefix in prefixes:
-            if len(prefix.name) != 2 or not prefix.is_dir(follow_symlinks=False):
+        for prefix in self._subfolders(self.objects_dir):
+            if len(prefix) != 2:
                 continue
-            try:
-                items = list(os.scandir(prefix.path))
-            except FileNotFoundError:
-                continue
-            for item in items:
-                md5 = prefix.name + item.name
-                if not _HASH.fullmatch(md5):
-                    continue
-                try:
-                    st = item.stat(follow_symlinks=False)
-                except FileNotFoundError:  # removed meanwhile
-                    continue
-                if stat.S_ISREG(st.st_mode):
-                    yield md5, st.st_size
+            for md5, size in self.list_prefix(prefix).items():
+                if size is not None:
+                    yield md5, size
 
     # -- checking out -------------------------------------------------------------------------
 
@@ -304,8 +539,8 @@ class ObjectStore:
         try:
             os.replace(tmp, dest)
         except OSError as exc:
-            _unlink_quiet(tmp)
-            raise _write_error(exc, f"checking out object {md5} to {dest}") from exc
+            self._discard(tmp)
+            raise StoreError(write_error(exc, f"checking out object {md5} to {dest}")) from exc
 
     def stage(self, md5: str, dest: Path | str, label: Path | str | None = None) -> str:
         """Copy the object, verified, into a temporary file beside ``dest``; return its path.
@@ -318,27 +553,31 @@ class ObjectStore:
         dest = Path(dest)
         shown = label or dest
         src = self.path_of(md5)
+        doing = f"checking out object {md5} to {shown}"
         try:
             fin = open(src, "rb", buffering=0)  # noqa: SIM115 (opened apart: own error message)
         except FileNotFoundError:
             raise StoreError(f"no such object: {md5} ({src})") from None
         except OSError as exc:
-            raise StoreError(f"cannot read object {src}: {exc.strerror or exc}") from exc
+            raise read_error(src, exc) from exc
         with fin:
             size_hint = os.fstat(fin.fileno()).st_size
             if dest.is_dir() and not dest.is_symlink():
                 raise StoreError(f"is a folder, cannot check out a file there: {dest}")
             folder = _mkdir(dest.parent)
-            tmp = _temp_file(folder, f"checking out object {md5} to {shown}")
+            tmp = None
             try:
-                got, _ = _copy_hashing(fin, tmp, size_hint)
-                if got != _bare(md5):
+                tmp, fout = _new_temp(folder, 0o600)
+                with fout:
+                    got, _ = _copy_hashing(fin, fout, None, size_hint)
+                if got != bare(md5):
                     raise _corrupt(src, got)
                 os.chmod(tmp, _CHECKOUT_MODE)
             except BaseException as exc:
-                _unlink_quiet(tmp)
+                if tmp is not None:
+                    self._discard(tmp)
                 if isinstance(exc, OSError):
-                    raise _write_error(exc, f"checking out object {md5} to {shown}") from exc
+                    raise StoreError(write_error(exc, doing)) from exc
                 raise
         return tmp
 
@@ -349,9 +588,8 @@ class ObjectStore:
         so are empty folders (a listing holds none), so the folder ends up exactly as stored.
         """
         dest_dir = Path(dest_dir)
-        entries = self.listing(dir_md5)
-        obj_path = self.path_of(dir_md5)
-        targets = [(e["md5"], _safe_join(dest_dir, e["relpath"], obj_path)) for e in entries]
+        entries = self.listing(dir_md5)  # relpaths checked: none leaves dest_dir
+        targets = [(e["md5"], dest_dir.joinpath(*e["relpath"].split("/"))) for e in entries]
         _mkdir(dest_dir)
         map_in_threads(lambda t: self.checkout_file(*t), targets, self.workers)
         if prune:
@@ -375,38 +613,10 @@ class ObjectStore:
             raise StoreError(f"cannot remove object {path}: {exc.strerror or exc}") from exc
         return size
 
-    def remove_stale_temps(self, older_than_s: float = 3600) -> int:
-        """Delete temporary files left by interrupted writes; return how many were deleted.
-
-        Only temps older than ``older_than_s`` go, so writes still in progress are left alone.
-        """
-        limit = time.time() - older_than_s
-        removed = 0
-        folders = [self.objects_dir]
-        try:
-            folders += [Path(e.path) for e in os.scandir(self.objects_dir) if len(e.name) == 2]
-        except FileNotFoundError:
-            return 0
-        for folder in folders:
-            try:
-                items = list(os.scandir(folder))
-            except OSError:
-                continue
-            for item in items:
-                if not item.name.startswith(_TEMP_PREFIX):
-                    continue
-                try:
-                    if item.stat(follow_symlinks=False).st_mtime < limit:
-                        os.unlink(item.path)
-                        removed += 1
-                except OSError:  # gone meanwhile, or not ours to delete: leave it
-                    continue
-        return removed
-
     # -- internals ----------------------------------------------------------------------------
 
     def _store_file(self, src: Path, md5: str | None, size_hint: int) -> tuple[str, int]:
-        """Copy ``src`` into a temp, hashing it, then rename to the object's name."""
+        """Copy ``src`` into the store, hashing it on the way."""
         doing = (
             f"writing object {md5} to {self.path_of(md5)}"
             if md5
@@ -415,46 +625,14 @@ class ObjectStore:
         try:
             fin = open(src, "rb", buffering=0)  # noqa: SIM115 (opened apart: own error message)
         except OSError as exc:
-            raise _read_error(src, exc) from exc
+            raise read_error(src, exc) from exc
         with fin:
-            folder = _mkdir(self.objects_dir / md5[:2] if md5 else self.objects_dir)
-            tmp = _temp_file(folder, doing)
             try:
-                got, size = _copy_hashing(fin, tmp, size_hint)
-                if md5 is not None and got != md5:
-                    raise StoreError(
-                        f"{src} changed while being stored: expected md5 {md5}, read {got}"
-                    )
-                self._land(tmp, got)
-            except BaseException as exc:
-                _unlink_quiet(tmp)
-                if isinstance(exc, OSError):
-                    raise _write_error(exc, doing) from exc
-                raise
-        return got, size
-
-    def _store_bytes(self, md5: str, data: bytes) -> None:
-        """Write ``data`` as object ``md5`` unless it exists, with the fewest file operations:
-        the temp is created read-only in the object's own folder and renamed there (creating
-        files is what costs most on many disks; no chmod, no rename across folders).
-        """
-        if self._reuse(md5):
-            return
-        folder = self.objects_dir / md5[:2]
-        final = folder / md5[2:]
-        tmp = f"{folder}/{_TEMP_PREFIX}{md5[2:10]}-{os.getpid()}-{threading.get_ident()}"
-        try:
-            try:
-                _write_new(tmp, data)
-            except FileNotFoundError:
-                _mkdir(folder)
-                _write_new(tmp, data)
-            os.replace(tmp, final)
-        except BaseException as exc:
-            _unlink_quiet(tmp)
-            if isinstance(exc, OSError):
-                raise _write_error(exc, f"writing object {md5} to {final}") from exc
-            raise
+                return self.write(fin, md5, size_hint=size_hint, doing=doing)
+            except HashMismatch as exc:
+                raise StoreError(
+                    f"{src} changed while being stored: expected md5 {md5}, read {exc.got}"
+                ) from None
 
     def _store_small(self, src: Path) -> str:
         """Store a small file in one read: it is read whole, hashed, then written as bytes."""
@@ -462,20 +640,8 @@ class ObjectStore:
             with open(src, "rb", buffering=0) as fin:
                 data = fin.read()
         except OSError as exc:
-            raise _read_error(src, exc) from exc
-        md5 = md5_bytes(data)
-        self._store_bytes(md5, data)
-        return md5
-
-    def _land(self, tmp: str, md5: str) -> None:
-        """Make the finished temp read-only and rename it to its object name."""
-        final = self.path_of(md5)
-        if self._reuse(md5):  # another writer got there first; its bytes are the same
-            _unlink_quiet(tmp)
-            return
-        final.parent.mkdir(exist_ok=True)
-        os.chmod(tmp, _OBJECT_MODE)
-        os.replace(tmp, final)
+            raise read_error(src, exc) from exc
+        return self.add_bytes(data)
 
     def _holds(self, dest: Path, md5: str) -> bool:
         """Whether the hash cache vouches that ``dest`` already holds object ``md5``."""
@@ -487,35 +653,98 @@ class ObjectStore:
             return False
         return stat.S_ISREG(st.st_mode) and self.hash_cache.get(dest, st) == md5
 
+    # -- primitives: direct system calls ------------------------------------------------------
 
-def _check_hash(md5: str) -> None:
-    if not isinstance(md5, str) or not _HASH.fullmatch(md5):
-        raise StoreError(f"not an object hash: {md5!r}")
+    def _root_dir(self) -> Path:
+        return self.cache_dir
+
+    def _join(self, folder: Any, *names: str) -> Path:
+        return Path(folder).joinpath(*names)
+
+    def _prefix_dir(self, prefix: str) -> Path:
+        return self.objects_dir / prefix
+
+    def _isfile(self, path: Any) -> bool:
+        return os.path.isfile(path)
+
+    def _size(self, md5: str) -> int | None:
+        try:
+            st = self.path_of(md5).stat()
+        except OSError:
+            return None
+        return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+    def _ls(self, folder: Any) -> list[tuple[str, int | None]]:
+        out = []
+        for entry in _scandir(folder):
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:  # removed meanwhile
+                continue
+            if stat.S_ISREG(st.st_mode):
+                out.append((entry.name, st.st_size))
+        return out
+
+    def _subfolders(self, folder: Any) -> list[str]:
+        return [e.name for e in _scandir(folder) if e.is_dir(follow_symlinks=False)]
+
+    def _temps(self, folder: Any) -> list[tuple[Any, float]]:
+        out = []
+        for entry in _scandir(folder):
+            if entry.name.startswith(TEMP_PREFIX):
+                try:
+                    out.append((entry.path, entry.stat(follow_symlinks=False).st_mtime))
+                except OSError:  # gone meanwhile
+                    continue
+        return out
+
+    def _open_read(self, path: Any) -> BinaryIO:
+        return open(path, "rb", buffering=0)  # the caller closes it
+
+    def _create_temp(self, folder: Any) -> tuple[str, BinaryIO]:
+        # Created read-only in the object's own folder and renamed there: creating files is
+        # what costs most on many disks, so no chmod and no rename across folders.
+        try:
+            return _new_temp(folder, _OBJECT_MODE)
+        except FileNotFoundError:
+            _mkdir(Path(folder))
+            return _new_temp(folder, _OBJECT_MODE)
+
+    def _commit(self, tmp: Any, final: Any, md5: str) -> None:
+        if self._reuse(md5):  # another writer got there first; its bytes are the same
+            self._discard(tmp)
+            return
+        try:
+            os.replace(tmp, final)
+        except FileNotFoundError:  # written before its name was known: no prefix folder yet
+            _mkdir(Path(final).parent)
+            os.replace(tmp, final)
+
+    def _discard(self, path: Any) -> bool:
+        try:
+            os.unlink(path)
+        except OSError:  # gone meanwhile, or not ours to delete: leave it
+            return False
+        return True
 
 
-def _bare(md5: str) -> str:
-    """The md5 of an object's bytes: its name without the ``.dir`` suffix."""
-    return md5.removesuffix(".dir")
+def _scandir(folder: Any) -> list[os.DirEntry]:
+    try:
+        with os.scandir(folder) as it:
+            return list(it)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
-def _corrupt(path: Path, got: str) -> ObjectCorrupt:
+def _corrupt(path: Any, got: str) -> ObjectCorrupt:
     return ObjectCorrupt(f"object {path} is corrupt: its bytes hash to {got}")
-
-
-def _is_entry(entry: object) -> bool:
-    return (
-        isinstance(entry, dict)
-        and isinstance(entry.get("relpath"), str)
-        and isinstance(entry.get("md5"), str)
-        and _HASH.fullmatch(entry["md5"]) is not None
-    )
 
 
 def _source_stat(src: Path) -> os.stat_result:
     try:
         return os.stat(src)
     except OSError as exc:
-        raise _read_error(src, exc) from exc
+        raise read_error(src, exc) from exc
 
 
 def _same_file(path: Path, before: os.stat_result) -> bool:
@@ -530,24 +759,6 @@ def _same_file(path: Path, before: os.stat_result) -> bool:
     )
 
 
-def _read_error(src: Path, exc: OSError) -> StoreError:
-    if exc.errno == errno.ELOOP:
-        return StoreError(f"symlink loop at {src}")
-    if isinstance(exc, FileNotFoundError):
-        if os.path.islink(src):
-            return StoreError(f"broken symlink: {src}")
-        return StoreError(f"no such file or folder: {src}")
-    if isinstance(exc, PermissionError):
-        return StoreError(f"permission denied: {src}")
-    return StoreError(f"cannot read {src}: {exc.strerror or exc}")
-
-
-def _write_error(exc: OSError, doing: str) -> StoreError:
-    if exc.errno in _DISK_FULL:
-        return StoreError(f"disk full while {doing}; the partial copy was removed")
-    return StoreError(f"failed {doing}: {exc.strerror or exc}")
-
-
 def _mkdir(folder: Path) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -556,63 +767,51 @@ def _mkdir(folder: Path) -> Path:
     return folder
 
 
-def _temp_file(folder: Path, doing: str) -> str:
-    """Create an empty, recognisably temporary file in ``folder`` and return its path."""
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=folder)
-    except OSError as exc:
-        raise _write_error(exc, doing) from exc
-    os.close(fd)
-    return tmp
+def _new_temp(folder: Any, mode: int) -> tuple[str, BinaryIO]:
+    """Create a recognisably temporary file in ``folder`` with ``mode``; open for writing."""
+    path = os.path.join(folder, f"{TEMP_PREFIX}{secrets.token_hex(8)}")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    return path, open(fd, "wb", buffering=0)  # the caller closes it
 
 
-def _copy_hashing(fin: BinaryIO, tmp: str, size_hint: int) -> tuple[str, int]:
-    """Copy ``fin`` into the file ``tmp`` in 1 MiB chunks; return (md5, size) of what was copied."""
+def _copy_hashing(
+    fin: BinaryIO, fout: BinaryIO, on_bytes: Callable[[int], object] | None, size_hint: int
+) -> tuple[str, int]:
+    """Copy ``fin`` to ``fout`` in 1 MiB chunks; return (md5, size) of what went through.
+
+    `on_bytes(n)` hears of each chunk (a progress bar; it raises to stop a copy midway).
+    """
     h = hashlib.md5(usedforsecurity=False)
-    # A small file gets a buffer of its size: allocating 1 MiB per file would dominate.
-    buf = bytearray(max(1, min(CHUNK_SIZE, size_hint + 1)))
-    view = memoryview(buf)
     size = 0
-    with open(tmp, "wb", buffering=0) as fout:
-        while n := fin.readinto(buf):
+    readinto = getattr(fin, "readinto", None)
+    if readinto is not None and size_hint >= 0:
+        # A small file gets a buffer of its size: allocating 1 MiB per file would dominate.
+        buf = bytearray(max(1, min(CHUNK_SIZE, size_hint + 1)))
+        view = memoryview(buf)
+        while n := readinto(buf):
             chunk = view[:n]
             h.update(chunk)
             _write_all(fout, chunk)
             size += n
+            if on_bytes is not None:
+                on_bytes(n)
+    else:
+        while chunk := fin.read(CHUNK_SIZE):
+            h.update(chunk)
+            _write_all(fout, memoryview(chunk))
+            size += len(chunk)
+            if on_bytes is not None:
+                on_bytes(len(chunk))
     return h.hexdigest(), size
-
-
-def _write_new(path: str, data: bytes) -> None:
-    """Create ``path`` (read-only from the start: no chmod afterwards) holding ``data``."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _OBJECT_MODE)
-    with open(fd, "wb", buffering=0) as fout:
-        _write_all(fout, memoryview(data))
 
 
 def _write_all(fout: BinaryIO, data: memoryview) -> None:
     """Write all of ``data`` (an unbuffered write may be short)."""
     while data:
         n = fout.write(data)
+        if n is None:  # a buffered stream took it all
+            return
         data = data[n:]
-
-
-def _unlink_quiet(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def _join_relpath(root: Path, relpath: str) -> Path:
-    return root.joinpath(*relpath.split("/"))
-
-
-def _safe_join(root: Path, relpath: str, obj_path: Path) -> Path:
-    """``root/relpath``, refusing listings that would write outside ``root``."""
-    parts = relpath.split("/")
-    if relpath.startswith("/") or any(p in ("", ".", "..") or os.sep in p for p in parts):
-        raise ObjectCorrupt(f"folder object {obj_path} lists an unsafe path: {relpath!r}")
-    return root.joinpath(*parts)
 
 
 def _prune(root: Path, keep: set[str]) -> None:

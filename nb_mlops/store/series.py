@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from nb_mlops.store.files import append_line
+from nb_mlops.store.layout import COLUMNS_FILE, METRICS_FILE
 
 FLUSH_INTERVAL_S = 0.5
 HEARTBEAT_INTERVAL_S = 15.0
-METRICS_FILE = "metrics.jsonl"
 
 
 class MetricWriter:
@@ -242,9 +242,6 @@ def _parse_csvish(raw: bytes) -> tuple[list[str], tuple[Any, Any, Any]] | None:
             frame["time"].to_numpy(np.float64),
         ),
     )
-
-
-COLUMNS_FILE = "metrics.npz"
 
 
 def write_columns(run_dir: Path) -> None:

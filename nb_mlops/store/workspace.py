@@ -10,21 +10,25 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from nb_mlops._version import __version__
+from nb_mlops.clock import compact_stamp, utc_seconds
 from nb_mlops.errors import StoreError, StoreVersionError
+from nb_mlops.notify import notify
+from nb_mlops.store import layout
 from nb_mlops.store.catalog import Catalog
+from nb_mlops.store.config import TEMPLATE, ConfigFile
 from nb_mlops.store.files import atomic_write, unwritable
+from nb_mlops.store.layout import STORE_DIRNAME, RunFiles
 
-STORE_DIRNAME = ".nbmlops"
+__all__ = ["FORMAT", "STORE_DIRNAME", "RunFiles", "Workspace", "open_workspace"]
+
 FORMAT = 2
 """Format 2: journal catalog (catalog/journal.jsonl). Format 1 was the prototype's single TinyDB
 JSONStorage file (catalog/db.json); it is migrated on open."""
@@ -35,18 +39,6 @@ _GITIGNORE = """\
 !.gitignore
 !config.toml
 """
-
-_CONFIG = """\
-# nb-mlops settings for this workspace (TOML).
-# [capture]
-# env = ["MY_SETTING"]          # extra environment variables to record with each run
-# stdout_limit = 65536          # bytes of stdout/stderr kept per run (head and tail)
-"""
-
-
-def notify(message: str) -> None:
-    """Tell the user something happened that they did not ask for (replaceable by the UI)."""
-    print(f"nb-mlops: {message}", file=sys.stderr)
 
 
 def find_home(start: Path | None = None) -> Path | None:
@@ -74,51 +66,68 @@ def default_home(start: Path | None = None) -> Path:
 
 
 class Workspace:
-    """One store on disk: its folders, catalog and object cache."""
+    """One store on disk: its folders, catalog, object cache and settings, and the path of
+    everything else it keeps (run files, history, model copies, locks)."""
 
     def __init__(self, home: Path) -> None:
         self.home = Path(home)
         self.root = self.home.parent
-        self.runs_dir = self.home / "runs"
-        self.history_dir = self.home / "history"
-        self.cache_dir = self.home / "cache"
+        self.runs_dir = self.home / layout.RUNS_DIR
+        self.history_dir = self.home / layout.HISTORY_DIR
+        self.cache_dir = self.home / layout.CACHE_DIR
+        self.models_dir = self.home / layout.MODELS_DIR
+        self.config_path = self.home / layout.CONFIG_FILE
         self._locks: dict[str, Any] = {}
+        self._config = ConfigFile(self.config_path, self.writers_lock)
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.home)!r})"
 
     @cached_property
     def catalog(self) -> Catalog:
-        return Catalog(self.home / "catalog")
+        return Catalog(self.home / layout.CATALOG_DIR)
 
     @cached_property
     def objects(self) -> Any:
         from nb_mlops.store.hashing import HashCache
         from nb_mlops.store.objects import ObjectStore
 
-        return ObjectStore(self.cache_dir, hash_cache=HashCache(self.home / "state"))
+        return ObjectStore(self.cache_dir, hash_cache=HashCache(self.home / layout.STATE_FILE))
 
-    @cached_property
+    # ------------------------------------------------------------------ settings
+    @property
     def config(self) -> dict[str, Any]:
-        path = self.home / "config.toml"
-        if not path.exists():
-            return {}
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # pragma: no cover
-            import tomli as tomllib
-        try:
-            return tomllib.loads(path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise StoreError(f"config file {path} is not valid TOML: {exc}") from None
+        """The settings in config.toml, re-read whenever the file changed (read-only)."""
+        return self._config.read()
 
+    def edit_config(self) -> AbstractContextManager[Any]:
+        """Edit config.toml as a tomlkit document (comments kept), written whole at the end."""
+        return self._config.edit()
+
+    def writers_lock(self) -> AbstractContextManager[None]:
+        """The store's writers' lock (the catalog's): one writer at a time for check-then-write."""
+        return self.catalog.locked()
+
+    # --------------------------------------------------------------------- paths
     def run_dir(self, run_id: str) -> Path:
         return self.runs_dir / run_id
+
+    def run_files(self, run_id: str) -> RunFiles:
+        """The files of run `run_id` (metrics, cells, output, heartbeat)."""
+        return RunFiles(self.runs_dir / run_id)
+
+    def history_file(self, session: str) -> Path:
+        """The execution history of one kernel session (one JSON line per cell)."""
+        return self.history_dir / f"{session}.jsonl"
+
+    def model_dir(self, name: str, version: int) -> Path:
+        """Where a model version's verified copy is checked out for loading."""
+        return self.models_dir / name / str(version)
 
     def temp_folder(self, prefix: str) -> tempfile.TemporaryDirectory:
         """A scratch folder inside the store (same file system as the cache, so finished files
         move in cheaply), removed when the `with` block ends."""
-        folder = self.home / "tmp"
+        folder = self.home / layout.TMP_DIR
         folder.mkdir(exist_ok=True)
         return tempfile.TemporaryDirectory(prefix=prefix, dir=folder)
 
@@ -131,7 +140,8 @@ class Workspace:
         lock = self._locks.get(key)
         if lock is None:
             safe = "".join(c if c.isalnum() or c in "._-@" else "_" for c in key)
-            lock = self._locks[key] = StoreLock(self.home / "locks" / f"{safe}.lock", timeout)
+            path = self.home / layout.LOCKS_DIR / f"{safe}.lock"
+            lock = self._locks[key] = StoreLock(path, timeout)
         with holding(lock, "the lock"):
             yield
 
@@ -165,9 +175,11 @@ def open_workspace(home: Path | None = None, *, create: bool = True) -> Workspac
             home = default_home()
     home = Path(home).absolute()
     ws = _OPEN.get(home)
-    if ws is not None and (home / "format.json").exists():
+    fmt_file = home / layout.FORMAT_FILE
+    if ws is not None and fmt_file.exists():
         return ws
-    if not (home / "format.json").exists() and not (home / "catalog" / "db.json").exists():
+    legacy = home / layout.CATALOG_DIR / layout.LEGACY_CATALOG_FILE
+    if not fmt_file.exists() and not legacy.exists():
         if not create and not home.is_dir():
             raise StoreError(f"no store at {home}")
         _create(home)
@@ -175,6 +187,11 @@ def open_workspace(home: Path | None = None, *, create: bool = True) -> Workspac
     ws = Workspace(home)
     _OPEN[home] = ws
     return ws
+
+
+def open_workspaces() -> list[Workspace]:
+    """The stores this process has opened, most recent last."""
+    return list(_OPEN.values())
 
 
 def forget_open_workspaces() -> None:
@@ -185,12 +202,12 @@ def forget_open_workspaces() -> None:
 def _create(home: Path) -> None:
     existed = home.is_dir()
     try:
-        for sub in ("catalog", "runs", "cache", "history"):
+        for sub in layout.CREATED_DIRS:
             (home / sub).mkdir(parents=True, exist_ok=True)
-        if not (home / ".gitignore").exists():
-            atomic_write(home / ".gitignore", _GITIGNORE)
-        if not (home / "config.toml").exists():
-            atomic_write(home / "config.toml", _CONFIG)
+        if not (home / layout.GITIGNORE_FILE).exists():
+            atomic_write(home / layout.GITIGNORE_FILE, _GITIGNORE)
+        if not (home / layout.CONFIG_FILE).exists():
+            atomic_write(home / layout.CONFIG_FILE, TEMPLATE)
         _write_format(home)
     except OSError as exc:
         raise unwritable(home, exc) from None
@@ -199,17 +216,13 @@ def _create(home: Path) -> None:
 
 
 def _write_format(home: Path) -> None:
-    doc = {"format": FORMAT, "written_by": __version__, "updated": _now()}
-    atomic_write(home / "format.json", json.dumps(doc, indent=1) + "\n")
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    doc = {"format": FORMAT, "written_by": __version__, "updated": utc_seconds()}
+    atomic_write(home / layout.FORMAT_FILE, json.dumps(doc, indent=1) + "\n")
 
 
 def check_format(home: Path) -> None:
     """Refuse a newer store; migrate an older one after backing it up."""
-    fmt_path = home / "format.json"
+    fmt_path = home / layout.FORMAT_FILE
     if fmt_path.exists():
         try:
             doc = json.loads(fmt_path.read_text(encoding="utf-8"))
@@ -234,11 +247,10 @@ def check_format(home: Path) -> None:
 
 def migrate(home: Path, fmt: int) -> Path:
     """Back up the catalog, then bring the store from format `fmt` to FORMAT."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    backup = home / "backups" / f"format-{fmt}-{stamp}"
+    backup = home / layout.BACKUPS_DIR / f"format-{fmt}-{compact_stamp()}Z"
     try:
         backup.mkdir(parents=True, exist_ok=False)
-        shutil.copytree(home / "catalog", backup / "catalog")
+        shutil.copytree(home / layout.CATALOG_DIR, backup / layout.CATALOG_DIR)
         for step in range(fmt, FORMAT):
             _MIGRATIONS[step](home)
         _write_format(home)
@@ -250,7 +262,7 @@ def migrate(home: Path, fmt: int) -> Path:
 
 def _from_1(home: Path) -> None:
     """Format 1 -> 2: the single TinyDB JSON file becomes the journal, one put per document."""
-    src = home / "catalog" / "db.json"
+    src = home / layout.CATALOG_DIR / layout.LEGACY_CATALOG_FILE
     try:
         tables = json.loads(src.read_text(encoding="utf-8") or "{}")
     except ValueError:
@@ -258,7 +270,7 @@ def _from_1(home: Path) -> None:
             f"catalog file {src} (format 1) is not valid JSON; fix it or move it aside, "
             "then open the store again"
         ) from None
-    catalog = Catalog(home / "catalog")
+    catalog = Catalog(home / layout.CATALOG_DIR)
     records = []
     for table, docs in tables.items():
         for int_id, doc in docs.items():
@@ -267,7 +279,7 @@ def _from_1(home: Path) -> None:
     if records:
         catalog.journal.append(records)
     src.unlink()
-    for sub in ("runs", "cache", "history"):
+    for sub in layout.CREATED_DIRS:
         (home / sub).mkdir(exist_ok=True)
 
 

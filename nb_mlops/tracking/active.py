@@ -64,7 +64,8 @@ class ActiveRunProxy:
     def __dir__(self) -> list[str]:
         from nb_mlops.tracking.run import Run
 
-        return [n for n in dir(Run) if not n.startswith("_")]
+        run = current()
+        return [n for n in dir(type(run) if run is not None else Run) if not n.startswith("_")]
 
 
 track = ActiveRunProxy()

@@ -15,12 +15,14 @@ from typing import Any
 import numpy as np
 
 from nb_mlops.errors import RunNotFound
-from nb_mlops.store.series import METRICS_FILE, load_columns
+from nb_mlops.results import Result
+from nb_mlops.store.series import load_columns
 from nb_mlops.store.workspace import Workspace
+from nb_mlops.text import fmt_duration, fmt_value, short_time, text_table
 from nb_mlops.tracking import active
 from nb_mlops.tracking.query import all_runs, live_metrics, resolve_run, select_runs
-from nb_mlops.tracking.run import _same_value
-from nb_mlops.tracking.views import _short_time, fmt_duration, fmt_value, status_badge, text_table
+from nb_mlops.tracking.views import status_badge
+from nb_mlops.values import same_value
 
 __all__ = ["DEFAULT_SELECTED", "Comparison", "compare"]
 
@@ -35,7 +37,7 @@ _EMPTY_SERIES: _Series = (
 )
 
 
-class Comparison:
+class Comparison(Result):
     """Runs side by side: the data behind the comparison widget, with a static HTML/text view."""
 
     def __init__(
@@ -88,7 +90,7 @@ class Comparison:
         for run in active.active_runs():
             if run.run_id == run_id:
                 run.flush()
-        path = self.ws.run_dir(run_id) / METRICS_FILE
+        path = self.ws.run_files(run_id).metrics
         cached = self._series.get(run_id)
         if cached is not None and doc.get("status") == "running":
             if self._stamp.get(run_id) != _stamp(path):
@@ -124,7 +126,7 @@ class Comparison:
                 values = [(d.get(section) or {}).get(key, _MISSING) for d in docs]
                 first = values[0]
                 if all(v is not _MISSING for v in values) and all(
-                    _same_value(first, v) for v in values[1:]
+                    same_value(first, v) for v in values[1:]
                 ):
                     continue
                 out[section][key] = {
@@ -138,11 +140,11 @@ class Comparison:
         return {r: list(self.doc(r).get("data") or []) for r in dict.fromkeys(run_ids)}
 
     def figures(self, run_id: str) -> list[dict[str, Any]]:
-        """The run's stored figures (records, see rich.py)."""
+        """The run's stored figures (records, see media.py)."""
         return list(self.doc(run_id).get("figures") or [])
 
     def tables(self, run_id: str) -> list[dict[str, Any]]:
-        """The run's stored tables (records, see rich.py)."""
+        """The run's stored tables (records, see media.py)."""
         return list(self.doc(run_id).get("tables") or [])
 
     def label(self, run_id: str) -> str:
@@ -176,7 +178,7 @@ class Comparison:
             for key, values in diff[section].items()
         ]
 
-    def __str__(self) -> str:
+    def to_text(self) -> str:
         if not self.runs:
             return f"no runs to compare{' match ' + self.filter if self.filter else ''}"
         header = ["", "run_id", "name", "status", "start", "duration"]
@@ -187,7 +189,7 @@ class Comparison:
                 d["run_id"],
                 d.get("name") or "",
                 d.get("status") or "",
-                _short_time(d.get("start")),
+                short_time(d.get("start")),
                 fmt_duration(d.get("duration")),
             ]
             for d in self.runs
@@ -211,11 +213,8 @@ class Comparison:
                 out.append("\nThe selected runs have the same params and metrics.")
         return "\n".join(out)
 
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_html_(self) -> str:
-        from nb_mlops.tracking.svgchart import line_chart
+    def to_html(self) -> str:
+        from nb_mlops.svgchart import line_chart
 
         esc = html.escape
         if not self.runs:
@@ -236,7 +235,7 @@ class Comparison:
                 f"<td><code>{esc(d['run_id'])}</code></td>",
                 f"<td>{esc(d.get('name') or '')}</td>",
                 f"<td>{status_badge(d.get('status') or '')}</td>",
-                f"<td>{esc(_short_time(d.get('start')))}</td>",
+                f"<td>{esc(short_time(d.get('start')))}</td>",
                 f"<td>{esc(fmt_duration(d.get('duration')))}</td>",
             ]
             cells += [f"<td>{esc(fmt_value((d.get('params') or {}).get(k)))}</td>" for k in params]
@@ -295,7 +294,7 @@ class Comparison:
 
     def _figures_html(self) -> str:
         """Figures of the selected runs side by side, one row per figure name."""
-        from nb_mlops.tracking.rich import figure_html
+        from nb_mlops.tracking.media import figure_html
 
         esc = html.escape
         names: list[str] = []

@@ -17,9 +17,12 @@ import threading
 from collections.abc import Iterable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nb_mlops.redact import redact_mapping
+
+if TYPE_CHECKING:
+    from nb_mlops.store.workspace import Workspace
 
 ENV_ALLOWLIST = (
     "CUDA_VISIBLE_DEVICES",
@@ -166,3 +169,21 @@ def git_dirty_async(root: str | Path) -> Future[bool | None]:
 
     threading.Thread(target=probe, name="nb-mlops-git", daemon=True).start()
     return future
+
+
+_env_refs: dict[tuple[str, int], str] = {}
+
+
+def environment_ref(ws: Workspace) -> str:
+    """md5 of this process's system and package list, stored once per store as a JSON object
+    (what runs and model versions point at, instead of carrying the list each)."""
+    packages = package_versions()
+    key = (str(ws.home), id(packages))
+    ref = _env_refs.get(key)
+    if ref is None or not ws.objects.has(ref):  # a gc may have removed it since
+        import json
+
+        doc = {"system": system_info(), "packages": packages}
+        ref = ws.objects.add_bytes(json.dumps(doc, sort_keys=True, indent=1).encode())
+        _env_refs[key] = ref
+    return ref

@@ -443,11 +443,11 @@ class Node:
     def keys(self) -> list[str]:
         """The keys the filter mentions, in order of first appearance."""
         seen: dict[str, None] = {}
-        self._collect(seen)
+        self.collect_keys(seen)
         return list(seen)
 
-    def _collect(self, seen: dict[str, None]) -> None:
-        pass
+    def collect_keys(self, seen: dict[str, None]) -> None:
+        """Add the keys this node tests to `seen` (insertion-ordered, no repeats)."""
 
 
 class MatchAll(Node):
@@ -480,7 +480,7 @@ class Comparison(Node):
     def evaluate(self, doc: dict) -> bool:
         return self._match(doc)
 
-    def _collect(self, seen: dict[str, None]) -> None:
+    def collect_keys(self, seen: dict[str, None]) -> None:
         seen[self._column] = None
 
     def __repr__(self) -> str:
@@ -502,9 +502,9 @@ class _Junction(Node):
         self.children = tuple(flat)
         self._tests = tuple(child.evaluate for child in flat)
 
-    def _collect(self, seen: dict[str, None]) -> None:
+    def collect_keys(self, seen: dict[str, None]) -> None:
         for child in self.children:
-            child._collect(seen)
+            child.collect_keys(seen)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(map(repr, self.children))})"

@@ -8,14 +8,14 @@ can later replay exactly the cells that led to it, untracked ones included.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from nb_mlops.clock import compact_stamp, utcnow
+from nb_mlops.jsonl import read_jsonl
 from nb_mlops.store.files import append_line
 from nb_mlops.store.workspace import Workspace
 from nb_mlops.tracking.ids import new_run_id
@@ -65,9 +65,8 @@ class SessionHistory:
 
     def __init__(self, ws: Workspace, session: str | None = None) -> None:
         self.ws = ws
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
-        self.session = session or f"{stamp}-{new_run_id()[:6]}"
-        self.path = ws.history_dir / f"{self.session}.jsonl"
+        self.session = session or f"{compact_stamp()}-{new_run_id()[:6]}"
+        self.path = ws.history_file(self.session)
         self.count = 0
 
     def begin(
@@ -80,7 +79,7 @@ class SessionHistory:
             source=source,
             execution_count=execution_count,
             cell_id=cell_id,
-            start=dt.datetime.now(dt.timezone.utc).isoformat(),
+            start=utcnow(),
             hash=code_hash(source),
         )
 
@@ -90,7 +89,7 @@ class SessionHistory:
         try:
             append_line(self.path, line.encode())
         except Exception:
-            self.ws.history_dir.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             append_line(self.path, line.encode())
 
     def pointer(self, record: CellRecord) -> dict[str, Any]:
@@ -98,24 +97,9 @@ class SessionHistory:
         return {"session": self.session, "index": record.index}
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Whole JSON lines of a file (a partial last line from a kill is skipped)."""
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        return []
-    out = []
-    for line in raw[: raw.rfind(b"\n") + 1].splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
-
-
 def lead_up(ws: Workspace, pointer: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The cells of a run's session up to (and including) its own cell, in order."""
     if not pointer:
         return []
-    cells = read_jsonl(ws.history_dir / f"{pointer['session']}.jsonl")
+    cells = read_jsonl(ws.history_file(pointer["session"]))
     return [c for c in cells if c.get("i", 0) <= pointer["index"]]

@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nb_mlops.clock import from_timestamp
 from nb_mlops.errors import RunNotFound
-from nb_mlops.store.series import METRICS_FILE, last_values, read_points
+from nb_mlops.store.series import last_values, read_points
 from nb_mlops.store.workspace import Workspace
 from nb_mlops.tracking import active
 from nb_mlops.tracking.filter import compile_filter
@@ -30,7 +31,7 @@ def refresh_liveness(ws: Workspace, docs: Iterable[dict[str, Any]]) -> int:
     dead = []
     for doc in docs:
         if doc.get("status") == "running" and doc["run_id"] not in mine:
-            beat = ws.run_dir(doc["run_id"]) / "heartbeat"
+            beat = ws.run_files(doc["run_id"]).heartbeat
             if is_dead(doc.get("proc"), beat):
                 dead.append(doc["run_id"])
     for run_id in dead:
@@ -39,18 +40,16 @@ def refresh_liveness(ws: Workspace, docs: Iterable[dict[str, Any]]) -> int:
 
 
 def _mark_crashed(ws: Workspace, run_id: str) -> None:
-    run_dir = ws.run_dir(run_id)
-    points = read_points(run_dir / METRICS_FILE)
+    files = ws.run_files(run_id)
+    points = read_points(files.metrics)
     end_ts = max((p[3] for p in points), default=None)
     try:
-        end_ts = max(end_ts or 0.0, os.stat(run_dir / "heartbeat").st_mtime)
+        end_ts = max(end_ts or 0.0, os.stat(files.heartbeat).st_mtime)
     except OSError:
         pass
     changes: dict[str, Any] = {"status": "crashed", "metrics": last_values(points)}
     if end_ts:
-        import datetime as dt
-
-        changes["end"] = dt.datetime.fromtimestamp(end_ts, dt.timezone.utc).isoformat()
+        changes["end"] = from_timestamp(end_ts)
     with ws.catalog.locked():
         doc = ws.catalog.get("runs", run_id)
         if doc is not None and doc.get("status") == "running":
@@ -95,7 +94,7 @@ def live_metrics(ws: Workspace, doc: dict[str, Any]) -> dict[str, float]:
     for run in active.active_runs():
         if run.run_id == doc["run_id"]:
             return run.metrics
-    return last_values(read_points(ws.run_dir(doc["run_id"]) / METRICS_FILE))
+    return last_values(read_points(ws.run_files(doc["run_id"]).metrics))
 
 
 def select_runs(ws: Workspace, filter: str | None = None) -> list[dict[str, Any]]:
@@ -150,9 +149,9 @@ def run_detail(ws: Workspace, ref: str) -> dict[str, Any]:
     for run in active.active_runs():
         if run.run_id == doc["run_id"]:
             run.flush()  # points still buffered in this process belong in the answer
-    run_dir = ws.run_dir(doc["run_id"])
+    files = ws.run_files(doc["run_id"])
     series: dict[str, list[list[float]]] = {}
-    for key, value, step, ts in read_points(run_dir / METRICS_FILE):
+    for key, value, step, ts in read_points(files.metrics):
         series.setdefault(key, []).append([step, value, ts])
     doc["series"] = series
     if doc.get("status") == "running":
@@ -161,7 +160,7 @@ def run_detail(ws: Workspace, ref: str) -> dict[str, Any]:
         )
     doc["cells"] = read_cells(ws, doc["run_id"])
     for stream in ("stdout", "stderr"):
-        path = run_dir / f"{stream}.txt"
+        path = files.output(stream)
         doc[stream] = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
     doc["children"] = sorted(
         (d["run_id"] for d in ws.catalog.find("runs", "parent", doc["run_id"])),
@@ -171,6 +170,6 @@ def run_detail(ws: Workspace, ref: str) -> dict[str, Any]:
 
 def read_cells(ws: Workspace, run_id: str) -> list[dict[str, Any]]:
     """The cells a run executed, in order (see notebook history)."""
-    from nb_mlops.tracking.history import read_jsonl
+    from nb_mlops.jsonl import read_jsonl
 
-    return read_jsonl(ws.run_dir(run_id) / "cells.jsonl")
+    return read_jsonl(ws.run_files(run_id).cells)

@@ -9,7 +9,6 @@ duration, last metric values and any traceback.
 from __future__ import annotations
 
 import atexit
-import datetime as _dt
 import math
 import operator
 import os
@@ -21,21 +20,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from nb_mlops.errors import MetricValueError, NbMlopsError, ParamConflict
+from nb_mlops.clock import utcnow
+from nb_mlops.errors import MetricValueError, NbMlopsError, ParamConflict, user_stacklevel
 from nb_mlops.redact import redact_value
 from nb_mlops.store.files import append_line, atomic_write, unwritable
-from nb_mlops.store.series import METRICS_FILE, MetricWriter
+from nb_mlops.store.series import MetricWriter
 from nb_mlops.store.workspace import Workspace, open_workspace
 from nb_mlops.tracking import active
-from nb_mlops.tracking.environment import (
-    env_vars,
-    git_dirty_async,
-    git_info,
-    package_versions,
-    system_info,
-)
 from nb_mlops.tracking.ids import new_run_id, new_run_name
 from nb_mlops.tracking.liveness import process_identity
+from nb_mlops.values import check_key, clean_fields, clean_value, same_value
 
 DEFAULT_EXPERIMENT = "Default"
 STATUSES = ("running", "finished", "failed", "interrupted", "crashed")
@@ -46,94 +40,26 @@ class NonFiniteMetricWarning(UserWarning):
     """A metric got NaN or an infinity: it is stored and the run is flagged."""
 
 
-def utcnow() -> str:
-    """Now as UTC ISO-8601 with microseconds (sorts as text)."""
-    return _dt.datetime.now(_dt.timezone.utc).isoformat()
-
-
-_env_cache: dict[tuple[str, int], str] = {}
-
-
-def environment_ref(ws: Workspace) -> str:
-    """md5 of this process's package list, stored once per store as a JSON object."""
-    packages = package_versions()
-    key = (str(ws.home), id(packages))
-    ref = _env_cache.get(key)
-    if ref is None or not ws.objects.has(ref):  # a gc may have removed it since
-        import json
-
-        doc = {"system": system_info(), "packages": packages}
-        ref = ws.objects.add_bytes(json.dumps(doc, sort_keys=True, indent=1).encode())
-        _env_cache[key] = ref
-    return ref
-
-
-def clean_param(value: Any) -> Any:
-    """A JSON-able form of a param value (numpy scalars unwrapped, tuples as lists)."""
-    if isinstance(value, (str, bool, int, type(None))):
-        return value
-    if isinstance(value, float):
-        return value
-    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
-        try:
-            return clean_param(value.item())
-        except (TypeError, ValueError):
-            pass
-    if isinstance(value, (list, tuple)):
-        return [clean_param(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): clean_param(v) for k, v in value.items()}
-    return repr(value)
-
-
-def _same_value(a: Any, b: Any) -> bool:
-    """Equality for param values where NaN equals NaN (the same setting logged twice)."""
-    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
-        return True
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
-    return type(a) is type(b) and a == b if isinstance(a, bool) or isinstance(b, bool) else a == b
-
-
-def user_stacklevel() -> int:
-    """The stacklevel that makes a warning point at the first frame outside nb_mlops."""
-    frame = sys._getframe(1)
-    level = 1
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("nb_mlops"):
-        frame = frame.f_back
-        level += 1
-    return level
-
-
-def check_key(kind: str, key: Any) -> str:
-    if not isinstance(key, str) or not key.strip():
-        raise NbMlopsError(f"{kind} names must be non-empty strings, got {key!r}")
-    if "\n" in key or len(key) > 250:
-        raise NbMlopsError(f"{kind} name {key[:40]!r} must be one line of at most 250 characters")
-    return key
-
-
 class Run:
     """The handle of an active run (`track` inside a tracked cell; `nm.start_run()` returns it)."""
 
-    def __init__(self, ws: Workspace, doc: dict[str, Any]) -> None:
+    def __init__(self, ws: Workspace, doc: dict[str, Any], git_dirty: Any = None) -> None:
         self.ws = ws
         self.run_id: str = doc["run_id"]
         self.name: str = doc["name"]
         self.experiment: str = doc["experiment"]
         self.parent: str | None = doc.get("parent")
-        self.dir = ws.run_dir(self.run_id)
+        self.files = ws.run_files(self.run_id)
+        self.dir = self.files.folder
         self.status = "running"
         self._t0 = time.perf_counter()
         self._params: dict[str, Any] = dict(doc.get("params", {}))
         self._tags: dict[str, Any] = dict(doc.get("tags", {}))
         self._artifacts: list[dict[str, Any]] = []
-        self._refs: list[str] = list(doc.get("refs", []))
+        self.refs: list[str] = list(doc.get("refs", []))  # objects the run keeps from gc
         self._nonfinite: dict[str, int] = {}
-        self._series = MetricWriter(self.dir / METRICS_FILE, heartbeat=self.dir / "heartbeat")
-        self._git_dirty: Any = None
+        self._series = MetricWriter(self.files.metrics, heartbeat=self.files.heartbeat)
+        self._git_dirty = git_dirty  # a Future of `git status`'s answer, or None
         self._duration: float | None = None
         self.first_cell = 0
         self.extra_end: dict[str, Any] = {}
@@ -148,13 +74,13 @@ class Run:
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Record several params in one catalog write."""
-        self._check_open("log params")
+        self.check_open("log params")
         changes = {}
         for key, value in params.items():
             check_key("param", key)
-            value = redact_value(key, clean_param(value))
+            value = redact_value(key, clean_value(value))
             if key in self._params:
-                if not _same_value(self._params[key], value):
+                if not same_value(self._params[key], value):
                     raise ParamConflict(
                         f"param {key!r} is already {self._params[key]!r} in run {self.name} "
                         f"({self.run_id}), not {value!r}: a run's params do not change; "
@@ -180,11 +106,11 @@ class Run:
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Tags label a run (team, purpose); unlike params they may change."""
-        self._check_open("set tags")
+        self.check_open("set tags")
         changes = {}
         for key, value in tags.items():
             check_key("tag", key)
-            changes[("tags", key)] = redact_value(key, clean_param(value))
+            changes[("tags", key)] = redact_value(key, clean_value(value))
         self.ws.catalog.set("runs", self.run_id, changes)
         self._tags.update({k[1]: v for k, v in changes.items()})
 
@@ -192,7 +118,7 @@ class Run:
     def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
         """Add one point to metric `key` (step defaults to the key's last step + 1)."""
         if self.status != "running":
-            self._check_open("log metrics")
+            self.check_open("log metrics")
         if type(value) is not float:
             value = self._to_float(key, value)
         if step is not None:
@@ -259,7 +185,7 @@ class Run:
     # --------------------------------------------------------------- artifacts
     def log_artifact(self, path: str | os.PathLike, name: str | None = None) -> dict[str, Any]:
         """Copy a file or folder into the content-addressed store and record it with the run."""
-        self._check_open("log artifacts")
+        self.check_open("log artifacts")
         src = Path(path)
         name = _artifact_name(name or src.name)
         info = self.ws.objects.add(src)
@@ -270,10 +196,10 @@ class Run:
         }
         self._artifacts = [a for a in self._artifacts if a["name"] != record["name"]]
         self._artifacts.append(record)
-        if info.md5 not in self._refs:
-            self._refs.append(info.md5)
+        if info.md5 not in self.refs:
+            self.refs.append(info.md5)
         self.ws.catalog.set(
-            "runs", self.run_id, {"artifacts": list(self._artifacts), "refs": list(self._refs)}
+            "runs", self.run_id, {"artifacts": list(self._artifacts), "refs": list(self.refs)}
         )
         return record
 
@@ -282,47 +208,22 @@ class Run:
         return self.log_artifact(path, name)
 
     def figure(self, fig: Any, name: str | None = None) -> dict[str, Any]:
-        """`track.figure(fig)`: store a plotly or matplotlib figure with the run (see rich.py)."""
-        from nb_mlops.tracking.rich import store_figure
+        """`track.figure(fig)`: store a plotly or matplotlib figure with the run (see media.py)."""
+        from nb_mlops.tracking.media import store_figure
 
-        self._check_open("store a figure")
+        self.check_open("store a figure")
         return store_figure(self, fig, name)
 
     def table(self, df: Any, name: str | None = None) -> dict[str, Any]:
         """`track.table(df)`: store a DataFrame with the run (Parquet plus an HTML preview)."""
-        from nb_mlops.tracking.rich import store_table
+        from nb_mlops.tracking.media import store_table
 
-        self._check_open("store a table")
+        self.check_open("store a table")
         return store_table(self, df, name)
 
-    def model(
-        self,
-        model: Any,
-        name: str,
-        *,
-        description: str | None = None,
-        tags: Mapping[str, Any] | None = None,
-        data: str | os.PathLike | list[str | os.PathLike] | None = None,
-        flavor: str | None = None,
-    ) -> Any:
-        """`track.model(model, "review-clf")`: register the next version of a model, made by this
-        run (its params, metrics and data versions become the version's lineage)."""
-        from nb_mlops.registry.versions import register
-
-        self._check_open("register a model")
-        return register(
-            self.ws,
-            name,
-            model,
-            run=self,
-            description=description,
-            tags=tags,
-            data=data,
-            flavor=flavor,
-        )
-
     # --------------------------------------------------------------- lifecycle
-    def _check_open(self, what: str) -> None:
+    def check_open(self, what: str) -> None:
+        """Refuse `what` (a one-line error saying how to start a run) once the run has ended."""
         if self.status != "running":
             raise NbMlopsError(
                 f"cannot {what}: run {self.name} ({self.run_id}) has ended ({self.status}); "
@@ -345,13 +246,13 @@ class Run:
         import json
 
         line = json.dumps(dict(entry), ensure_ascii=False) + "\n"
-        append_line(self.dir / "cells.jsonl", line.encode())
+        append_line(self.files.cells, line.encode())
 
     def save_output(self, stdout: str, stderr: str) -> None:
         """Keep what the run printed (already bounded by the caller)."""
         for stream, text in (("stdout", stdout), ("stderr", stderr)):
             if text:
-                atomic_write(self.dir / f"{stream}.txt", text)
+                atomic_write(self.files.output(stream), text)
 
     def end(self, status: str = "finished", error: BaseException | None = None) -> None:
         """Close the run: flush points, write status, duration, last values, traceback."""
@@ -461,14 +362,20 @@ def start_run(
     nested: bool = True,
     source: Mapping[str, Any] | None = None,
     history: Mapping[str, Any] | None = None,
-    data: list[str | os.PathLike] | None = None,
+    inputs: list[Mapping[str, Any]] | None = None,
     workspace: Workspace | None = None,
+    cls: type[Run] | None = None,
 ) -> Run:
     """Start a run and make it the active one; use it as a context manager to end it.
 
     Inside an active run (a tracked cell, a `%track start` session) the new run is its child
     unless `nested=False`. `seed` seeds random, NumPy, and torch/TensorFlow when imported.
+    `inputs` are the data versions the run reads (`{"path", "version", "md5"}`, resolved by
+    the caller: data is a floor above runs); `cls` is the handle's class (a subclass of Run
+    that adds steps of the floors above, such as registering a model).
     """
+    # imported on the first run, not with the extension: they bring subprocess and platform
+    from nb_mlops.tracking.environment import env_vars, environment_ref, git_dirty_async, git_info
     from nb_mlops.tracking.seeds import apply_seed
 
     ws = workspace or open_workspace()
@@ -482,18 +389,9 @@ def start_run(
     while ("runs", run_id) in ws.catalog:
         run_id = new_run_id()
     seeds = apply_seed(seed) if seed is not None else {}
-    clean_params = {
-        check_key("param", k): redact_value(k, clean_param(v)) for k, v in (params or {}).items()
-    }
-    clean_tags = {
-        check_key("tag", k): redact_value(k, clean_param(v)) for k, v in (tags or {}).items()
-    }
+    clean_params = clean_fields("param", params or {})
+    clean_tags = clean_fields("tag", tags or {})
     name = name or new_run_name()
-    inputs = None
-    if data:
-        from nb_mlops.data.snapshot import resolve_inputs
-
-        inputs = resolve_inputs(ws, [str(p) for p in data], name)
     src = dict(source) if source else _script_source()
     previous = _previous_run(ws, src.get("key"))
     env_ref = environment_ref(ws)
@@ -527,16 +425,15 @@ def start_run(
         "refs": [env_ref],
     }
     if inputs is not None:
-        doc["data"] = inputs
+        doc["data"] = [dict(item) for item in inputs]
     run_dir = ws.run_dir(run_id)
     try:
         run_dir.mkdir(parents=True)
     except OSError as exc:
         raise unwritable(ws.runs_dir, exc) from None
     ws.catalog.put("runs", run_id, doc)
-    run = Run(ws, doc)
-    if git is not None:
-        run._git_dirty = git_dirty_async(git["root"])
+    dirty = git_dirty_async(git["root"]) if git is not None else None
+    run = (cls or Run)(ws, doc, dirty)
     active.push(run)
     return run
 

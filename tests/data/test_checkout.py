@@ -336,14 +336,14 @@ def fail_copy_once(monkeypatch: pytest.MonkeyPatch, exc: OSError, on_call: int =
     lock = threading.Lock()
     calls = [0]
 
-    def copy(fin, tmp, size_hint):
+    def copy(fin, fout, on_bytes, size_hint):
         with lock:
             calls[0] += 1
             n = calls[0]
         if n == on_call:
-            Path(tmp).write_bytes(b"partial")
+            fout.write(b"partial")
             raise exc
-        return real(fin, tmp, size_hint)
+        return real(fin, fout, on_bytes, size_hint)
 
     monkeypatch.setattr(objects_module, "_copy_hashing", copy)
 

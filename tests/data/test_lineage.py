@@ -179,6 +179,28 @@ def test_track_cell_with_missing_data_runs_nothing(ip, ws: Workspace) -> None:
     assert [d for d in ws.catalog.docs("runs").values() if d["name"] == "bad-data"] == []
 
 
+def test_track_start_records_the_data_a_session_reads(ip, ws: Workspace, data: Path) -> None:
+    with capture_output() as cap:
+        ip.run_line_magic("track", "start eda --data data --tag stage=explore")
+        ip.run_cell("rows = 2")
+        (data / "notes.txt").write_text("changed while the session ran")
+        ip.run_line_magic("track", "stop")
+    assert "data had unsaved changes" not in cap.stderr  # the version was taken at the start
+    doc = named(ws, "eda")
+    v1 = nm.versions("data").to_dict()["versions"][0]
+    assert doc["data"] == [{"path": "data", "version": 1, "md5": v1["md5"]}]
+    assert doc["tags"] == {"stage": "explore"} and doc["status"] == "finished"
+    assert runs_of(nm.versions("data").to_dict(), 1) == ["eda"]
+
+
+def test_track_start_with_missing_data_starts_nothing(ip, ws: Workspace) -> None:
+    with pytest.raises(DataError, match=r"no such file or folder: absent\.csv"):
+        ip.run_line_magic("track", "start eda --data absent.csv")
+    assert not ws.catalog.docs("runs")
+    with pytest.raises(Exception, match="nothing to stop"):
+        ip.run_line_magic("track", "stop")
+
+
 def test_run_detail_shows_the_data_versions(project: Path) -> None:
     (project / "d.csv").write_text("id\n1\n")
     nm.snapshot("d.csv")

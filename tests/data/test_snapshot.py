@@ -424,9 +424,9 @@ def many_files(project: Path, n: int = 12) -> Path:
 def cut_copy(monkeypatch: pytest.MonkeyPatch, after: int, exc: BaseException) -> None:
     """The write into the cache fails on call number `after + 1`, having written part of a temp.
 
-    Large files go through _copy_hashing, small ones through _write_new: both are cut.
+    Every object's bytes, of large files and small, reach their temp file through _write_all.
     """
-    real_copy, real_new = objects_module._copy_hashing, objects_module._write_new
+    real = objects_module._write_all
     lock = threading.Lock()
     calls = [0]
 
@@ -435,20 +435,13 @@ def cut_copy(monkeypatch: pytest.MonkeyPatch, after: int, exc: BaseException) ->
             calls[0] += 1
             return calls[0] > after
 
-    def copy(fin, tmp, size_hint):
+    def write_all(fout, data):
         if cut_here():
-            Path(tmp).write_bytes(b"half")
+            real(fout, data[: len(data) // 2])
             raise exc
-        return real_copy(fin, tmp, size_hint)
+        return real(fout, data)
 
-    def write_new(path, data):
-        if cut_here():
-            Path(path).write_bytes(data[: len(data) // 2])
-            raise exc
-        return real_new(path, data)
-
-    monkeypatch.setattr(objects_module, "_copy_hashing", copy)
-    monkeypatch.setattr(objects_module, "_write_new", write_new)
+    monkeypatch.setattr(objects_module, "_write_all", write_all)
 
 
 def cut_store_file(monkeypatch: pytest.MonkeyPatch, after: int, exc: BaseException) -> None:

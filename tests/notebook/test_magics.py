@@ -8,8 +8,8 @@ import pytest
 from IPython.utils.capture import capture_output
 
 import nb_mlops as nm
+from nb_mlops.jsonl import read_jsonl
 from nb_mlops.tracking import active
-from nb_mlops.tracking.history import read_jsonl
 
 
 def run(ip, code: str):

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from nb_mlops.store.gc import GRACE_S, GcReport, collect, human_bytes, referenced
+from nb_mlops.store.gc import GRACE_S, GcReport, collect, referenced
 from nb_mlops.store.workspace import Workspace
+from nb_mlops.text import human_bytes
 
 HOUR = 3600.0
 

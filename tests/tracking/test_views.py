@@ -10,7 +10,8 @@ import pytest
 import nb_mlops as nm
 from nb_mlops import api
 from nb_mlops.store.workspace import Workspace
-from nb_mlops.tracking.views import RunDetail, RunTable, fmt_duration, fmt_value, text_table
+from nb_mlops.text import fmt_duration, fmt_value, text_table
+from nb_mlops.tracking.views import RunDetail, RunTable
 
 EVIL_NAME = "<img src=x onerror=alert(1)>"
 
@@ -205,3 +206,22 @@ def test_text_table_aligns_and_cuts() -> None:
     assert set(out[1].replace(" ", "")) == {"-"}
     assert out[2].startswith("x" * 9 + "…")
     assert out[2].endswith("y z")
+
+
+def test_run_detail_html_is_its_sections_one_under_another(ws: Workspace) -> None:
+    with nm.start_run("sections") as run:
+        nm.log_param("lr", 0.1)
+        for i in range(3):
+            nm.log_metric("loss", 1 / (i + 1))
+    detail = nm.get_run(run.run_id)
+    assert detail.sections() == ["overview", "metrics", "artifacts", "data", "cells", "environment"]
+    page = detail.to_html()
+    assert page.startswith('<div class="nbm-run">' + RunDetail.STYLE)
+    for name in detail.sections():
+        assert f"<h4>{name.capitalize()}</h4>{detail.section_html(name)}" in page
+    assert "no artifacts" in detail.section_html("artifacts")
+    assert "3 points" in detail.section_html("metrics")
+    steps, values = detail.metric_series()["loss"]
+    assert list(steps) == [0, 1, 2] and values[-1] == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="no section 'plots'"):
+        detail.section_html("plots")

@@ -1,7 +1,7 @@
 """Notebook widgets: run comparison, curves, data diff, run detail, live run chart.
 
-The building blocks (TableWidget, CurvesWidget, RowDiffWidget) are reused by the eval
-scoreboard, the registry view and the monitoring dashboard. Every widget's bundle also carries
+The building blocks (TableWidget, CurvesWidget, RowDiffWidget) are meant for reuse by later
+views. Every widget's bundle also carries
 a static text/html fallback (see render.py). Names load on first use, so importing this
 package (at `%load_ext`) does not import ipywidgets or plotly.
 """

@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 from nb_mlops.notebook.widgets.curves import CurvesWidget
 from nb_mlops.notebook.widgets.render import StaticFallback
 from nb_mlops.notebook.widgets.table import TableWidget
-from nb_mlops.tracking.views import fmt_duration, fmt_value
+from nb_mlops.text import fmt_duration, fmt_value, short_time
 
 BASE_COLUMNS = ["run_id", "name", "status", "experiment", "start", "duration"]
 MAX_FIGURE_RUNS = 6  # figures are drawn for at most this many selected runs
@@ -33,10 +33,6 @@ _STYLE = (
     "text-align:left;white-space:nowrap;max-width:22em;overflow:hidden;"
     "text-overflow:ellipsis}</style>"
 )
-
-
-def _short_time(iso: Any) -> str:
-    return str(iso or "")[:19].replace("T", " ")
 
 
 def run_rows(comparison: Any) -> tuple[list[str], list[dict[str, Any]]]:
@@ -131,7 +127,7 @@ class RunComparisonWidget(StaticFallback, widgets.VBox):
             page_size=page_size,
             status_column="status",
             id_column="run_id",
-            formats={"start": _short_time, "duration": fmt_duration},
+            formats={"start": short_time, "duration": fmt_duration},
             selected=comparison.selected,
         )
         self.curves = CurvesWidget(comparison, self.table.selected)
@@ -340,7 +336,7 @@ class RunComparisonWidget(StaticFallback, widgets.VBox):
 
 def figure_cell(ws: Any, record: dict[str, Any], *, caption: str, width: int = 380) -> Any:
     """A stored figure as a widget: plotly as a FigureWidget, matplotlib as its SVG/PNG."""
-    from nb_mlops.tracking.rich import figure_html, load_figure
+    from nb_mlops.tracking.media import figure_html, load_figure
 
     head = widgets.HTML(f"<div class='nbm-caption'><b>{html.escape(caption)}</b></div>")
     try:

@@ -18,9 +18,9 @@ import ipywidgets as widgets
 import numpy as np
 import plotly.graph_objects as go
 
+from nb_mlops.downsample import downsample, ema
 from nb_mlops.notebook.widgets.render import StaticFallback
-from nb_mlops.tracking.downsample import downsample, ema
-from nb_mlops.tracking.svgchart import PALETTE, line_chart
+from nb_mlops.svgchart import PALETTE, line_chart
 
 MAX_POINTS = 2000
 X_TITLES = {"step": "step", "time": "seconds since the run started"}

@@ -148,8 +148,8 @@ class LiveChart:
     def _redraw(self) -> None:
         import numpy as np
 
-        from nb_mlops.tracking.downsample import downsample
-        from nb_mlops.tracking.svgchart import PALETTE
+        from nb_mlops.downsample import downsample
+        from nb_mlops.svgchart import PALETTE
 
         if self.figure is None:
             self.figure = self._make_figure()
@@ -202,7 +202,7 @@ class LiveChart:
         return data
 
     def _fallback_html(self) -> str:
-        from nb_mlops.tracking.svgchart import line_chart
+        from nb_mlops.svgchart import line_chart
 
         lines = {name: (list(s), list(v)) for name, (s, v) in self.points.items()}
         title = f"{self.run.name} · {self.run.status if self.finished else 'running'}"

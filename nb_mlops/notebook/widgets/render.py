@@ -32,7 +32,7 @@ DOMAIN_TYPES: dict[tuple[str, str], str] = {
 class StaticFallback:
     """Mixin for widgets: `_repr_mimebundle_` = the widget view + text/html + text/plain.
 
-    The fallback is the `_repr_html_()` and `str()` of `fallback`, the domain result the widget
+    The fallback is the `to_html()` and `to_text()` of `fallback`, the domain result the widget
     shows (escaped HTML that needs no JavaScript); widgets without one override
     `_fallback_html`. A fallback that fails never hides the widget: its error is shown instead.
     """
@@ -40,12 +40,12 @@ class StaticFallback:
     fallback: Any = None
 
     def _fallback_html(self) -> str:
-        return self.fallback._repr_html_()
+        return self.fallback.to_html()
 
     def _fallback_text(self) -> str:
         if self.fallback is None:
             return f"<{type(self).__name__}>"
-        return str(self.fallback)
+        return self.fallback.to_text()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         data = dict(super()._repr_mimebundle_(**kwargs) or {})  # type: ignore[misc]

@@ -1,10 +1,9 @@
 """TableWidget: a filterable, sortable, paged table of records with a row selection.
 
-The building block of the runs comparison, the eval scoreboard, the registry view and the
-monitoring dashboard. Only the current page is turned into HTML, so 1,000 rows × 30 columns
-build in milliseconds; filtering and sorting work on the raw values of every row. Selection is
-the `selected` trait (a list of row ids, in the order they were picked) that other widgets
-observe. Every cell is escaped.
+The building block of the runs comparison (and of later tabular views). Only the current page
+is turned into HTML, so 1,000 rows × 30 columns build in milliseconds; filtering and sorting
+work on the raw values of every row. Selection is the `selected` trait (a list of row ids, in
+the order they were picked) that other widgets observe. Every cell is escaped.
 """
 
 from __future__ import annotations
@@ -18,7 +17,8 @@ import ipywidgets as widgets
 import traitlets
 
 from nb_mlops.notebook.widgets.render import StaticFallback
-from nb_mlops.tracking.views import fmt_value, status_badge
+from nb_mlops.text import fmt_value
+from nb_mlops.tracking.views import status_badge
 
 ROW_HEIGHT = 26  # px; the selection checkboxes line up with the rows, so both use it
 HEAD_HEIGHT = 30

@@ -153,3 +153,20 @@ def test_an_identical_diff(ws, project) -> None:
 )
 def test_cell_text(value, shown) -> None:
     assert cell_text(value) == shown
+
+
+def test_the_widget_shows_the_html_the_static_view_is_made_of(diff) -> None:
+    from nb_mlops.data.diffhtml import datadiff_html, header_html, rows_html, summary_html
+
+    widget = DataDiffWidget(diff, page_size=5)
+    view = widget.tables[""]
+    assert widget.summary.value == summary_html(diff)
+    assert view.header.value == header_html(view.rowdiff)
+    assert view.table.value == rows_html(view.rowdiff, view.records())
+    static = widget._repr_mimebundle_()["text/html"]
+    note = (
+        "<div style='opacity:.7'>first 5 of 33 differing rows "
+        "(the widget pages through all of them)</div>"
+    )
+    assert static.replace(note, "") == datadiff_html(diff, 5, None)  # the same, plus a note
+    assert diff.to_html() == datadiff_html(diff, 20)

@@ -124,3 +124,14 @@ def test_a_plain_finished_run_has_only_the_tabs_it_needs(ws) -> None:
     assert "no metrics" in tab(widget, "metrics").value
     assert widget.curves is None
     assert "no artifacts" in tab(widget, "artifacts").value
+
+
+def test_html_tabs_show_the_run_details_own_sections(failed_run) -> None:
+    detail = nm.get_run(failed_run)
+    widget = RunDetailWidget(detail)
+    assert widget.tab_titles == detail.sections()
+    for title in ("overview", "artifacts", "data", "cells", "environment", "output", "tables"):
+        assert tab(widget, title).value == detail.STYLE + detail.section_html(title)
+    metrics = tab(widget, "metrics").children[0].value
+    assert metrics == detail.STYLE + detail.section_html("metrics")
+    assert "<h4>Figures</h4>" in detail.to_html()  # static: inline; the tab: live figures

@@ -11,7 +11,7 @@ import pytest
 import nb_mlops as nm
 from nb_mlops.errors import NbMlopsError
 from nb_mlops.store.workspace import Workspace
-from nb_mlops.tracking.rich import figure_html, load_figure, load_table, table_html
+from nb_mlops.tracking.media import figure_html, load_figure, load_table, table_html
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from nb_mlops.tracking.svgchart import MAX_CHART_POINTS, PALETTE, line_chart, sparkline
+from nb_mlops.svgchart import MAX_CHART_POINTS, PALETTE, line_chart, sparkline
 
 NS = "{http://www.w3.org/2000/svg}"
 EVIL = "<img src=x onerror=alert(1)>"

@@ -85,7 +85,7 @@ def _save(run: Run, section: str, record: dict[str, Any]) -> dict[str, Any]:
     records = [r for r in doc.get(section) or [] if r.get("name") != record["name"]]
     replaced = [r for r in doc.get(section) or [] if r.get("name") == record["name"]]
     records.append(record)
-    refs = run._refs  # the run's own list: log_artifact rewrites refs from it
+    refs = run.refs  # the run's own list: log_artifact rewrites refs from it
     for md5 in sorted(_objects(record)):
         if md5 not in refs:
             refs.append(md5)
@@ -105,7 +105,7 @@ def _save(run: Run, section: str, record: dict[str, Any]) -> dict[str, Any]:
 
 def store_figure(run: Run, fig: Any, name: str | None = None) -> dict[str, Any]:
     """Store a plotly or matplotlib figure with `run`; return its record."""
-    run._check_open("store a figure")
+    run.check_open("store a figure")
     kind, obj = _figure_kind(fig)
     doc = run.ws.catalog.get("runs", run.run_id) or {}
     name = _check_name("figure", name) if name is not None else None
@@ -150,7 +150,7 @@ def _as_frame(df: Any, name: str) -> pd.DataFrame:
 
 def store_table(run: Run, df: Any, name: str | None = None) -> dict[str, Any]:
     """Store a DataFrame (or what `pandas.DataFrame()` accepts) with `run`; return its record."""
-    run._check_open("store a table")
+    run.check_open("store a table")
     doc = run.ws.catalog.get("runs", run.run_id) or {}
     name = _check_name("table", name) if name is not None else None
     name = name or _default_name("table", doc.get("tables") or [])

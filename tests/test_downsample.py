@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from nb_mlops.tracking import downsample as ds
-from nb_mlops.tracking.downsample import downsample, ema, lttb
+from nb_mlops import downsample as ds
+from nb_mlops.downsample import downsample, ema, lttb
 
 
 def reference_lttb(x: np.ndarray, y: np.ndarray, n_out: int) -> np.ndarray:

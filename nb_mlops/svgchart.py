@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from nb_mlops.tracking.downsample import lttb
+from nb_mlops.downsample import lttb
 
 __all__ = ["MAX_CHART_POINTS", "PALETTE", "line_chart", "sparkline"]
 
