@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ from typing import Any
 
 from nb_mlops.commands import HelpShown, UsageProblem, parse_argv
 from nb_mlops.errors import NbMlopsError
+from nb_mlops.text import printable
 
 
 class _CliContext:
@@ -48,27 +50,43 @@ def _to_json(result: Any) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; exit status 0 on success, 1 on a refused or failed action, 2 on usage,
-    3 when an alias moved but one of its deploy hooks failed."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    3 when an alias moved but one of its deploy hooks failed, 141 when the reader of its output
+    went away (`nb-mlops runs | head`), as other shell commands do."""
+    try:
+        return _run(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:
+        # the reader closed the pipe: say nothing more, and keep Python's exit from trying again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+
+
+def _say(text: str, *, err: bool = False) -> None:
+    """Print one message; names and values from the store may hold terminal escape sequences."""
+    print(printable(text), file=sys.stderr if err else sys.stdout)
+
+
+def _run(argv: list[str]) -> int:
     try:
         cmd, args = parse_argv(argv)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = cmd.handler(args, _CliContext())
     except HelpShown as shown:
-        print(shown.text)
+        _say(shown.text)
         return 0
     except UsageProblem as exc:
-        print(exc.usage, file=sys.stderr)
-        print(f"nb-mlops: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        _say(exc.usage, err=True)
+        _say(f"nb-mlops: error: {str(exc).splitlines()[0]}", err=True)
         return 2
     except NbMlopsError as exc:
-        print(f"nb-mlops: error: {exc}", file=sys.stderr)
+        _say(f"nb-mlops: error: {exc}", err=True)
         return 1
     if result is not None:
-        print(_to_json(result) if getattr(args, "json", False) else str(result))
+        _say(_to_json(result) if getattr(args, "json", False) else str(result))
     for warning in caught:  # one plain line each, not Python's file:line form
-        print(f"nb-mlops: warning: {warning.message}", file=sys.stderr)
+        _say(f"nb-mlops: warning: {warning.message}", err=True)
+    sys.stdout.flush()  # a closed pipe shows here, inside main, not at interpreter exit
     if getattr(result, "hooks_failed", False):
         return 3  # the alias moved, but a deploy hook failed: a CI step must be able to tell
     return 0

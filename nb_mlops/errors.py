@@ -67,6 +67,10 @@ class ModelNotFound(NbMlopsError):
     """A model name, version, alias or models:/ URI matched nothing."""
 
 
+class InvalidValue(NbMlopsError, ValueError):
+    """A value a verb cannot use (a seed out of range, say); the message names it."""
+
+
 class InvalidName(NbMlopsError, ValueError):
     """A model name, alias or tag key that would be unsafe or ambiguous."""
 

@@ -1,15 +1,17 @@
 """The one shape of every result a verb returns: a dict, a text form and an HTML form.
 
-The CLI prints `to_text()` (or `to_dict()` as JSON with `--json`), a notebook shows
-`to_html()` (a widget, where there is one, carries it as its static fallback), and scripts read
-`to_dict()`. A result builds each form in one place; `str`, `repr` and `_repr_html_` follow from
-them, so no surface formats a result on its own.
+The CLI prints `str()` (the text form with control characters escaped) or `to_dict()` as
+JSON with `--json`, a notebook shows `to_html()` (a widget, where there is one, carries it as
+its static fallback), and scripts read `to_dict()`. A result builds each form in one place;
+`str`, `repr` and `_repr_html_` follow from them, so no surface formats a result on its own.
 """
 
 from __future__ import annotations
 
 import html
 from typing import Any
+
+from nb_mlops.text import printable
 
 
 class Result:
@@ -26,10 +28,10 @@ class Result:
         return f"<pre>{html.escape(self.to_text())}</pre>"
 
     def __str__(self) -> str:
-        return self.to_text()
+        return printable(self.to_text())
 
     def __repr__(self) -> str:
-        return self.to_text()
+        return printable(self.to_text())
 
     def _repr_html_(self) -> str:
         return self.to_html()

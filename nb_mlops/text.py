@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` safe to print on a terminal: control characters (an escape sequence in a run
+    name can clear the screen) are shown as `\\x1b`; newlines and tabs stay."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def human_bytes(n: float) -> str:

@@ -96,3 +96,67 @@ def test_repair_after_damage(two_runs, project, ws, capsys):
     forget_open_workspaces()
     assert main(["runs", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["runs"]) == 2
+
+
+# -- what reaches a terminal -----------------------------------------------------------------
+
+
+def test_escape_sequences_in_names_and_values_are_shown_not_obeyed(ws, project):
+    clear = "\x1b[2J\x1b[H"
+    with nm.start_run(f"evil{clear}run", tags={"note": f"bell\x07{clear}"}) as run:
+        nm.log_param("model", f"rf{clear}")
+    for args in (("runs",), ("show", run.run_id), ("show", "no\x1bsuch")):
+        out = cli(project, *args)
+        assert "\x1b" not in out.stdout + out.stderr and "\x07" not in out.stdout, args
+    shown = cli(project, "show", f"evil{clear}run").stdout
+    assert "evil\\x1b[2J\\x1b[Hrun" in shown and "bell\\x07" in shown
+    data = json.loads(cli(project, "show", run.run_id, "--json").stdout)
+    assert data["params"]["model"] == f"rf{clear}"  # JSON keeps the value, escaped by JSON
+
+
+def test_a_closed_pipe_ends_quietly(ws, project):
+    import subprocess
+    import sys
+
+    from conftest import run_env
+
+    for i in range(60):
+        with nm.start_run(f"run-{i}"):
+            nm.log_metric("m", float(i))
+    code = (
+        "import sys\nfrom nb_mlops.cli import main\n"
+        "sys.stdout = open(sys.stdout.fileno(), 'w', buffering=1, closefd=False)\n"
+        "sys.exit(main(['runs']))\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=project,
+        env=run_env(project),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.readline()  # `| head -1`: read one line, then go away
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_a_symlink_loop_is_one_line(ws, project):
+    (project / "loop").symlink_to("loop")
+    out = cli(project, "snapshot", "loop")
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == [f"nb-mlops: error: symlink loop at {project}/loop"]
+
+
+@pytest.mark.parametrize("seed", ["-5", str(10**26)])
+def test_seeds_out_of_range_are_one_line(ip, ws, seed):
+    from IPython.utils.capture import capture_output
+
+    with capture_output() as cap:
+        result = ip.run_cell(f"%track start s --seed {seed}")
+    out = cap.stdout + cap.stderr
+    assert "Traceback" not in out
+    assert f"seed must be an integer in [0, 2**32), got {seed}" in out
+    assert type(result.error_in_exec).__name__ == "InvalidValue"
+    assert not ws.catalog.docs("runs")

@@ -24,6 +24,7 @@ from nb_mlops.data.dvcfile import (
 )
 from nb_mlops.errors import NbMlopsError
 from nb_mlops.results import Result
+from nb_mlops.store.files import read_error
 from nb_mlops.store.hashing import hash_tree, md5_file, scan_tree, tree_listing
 from nb_mlops.store.workspace import Workspace
 
@@ -95,8 +96,13 @@ def dataset_path(ws: Workspace, path: str | os.PathLike, *, must_exist: bool = T
         raise DataError(f"{path} is the workspace or its store, not a dataset")
     if full.name.endswith(".dvc"):
         full = full.with_name(full.name[: -len(".dvc")])
-    if must_exist and not os.path.lexists(full):
-        raise DataError(f"no such file or folder: {path}")
+    if must_exist:
+        if not os.path.lexists(full):
+            raise DataError(f"no such file or folder: {path}")
+        try:
+            os.stat(full)  # a symlink loop or a dangling link: one line naming it, not a traceback
+        except OSError as exc:
+            raise read_error(full, exc) from None
     return full
 
 

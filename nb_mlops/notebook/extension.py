@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from nb_mlops.errors import NbMlopsError
+from nb_mlops.text import printable
 
 _state: dict[int, KernelTracker] = {}
 
@@ -88,7 +89,7 @@ def _one_line_error(
     shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None
 ) -> list[str]:
     """Show nb-mlops's refusals as one line, not a traceback into our internals."""
-    stb = [f"\x1b[0;31m{etype.__name__}\x1b[0m: {value}"]
+    stb = [f"\x1b[0;31m{etype.__name__}\x1b[0m: {printable(str(value))}"]
     shell._showtraceback(etype, value, stb)  # noqa: SLF001 (IPython documents this use)
     return stb
 

@@ -26,6 +26,7 @@ from nb_mlops.commands import (
     parse_line,
 )
 from nb_mlops.errors import NbMlopsError
+from nb_mlops.text import printable
 
 
 def _help_text() -> str:
@@ -75,7 +76,7 @@ class TrackMagics(Magics):
             print(shown.text)
             return None
         except UsageProblem as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(printable(str(exc))) from None
         return cmd.handler(args, _MagicContext(self))
 
     def _cell(self, line: str, cell: str) -> Any:
@@ -86,7 +87,7 @@ class TrackMagics(Magics):
             print(shown.text)
             return None
         except UsageProblem as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(printable(str(exc))) from None
         return CELL.handler(opts, _MagicContext(self, line, cell))
 
     def run_tracked(self, opts: argparse.Namespace, line: str, cell: str) -> Any:
@@ -204,7 +205,7 @@ class TrackMagics(Magics):
         finally:
             run.end(status, error)
         if not self.quiet:
-            print(summary_line(run, error))
+            print(printable(summary_line(run, error)))
 
 
 def summary_line(run: Any, error: BaseException | None) -> str:

@@ -6,6 +6,8 @@ import operator
 import random
 import sys
 
+from nb_mlops.errors import InvalidValue
+
 
 def apply_seed(seed: int) -> dict[str, int]:
     """Seed Python's `random`, NumPy's global generator, and torch/TensorFlow when imported.
@@ -20,7 +22,7 @@ def apply_seed(seed: int) -> dict[str, int]:
     except TypeError:
         seed = None
     if seed is None or not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be an integer in [0, 2**32), got {original!r}")
+        raise InvalidValue(f"seed must be an integer in [0, 2**32), got {original!r}")
     done = {"random": seed}
     random.seed(seed)
     try:
