@@ -29,7 +29,15 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import machine, per_call, registry_arguments, summary  # noqa: E402
+from common import (  # noqa: E402
+    figure,
+    machine,
+    per_call,
+    registry_arguments,
+    shown,
+    summary,
+    write_json_out,
+)
 
 PEER_PYTHON = HERE / ".venv-peers" / "bin" / "python"
 RESULTS = HERE / "results"
@@ -69,7 +77,7 @@ def ours(args: argparse.Namespace) -> dict[str, object]:
     return out
 
 
-def fingerprint_cost() -> dict[str, object]:
+def fingerprint_cost(trees: int = 500) -> dict[str, object]:
     """Fingerprint time beside the time to save the same model (the save happens anyway)."""
     import joblib
     from sklearn.datasets import make_classification
@@ -81,8 +89,8 @@ def fingerprint_cost() -> dict[str, object]:
     tmp = Path(tempfile.mkdtemp(prefix="bench-fp-"))
     try:
         X, y = make_classification(20000, 20, random_state=0)
-        forest = RandomForestClassifier(n_estimators=500, random_state=0, n_jobs=-1).fit(X, y)
-        out["forest_500_trees"] = {
+        forest = RandomForestClassifier(n_estimators=trees, random_state=0, n_jobs=-1).fit(X, y)
+        out[f"forest_{trees}_trees"] = {
             "fingerprint": summary(per_call(lambda: fingerprint(forest), 5, warmup=1)),
             "joblib_dump": summary(
                 per_call(lambda: joblib.dump(forest, tmp / "f.joblib"), 5, warmup=1)
@@ -126,9 +134,14 @@ def peer(args: argparse.Namespace) -> dict[str, object] | None:
 
 
 def main() -> None:
-    args = registry_arguments(__doc__.splitlines()[0])
-    result = {"machine": machine(), "nb_mlops": ours(args), "mlflow": peer(args)}
-    result["fingerprint_cost"] = fingerprint_cost()
+    args = registry_arguments(__doc__.splitlines()[0], ours=True)
+    result = {
+        "machine": machine(),
+        "nb_mlops": ours(args),
+        "mlflow": None if args.no_peer else peer(args),
+    }
+    cost = fingerprint_cost(args.fingerprint_trees) if args.fingerprint_trees > 0 else {}
+    result["fingerprint_cost"] = cost
     print(f"{'operation':<16}{'nb-mlops':>12}{'MLflow':>12}{'ratio':>9}")
     for key in ("register", "set_alias", "load_by_alias"):
         a = result["nb_mlops"][key]["median"]
@@ -142,6 +155,25 @@ def main() -> None:
             f"fingerprint {label}: {d['fingerprint']['median'] * 1e3:.0f} ms "
             f"(saving it: {save['median'] * 1e3:.0f} ms, {d['bytes'] / 2**20:.1f} MiB)"
         )
+    if args.json_out:
+        labels = {
+            "register": "register a version",
+            "set_alias": "move an alias",
+            "load_by_alias": "load by alias",
+        }
+        found = [
+            figure(key, label, result["nb_mlops"][key]["median"]) for key, label in labels.items()
+        ]
+        for label, d in cost.items():
+            found.append(
+                figure(f"fingerprint.{label}", f"fingerprint, {label}", d["fingerprint"]["median"])
+            )
+            save = "joblib_dump" if "joblib_dump" in d else "torch_save"
+            found.append(
+                figure(f"{save}.{label}", f"{save}, {label}", d[save]["median"], control=True)
+            )
+        print(f"results: {shown(write_json_out(args.json_out, result, found))}")
+        return
     RESULTS.mkdir(exist_ok=True)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     path = RESULTS / f"registry-{stamp}.json"

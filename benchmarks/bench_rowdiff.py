@@ -31,7 +31,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import machine  # noqa: E402
+from common import add_json_out, figure, machine, write_json_out  # noqa: E402
 
 PEER_PYTHON = HERE / ".venv-peers" / "bin" / "python"
 RESULTS = HERE / "results"
@@ -257,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--daff-timeout", type=float, default=600.0)
     parser.add_argument("--no-peer", action="store_true", help="skip daff")
     parser.add_argument("--keep", action="store_true", help="keep the generated CSVs")
+    add_json_out(parser)
     args = parser.parse_args(argv)
     if not args.no_peer and not PEER_PYTHON.exists():
         parser.error(f"{PEER_PYTHON} is missing: run benchmarks/setup_peers.sh, or --no-peer")
@@ -306,14 +307,43 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(folder, ignore_errors=True)
 
     print_table(report, args.rows)
-    RESULTS.mkdir(exist_ok=True)
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"rowdiff-{stamp}.json"
-    path.write_text(json.dumps(report, indent=2, default=str), "utf-8")
+    if args.json_out:
+        path = write_json_out(args.json_out, report, figures(report))
+    else:
+        RESULTS.mkdir(exist_ok=True)
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        path = RESULTS / f"rowdiff-{stamp}.json"
+        path.write_text(json.dumps(report, indent=2, default=str), "utf-8")
     print(f"results: {path}")
     full = report["sizes"][args.rows]["ours"]
     ok = full["seconds"] <= TARGET_SECONDS and full["peak_rss"] <= TARGET_BYTES
     return 0 if ok else 1
+
+
+def figures(report: dict) -> list[dict]:
+    """nb-mlops's figures, keyed, for --json-out: time, warm time and peak RSS at each size."""
+    out = []
+    for n, entry in sorted(report["sizes"].items()):
+        for part, how in (("ours", "key id"), ("ours_no_key", "no key")):
+            if part not in entry:
+                continue
+            mine, key = entry[part], f"{n}.{'key' if part == 'ours' else 'no_key'}"
+            label = f"diff_tables, {n:,} rows, {how}"
+            out += [
+                figure(f"{key}.seconds", f"{label}, fresh process", mine["seconds"]),
+                figure(f"{key}.warm", f"{label}, warm", mine["warm_seconds"]),
+                figure(f"{key}.peak_rss", f"{label}, peak RSS", mine["peak_rss"], unit="bytes"),
+            ]
+    out += [
+        figure("import.seconds", "import nb_mlops.data.rowdiff", report["import_seconds"]),
+        figure(
+            "import.peak_rss",
+            "import nb_mlops.data.rowdiff, peak RSS",
+            report["import_only_peak_rss"],
+            unit="bytes",
+        ),
+    ]
+    return out
 
 
 def print_table(report: dict, rows: int) -> None:

@@ -34,7 +34,16 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import in_fresh_process, machine, per_call, summary  # noqa: E402
+from common import (  # noqa: E402
+    add_json_out,
+    figure,
+    in_fresh_process,
+    machine,
+    per_call,
+    shown,
+    summary,
+    write_json_out,
+)
 
 PEER_PYTHON = HERE / ".venv-peers" / "bin" / "python"
 RESULTS = HERE / "results"
@@ -351,6 +360,43 @@ def rows(res: dict, peer: dict | None) -> list[dict]:
     ]  # fmt: skip
 
 
+FIGURE_KEYS = {  # the rows of `rows()`, in order: keys (and labels without MLflow) for --json-out
+    "log_metric": None,
+    "empty_run": None,
+    "track_cell": None,
+    "track_cell.plain_ipython_cell": None,
+    "track_cell.net_of_ipython": None,
+    "track_cell.magic_alone": None,
+    "track_cell_same": None,
+    "runs_10k": None,
+    "runs_1k": "nm.runs(), {small} runs, same shape",
+    "runs_10k_cold": None,
+    "load_ext": "%load_ext nb_mlops, fresh process",
+    "load_ext.first_track_cell": None,
+}
+
+
+def figures(res: dict, table: list[dict]) -> list[dict]:
+    """nb-mlops's figures of the table, keyed, for --json-out; and the cost of filling the
+    stores through the API (start_run with 20 params + log_metrics of 10 + end, per run)."""
+    assert len(table) == len(FIGURE_KEYS), (len(table), len(FIGURE_KEYS))
+    small = _count(res["runs_1k"]["runs"])
+    out = [
+        figure(
+            key,
+            (label or row["measure"]).format(small=small).strip(),
+            row["nb_mlops_s"],
+            control="plain_ipython" in key,
+        )
+        for (key, label), row in zip(FIGURE_KEYS.items(), table, strict=True)
+    ]
+    for key in ("runs_1k", "runs_10k"):
+        n = _count(res[key]["runs"])
+        label = f"filling a store to {n} runs through the API, per run"
+        out.append(figure(f"{key}.fill_s_per_run", label, res[key]["fill_s_per_run"]))
+    return out
+
+
 def _count(n: int) -> str:
     return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
 
@@ -381,6 +427,10 @@ def main() -> int:
     ap.add_argument("--no-peer", action="store_true", help="skip MLflow")
     ap.add_argument("--profile", action="store_true", help="cProfile each in-process measure")
     ap.add_argument("--keep", action="store_true", help="keep the temporary stores")
+    ap.add_argument(
+        "--fresh", type=int, default=5, help="fresh processes for the first-call and load_ext"
+    )
+    add_json_out(ap)
     args = ap.parse_args()
 
     import nb_mlops
@@ -407,7 +457,7 @@ def main() -> int:
         say(f"  {fill * 1e3:.2f} ms per run; runs table ...")
         res["runs_10k"] = bench_runs_table(prof, "runs_10k", args.runs)
         res["runs_10k"]["fill_s_per_run"] = fill
-        res["runs_10k_cold"] = bench_runs_cold(home, 5)
+        res["runs_10k_cold"] = bench_runs_cold(home, args.fresh)
         say("%%track cells ...")
         res["track_cell"] = bench_track_cell(args.cells, prof)
         res["track_cell"]["runs_in_store"] = args.runs
@@ -416,7 +466,7 @@ def main() -> int:
         res["track_cell_same"] = bench_track_cell(args.cells, prof, "track_cell_same", args.runs)
         res["track_cell_same"]["runs_in_store"] = args.runs
     say("load_ext in fresh processes ...")
-    res["load_ext"] = bench_load_ext(5)
+    res["load_ext"] = bench_load_ext(args.fresh)
     peer = None
     if not args.no_peer:
         say("MLflow (peer venv) ...")
@@ -425,8 +475,6 @@ def main() -> int:
     table = rows(res, peer)
     text = render(table)
     print(text)
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"tracking-{stamp}.json"
     doc = {
         "date": stamp,
         "machine": machine(),
@@ -437,8 +485,13 @@ def main() -> int:
         "table": table,
         "hot_spots": prof.hot,
     }
-    out.write_text(json.dumps(doc, indent=1, default=str) + "\n", encoding="utf-8")
-    print(f"\nresults: {out.relative_to(HERE.parent)}")
+    if args.json_out:
+        out = write_json_out(args.json_out, doc, figures(res, table))
+    else:
+        RESULTS.mkdir(exist_ok=True)
+        out = RESULTS / f"tracking-{stamp}.json"
+        out.write_text(json.dumps(doc, indent=1, default=str) + "\n", encoding="utf-8")
+    print(f"\nresults: {shown(out)}")
     failed = [r["measure"] for r in table if r["pass"] is False]
     if failed:
         print("missed targets: " + "; ".join(failed))

@@ -33,7 +33,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import machine, summary  # noqa: E402
+from common import add_json_out, figure, machine, shown, summary, write_json_out  # noqa: E402
 
 RESULTS = HERE / "results"
 TARGETS = {"build_1k": 1.0, "select_10x100k_cold": 0.5, "select_10x100k_warm": 0.5}
@@ -205,6 +205,7 @@ def main() -> int:
     ap.add_argument("--long-runs", type=int, default=10, help="runs selected in the redraw")
     ap.add_argument("--points", type=int, default=100_000, help="points per selected run")
     ap.add_argument("--repeat", type=int, default=7, help="timings per measure (median)")
+    add_json_out(ap)
     args = ap.parse_args()
 
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -216,9 +217,10 @@ def main() -> int:
     )
     select = bench_select(args.long_runs, args.points, args.repeat)
     results = {"stamp": stamp, "machine": machine(), "build": build, "select": select}
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"widgets-{stamp}.json"
-    out.write_text(json.dumps(results, indent=1))
+    if not args.json_out:
+        RESULTS.mkdir(exist_ok=True)
+        out = RESULTS / f"widgets-{stamp}.json"
+        out.write_text(json.dumps(results, indent=1))
 
     rows = [
         (
@@ -245,6 +247,24 @@ def main() -> int:
         ("  smoothing slider moved", select["smoothing_change"]["median"], None),
         ("  metric dropdown changed", select["metric_change_both_ways"]["median"], None),
     ]
+    if args.json_out:
+        keys = [  # the rows above, in order
+            "build",
+            "compare",
+            "compare_and_build",
+            "first_build_with_imports",
+            "table_next_page",
+            "table_resort",
+            "select_cold",
+            "select_warm",
+            "curves_update_only",
+            "smoothing_change",
+            "metric_change_both_ways",
+        ]
+        found = [
+            figure(k, name.strip(), value) for k, (name, value, _) in zip(keys, rows, strict=True)
+        ]
+        out = write_json_out(args.json_out, results, found)
     print("| measure | median | target | result |")
     print("| --- | --- | --- | --- |")
     for name, value, target in rows:
@@ -253,7 +273,7 @@ def main() -> int:
         print(f"| {name} | {ms(value)} | {goal} | {verdict} |")
     print(
         f"\npoints sent to the browser for the {select['runs']} runs: "
-        f"{select['points_sent_to_browser']:,}; results: {out.relative_to(HERE.parent)}"
+        f"{select['points_sent_to_browser']:,}; results: {shown(out)}"
     )
     cold, built = select["select_cold"], build["build"]
     print(

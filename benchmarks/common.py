@@ -81,11 +81,64 @@ def finish_peer(result: dict[str, object], tmp: Path) -> None:
     print()
 
 
-def registry_arguments(description: str) -> argparse.Namespace:
-    """The registry benchmark's options, shared by our side and MLflow's so they cannot differ."""
+def registry_arguments(description: str, ours: bool = False) -> argparse.Namespace:
+    """The registry benchmark's options, shared by our side and MLflow's so they cannot differ.
+
+    `ours`: also the options only bench_registry.py has (no peer, fingerprint model, JSON out).
+    """
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--registers", type=int, default=20)
     ap.add_argument("--aliases", type=int, default=50)
     ap.add_argument("--loads", type=int, default=20)
     ap.add_argument("--trees", type=int, default=100)
+    if ours:
+        ap.add_argument("--no-peer", action="store_true", help="skip MLflow")
+        ap.add_argument(
+            "--fingerprint-trees",
+            type=int,
+            default=500,
+            help="trees of the forest in the fingerprint-cost part (0: skip that part, torch too)",
+        )
+        add_json_out(ap)
     return ap.parse_args()
+
+
+# ------------------------------------------------------------- machine-readable figures
+# `--json-out PATH` (bench_trees.py uses it): the script writes its usual results document to
+# PATH instead of benchmarks/results/<name>-<time>.json, with two more keys: "figures", a flat
+# list of nb-mlops's own figures (medians), and "nb_mlops_file", where nb_mlops was imported
+# from (so a caller can check which source tree was measured).
+
+
+def add_json_out(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument(
+        "--json-out",
+        type=Path,
+        metavar="PATH",
+        help="write the results, plus a flat list of nb-mlops's medians ('figures'), to PATH "
+        "instead of benchmarks/results/<name>-<UTC time>.json",
+    )
+
+
+def figure(key: str, label: str, value: float, unit: str = "s", control: bool = False) -> dict:
+    """One figure for --json-out: lower is better; `control` marks one nb-mlops has no part in
+    (e.g. IPython's own cell time), kept as a gauge of the machine's noise."""
+    return {"key": key, "label": label, "value": value, "unit": unit, "control": control}
+
+
+def write_json_out(path: Path, doc: dict[str, object], figures: list[dict]) -> Path:
+    """--json-out: `doc` plus "figures" and "nb_mlops_file", written to `path`."""
+    import nb_mlops
+
+    doc = {**doc, "figures": figures, "nb_mlops_file": nb_mlops.__file__}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def shown(path: Path) -> str:
+    """A results path as printed: relative to the repository when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path(__file__).resolve().parents[1]))
+    except ValueError:
+        return str(path)
