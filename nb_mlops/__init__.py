@@ -1,60 +1,72 @@
 """nb-mlops: experiment tracking, data versions and a model registry, inside the notebook.
 
 `%load_ext nb_mlops` in IPython/Jupyter, `import nb_mlops as nm` in Python, `nb-mlops` in a shell.
+
+The verbs (`nm.start_run`, `nm.snapshot`, ...) are api.py's, imported on first use: loading the
+extension or importing the package does not open the store machinery until a verb is called.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from nb_mlops._version import __version__
-from nb_mlops.api import (
-    active_run,
-    add_deploy_hook,
-    add_remote,
-    alias_history,
-    archive_model_version,
-    checkout,
-    compare,
-    compare_versions,
-    delete_alias,
-    delete_model_version,
-    delete_run,
-    diff,
-    end_run,
-    export_model,
-    fingerprint,
-    gc,
-    get_model_version,
-    get_run,
-    import_model,
-    init,
-    load_model,
-    log_artifact,
-    log_metric,
-    log_metrics,
-    log_param,
-    log_params,
-    models,
-    protect_alias,
-    pull,
-    push,
-    register_model,
-    remotes,
-    remove_deploy_hooks,
-    repair,
-    restore_model_version,
-    rollback,
-    runs,
-    set_alias,
-    set_tag,
-    set_tags,
-    snapshot,
-    start_run,
-    status,
-    update_model,
-    update_model_version,
-    versions,
-    workspace,
-)
-from nb_mlops.errors import NbMlopsError
-from nb_mlops.tracking.active import track
+
+if TYPE_CHECKING:  # what the names below are, for readers and type checkers
+    from nb_mlops.api import (
+        active_run,
+        add_deploy_hook,
+        add_remote,
+        alias_history,
+        archive_model_version,
+        checkout,
+        compare,
+        compare_versions,
+        delete_alias,
+        delete_model_version,
+        delete_run,
+        delete_version,
+        diff,
+        end_run,
+        export_model,
+        fingerprint,
+        gc,
+        get_model_version,
+        get_run,
+        import_model,
+        init,
+        load_model,
+        log_artifact,
+        log_metric,
+        log_metrics,
+        log_param,
+        log_params,
+        models,
+        protect_alias,
+        pull,
+        push,
+        register_model,
+        remotes,
+        remove_deploy_hooks,
+        repair,
+        restore_model_version,
+        rollback,
+        runs,
+        scrub,
+        set_alias,
+        set_tag,
+        set_tags,
+        snapshot,
+        start_run,
+        status,
+        update_model,
+        update_model_version,
+        versions,
+        workspace,
+    )
+    from nb_mlops.errors import NbMlopsError
+    from nb_mlops.tracking.active import track
 
 __all__ = [
     "NbMlopsError",
@@ -70,6 +82,7 @@ __all__ = [
     "delete_alias",
     "delete_model_version",
     "delete_run",
+    "delete_version",
     "diff",
     "end_run",
     "export_model",
@@ -97,6 +110,7 @@ __all__ = [
     "restore_model_version",
     "rollback",
     "runs",
+    "scrub",
     "set_alias",
     "set_tag",
     "set_tags",
@@ -111,15 +125,33 @@ __all__ = [
     "workspace",
 ]
 
+_ELSEWHERE = {"NbMlopsError": "nb_mlops.errors", "track": "nb_mlops.tracking.active"}
+_EAGER = {"__version__", "load_ipython_extension", "unload_ipython_extension"}
+_LAZY = {name: _ELSEWHERE.get(name, "nb_mlops.api") for name in __all__ if name not in _EAGER}
 
-def load_ipython_extension(ipython):
+
+def __getattr__(name: str) -> Any:
+    """`nm.start_run` and the other verbs: imported from their module the first time."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nb_mlops' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup finds it without coming here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+def load_ipython_extension(ipython: Any) -> None:
     """`%load_ext nb_mlops`: register `%track`/`%%track`, history recording and `track`."""
     from nb_mlops.notebook.extension import load
 
     load(ipython)
 
 
-def unload_ipython_extension(ipython):
+def unload_ipython_extension(ipython: Any) -> None:
     """`%unload_ext nb_mlops`: remove the magics' hooks; runs in progress are ended."""
     from nb_mlops.notebook.extension import unload
 

@@ -2,8 +2,9 @@
 
 The `%track` magic and the `nb-mlops` CLI call these (through the command table), so a verb
 behaves the same from a notebook, a script and a shell. Steps that join two domains are
-composed here: a run that reads data versions (`data=`), a run that registers a model
-(`track.model`). Heavy modules load inside the verb that needs them.
+composed here or in the higher package: a run that reads data versions (`data=`, resolved
+here), a run that registers a model (`track.model`: the handle is registry/run.py's). Heavy
+modules load inside the verb that needs them.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 from nb_mlops.store.workspace import STORE_DIRNAME, Workspace, open_workspace
 from nb_mlops.tracking import active
-from nb_mlops.tracking import run as tracking_run
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from nb_mlops.registry.aliases import AliasMove
+    from nb_mlops.registry.run import Run
     from nb_mlops.registry.versions import ModelVersion
     from nb_mlops.store.gc import GcReport
     from nb_mlops.tracking.compare import Comparison
@@ -61,40 +62,6 @@ def reset() -> None:
 
 
 # ----------------------------------------------------------------------- runs
-class Run(tracking_run.Run):
-    """The handle of an active run: `track` inside a tracked cell, what `nm.start_run` returns.
-
-    Everything a run records (params, metrics, artifacts, figures, tables) plus `model`, which
-    registers a model version made by the run.
-    """
-
-    def model(
-        self,
-        model: Any,
-        name: str,
-        *,
-        description: str | None = None,
-        tags: Mapping[str, Any] | None = None,
-        data: str | os.PathLike | list[str | os.PathLike] | None = None,
-        flavor: str | None = None,
-    ) -> ModelVersion:
-        """`track.model(model, "review-clf")`: register the next version of a model, made by this
-        run (its params, metrics and data versions become the version's lineage)."""
-        from nb_mlops.registry.versions import register
-
-        self.check_open("register a model")
-        return register(
-            self.ws,
-            name,
-            model,
-            run=self,
-            description=description,
-            tags=tags,
-            data=data,
-            flavor=flavor,
-        )
-
-
 def start_run(
     name: str | None = None,
     *,
@@ -115,7 +82,9 @@ def start_run(
     `source` and `history` are what the notebook records about the cell or session that
     started the run (a script's run records its file by itself).
     """
+    from nb_mlops.registry.run import Run
     from nb_mlops.tracking.ids import new_run_name
+    from nb_mlops.tracking.run import start_run as start
 
     ws = workspace()
     name = name or new_run_name()
@@ -124,7 +93,7 @@ def start_run(
         from nb_mlops.data.snapshot import resolve_inputs
 
         inputs = resolve_inputs(ws, [str(p) for p in data], name)
-    run = tracking_run.start_run(
+    run = start(
         name,
         experiment=experiment,
         tags=tags,
@@ -137,7 +106,7 @@ def start_run(
         workspace=ws,
         cls=Run,
     )
-    return cast(Run, run)
+    return cast("Run", run)
 
 
 def end_run(status: str = "finished") -> None:
@@ -227,10 +196,17 @@ def delete_run(run: str, *, force: bool = False) -> dict[str, Any]:
 
 
 def gc(*, grace_s: float | None = None, dry_run: bool = False) -> GcReport:
-    """Remove objects and run folders nothing references; report the space freed."""
-    from nb_mlops.store.gc import GRACE_S, collect
+    """Remove objects and run folders nothing references, and what killed processes left
+    (cache temps, checkout staging folders: an hour old and held by no process); report the
+    space freed. The store cannot see datasets' staging folders, so they are swept here."""
+    from nb_mlops.data.checkout import remove_stale_staging
+    from nb_mlops.store.gc import GRACE_S, TEMP_AGE_S, collect
 
-    return collect(workspace(), GRACE_S if grace_s is None else grace_s, dry_run=dry_run)
+    ws = workspace()
+    report = collect(ws, GRACE_S if grace_s is None else grace_s, dry_run=dry_run)
+    if not dry_run:
+        report.staging_removed = remove_stale_staging(ws, older_than_s=TEMP_AGE_S)
+    return report
 
 
 def repair() -> dict[str, Any]:
@@ -238,6 +214,15 @@ def repair() -> dict[str, Any]:
     ws = workspace()
     kept, dropped, aside = ws.catalog.repair()
     return {"kept": kept, "set_aside": dropped, "copy": str(aside) if aside else None}
+
+
+def scrub(secret: str, *, dry_run: bool = False) -> Any:
+    """Replace a leaked string with [REDACTED] in every file of the store that can be rewritten
+    safely, and list those that cannot (see docs/secrets.md). Pass the string from a prompt or
+    a file, never as a literal in a cell: the cell's own source would keep it."""
+    from nb_mlops.store.scrub import scrub as _scrub
+
+    return _scrub(workspace(), secret, dry_run=dry_run)
 
 
 # ------------------------------------------------------------------------------- data
@@ -273,6 +258,14 @@ def versions(path: str | os.PathLike) -> Any:
         raise DataError(f"{rel} has no versions yet; make one with `%track snapshot {rel}`")
     current = current_version(ws, rel)
     return VersionTable(rel, docs, current["version"] if current else None, runs_using(ws, rel))
+
+
+def delete_version(path: str | os.PathLike, version: int | str) -> Any:
+    """Remove one version record of a dataset (one recorded wrongly, say); never the version
+    its `.dvc` file names. Objects stay until `gc` frees those nothing else uses."""
+    from nb_mlops.data.snapshot import delete_version as _delete_version
+
+    return _delete_version(workspace(), path, version)
 
 
 def checkout(path: str | os.PathLike, version: int | str, *, force: bool = False) -> Any:

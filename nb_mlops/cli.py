@@ -31,6 +31,19 @@ class _CliContext:
     stop_session = start_session
     run_cell = start_session
 
+    def read_secret(self, prompt: str) -> str:
+        """At a terminal, a hidden prompt; else one line of standard input (`... | nb-mlops
+        scrub`), without its newline."""
+        if sys.stdin is not None and sys.stdin.isatty():
+            import getpass
+
+            try:
+                return getpass.getpass(prompt)
+            except (EOFError, KeyboardInterrupt):
+                raise NbMlopsError("cancelled: no string was given") from None
+        line = sys.stdin.readline() if sys.stdin is not None else ""
+        return line.removesuffix("\n").removesuffix("\r")
+
 
 def _strict(value: Any) -> Any:
     """JSON has no NaN or Infinity: write them as the strings Python's float() reads back."""

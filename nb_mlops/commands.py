@@ -45,6 +45,9 @@ class Context(Protocol):
     def run_cell(self, args: argparse.Namespace) -> Any: ...
     def start_session(self, args: argparse.Namespace) -> Any: ...
     def stop_session(self, args: argparse.Namespace) -> Any: ...
+    def read_secret(self, prompt: str) -> str:
+        """A string typed at a hidden prompt (or read from a pipe), never from the arguments."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,14 @@ def _repair(args: argparse.Namespace, ctx: Context) -> Any:
     )
 
 
+def _scrub(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    # never an argument: it would be kept in the cell history and the shell's
+    secret = ctx.read_secret("the leaked string to remove from the store (not shown): ")
+    return api.scrub(secret, dry_run=args.dry_run)
+
+
 def _init(args: argparse.Namespace, ctx: Context) -> Any:
     from nb_mlops import api
 
@@ -195,6 +206,8 @@ def _snapshot(args: argparse.Namespace, ctx: Context) -> Any:
 def _versions(args: argparse.Namespace, ctx: Context) -> Any:
     from nb_mlops import api
 
+    if args.remove is not None:
+        return api.delete_version(args.path, args.remove)
     return api.versions(args.path)
 
 
@@ -475,7 +488,11 @@ COMMANDS: dict[str, Command] = {
             _delete,
             (
                 arg("run", help=_RUN_HELP),
-                arg("--force", action="store_true", help="even if a registered model came from it"),
+                arg(
+                    "--force",
+                    action="store_true",
+                    help="even if a registered model came from it or a live process still logs it",
+                ),
             ),
         ),
         Command(
@@ -493,6 +510,13 @@ COMMANDS: dict[str, Command] = {
         ),
         Command("repair", "set damaged catalog lines aside so the store opens again", _repair),
         Command(
+            "scrub",
+            "remove a leaked string from every file of the store (read from a hidden prompt or "
+            "standard input, never from the arguments)",
+            _scrub,
+            (arg("--dry-run", action="store_true", help="list what would change, change nothing"),),
+        ),
+        Command(
             "snapshot",
             "make the next version of a file or folder (writes PATH.dvc as DVC 3 does)",
             _snapshot,
@@ -503,9 +527,17 @@ COMMANDS: dict[str, Command] = {
         ),
         Command(
             "versions",
-            "list a dataset's versions and the runs that used each",
+            "list a dataset's versions and the runs that used each (or remove one)",
             _versions,
-            (arg("path", help="the dataset (its .dvc file works too)"),),
+            (
+                arg("path", help="the dataset (its .dvc file works too)"),
+                arg(
+                    "--remove",
+                    metavar="N",
+                    help="remove version N's record (not the one its .dvc file names); "
+                    "gc frees its objects later",
+                ),
+            ),
         ),
         Command(
             "checkout",

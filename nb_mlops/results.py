@@ -11,8 +11,6 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from nb_mlops.text import printable
-
 
 class Result:
     """Base of result objects: subclasses give `to_dict` and `to_text`, and `to_html` when
@@ -28,10 +26,12 @@ class Result:
         return f"<pre>{html.escape(self.to_text())}</pre>"
 
     def __str__(self) -> str:
+        from nb_mlops.text import printable  # not at import: `%load_ext` stays cheap
+
         return printable(self.to_text())
 
     def __repr__(self) -> str:
-        return printable(self.to_text())
+        return str(self)
 
     def _repr_html_(self) -> str:
         return self.to_html()

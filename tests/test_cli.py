@@ -120,8 +120,9 @@ def test_a_closed_pipe_ends_quietly(ws, project):
 
     from conftest import run_env
 
-    for i in range(60):
-        with nm.start_run(f"run-{i}"):
+    # more output than a pipe holds (64 KiB), so the writer meets the closed end for sure
+    for i in range(1200):
+        with nm.start_run(f"a-run-with-a-long-enough-name-{i:04d}"):
             nm.log_metric("m", float(i))
     code = (
         "import sys\nfrom nb_mlops.cli import main\n"

@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "delete": False,
     "gc": False,
     "repair": False,
+    "scrub": False,
     "snapshot": False,
     "versions": False,
     "checkout": False,

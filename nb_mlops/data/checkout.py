@@ -5,12 +5,28 @@ file beside its destination and verified against its hash; only when all are sta
 renamed into place and the files the version lacks removed. A corrupt object therefore stops the
 checkout before the workspace changes. Files whose content was never snapshotted (not in the
 cache) are not overwritten or removed unless forced: they would be lost.
+
+Checkout writes and deletes nothing through a symbolic link, so that it never changes a file
+outside the workspace. A dataset path that is a link (`data -> /mnt/elsewhere`), a folder on the
+way to it that is one, or a folder inside the dataset on the way to a file the version writes or
+removes (`data/sub -> /etc`), makes it refuse before anything is written, with one line naming
+the link; it does not replace the link either (a link to another disk is usually on purpose, and
+quietly cutting it would be a surprise). Reading through links (status, snapshot, diff) is fine.
+
+The staging folder (`.<name>.nbmlops-checkout` beside the dataset) is locked (`flock`) by the
+checkout using it, so a leftover one is known to be stale when no process holds its lock: the
+next checkout of that dataset removes it before staging, and `remove_stale_staging` (called by
+gc) sweeps those older than an hour beside every dataset the store knows.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import stat
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +34,7 @@ from typing import Any
 from nb_mlops.data.dvccache import dvc_dir, place_in_dvc_cache, sync_current
 from nb_mlops.data.dvcfile import write_dvcfile
 from nb_mlops.data.snapshot import (
+    TABLE,
     DataError,
     adopt_dvcfile,
     current_version,
@@ -29,7 +46,15 @@ from nb_mlops.data.snapshot import (
 from nb_mlops.errors import RefusedError
 from nb_mlops.results import Result
 from nb_mlops.store.hashing import map_in_threads
+from nb_mlops.store.listing import is_safe_relpath, linked_folder
 from nb_mlops.store.workspace import Workspace
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: staging folders are judged by age alone
+    fcntl = None  # type: ignore[assignment]
+
+STAGING_SUFFIX = ".nbmlops-checkout"
 
 
 @dataclass(repr=False)
@@ -148,6 +173,7 @@ def checkout(
     """Make the workspace hold exactly `version` of the dataset, and `PATH.dvc` describe it."""
     full = dataset_path(ws, path, must_exist=False)
     rel = relpath(ws, full)
+    _refuse_link(ws, rel, _link_on_the_way(ws, rel))
     adopt_dvcfile(ws, rel)
     doc = version_doc(ws, rel, version)
     target = doc["md5"]
@@ -162,6 +188,7 @@ def checkout(
 
     to_write = {p: m for p, m in want.items() if have.get(p) != m}
     to_remove = sorted(set(have) - set(want))
+    _refuse_link(ws, rel, linked_folder(full, [p for p in [*to_write, *to_remove] if p]))
     at_risk = [p for p in [*to_write, *to_remove] if p in have and not ws.objects.has(have[p])]
     if at_risk and not force:
         shown = ", ".join(str(Path(rel, p)) if p else rel for p in sorted(at_risk)[:10])
@@ -174,8 +201,8 @@ def checkout(
     def dest(p: str) -> Path:
         return full.joinpath(*p.split("/")) if p else full
 
-    staged = _stage_all(ws, full, to_write)
-    try:
+    with _staging(full, rel, needed=bool(to_write)) as staging:
+        staged = _stage_all(ws, full, to_write, staging)
         # removals first: a file may give way to a folder of the same name, and back
         for p in to_remove:
             os.unlink(dest(p))
@@ -183,14 +210,12 @@ def checkout(
             _remove_empty_dirs(full, keep_root=is_dir)
         for p, tmp in staged.items():
             final = dest(p)
-            if final.is_dir():
+            if final.is_dir() and not final.is_symlink():
                 final.rmdir()  # emptied above: the version has a file here
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, final)
         if is_dir:
             full.mkdir(exist_ok=True)  # a version may be an empty folder
-    finally:
-        shutil.rmtree(_staging_dir(full), ignore_errors=True)
     _remember_hashes(ws, [(dest(p), m) for p, m in to_write.items()])
     write_dvcfile(full, target, doc["size"], doc.get("nfiles") if is_dir else None)
     if dvc_dir(ws) is not None:
@@ -205,22 +230,110 @@ def checkout(
     )
 
 
+def _link_on_the_way(ws: Workspace, rel: str) -> Path | None:
+    """The dataset path itself, or a folder on the way to it, when it is a symbolic link."""
+    parts = rel.split("/")
+    for depth in range(1, len(parts) + 1):
+        path = ws.root.joinpath(*parts[:depth])
+        if path.is_symlink():
+            return path
+        if not path.is_dir():
+            return None
+    return None
+
+
+def _refuse_link(ws: Workspace, rel: str, link: Path | None) -> None:
+    if link is None:
+        return
+    try:
+        target = os.readlink(link)
+    except OSError:
+        target = "?"
+    raise RefusedError(
+        f"cannot check out {rel}: {relpath(ws, link)} is a symbolic link (to {target}), and "
+        "checkout writes nothing through a link, so as never to change files outside the "
+        "workspace; replace the link with a real folder or file, then check out again"
+    )
+
+
 def _staging_dir(full: Path) -> Path:
-    return full.parent / f".{full.name}.nbmlops-checkout"
+    return full.parent / f".{full.name}{STAGING_SUFFIX}"
 
 
-def _stage_all(ws: Workspace, full: Path, to_write: dict[str, str]) -> dict[str, str]:
-    """Copy every object to write, verified, into a staging folder beside the dataset.
+def _hold(folder: Path) -> int | None:
+    """An open descriptor of `folder` holding an exclusive lock on it; None when another
+    process (or another checkout in this one) holds that lock. Without `flock` (Windows), -1."""
+    if fcntl is None:  # pragma: no cover
+        return -1
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(folder, flags)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _release(fd: int) -> None:
+    if fd >= 0:
+        os.close(fd)  # closing the descriptor drops its lock
+
+
+def _clear_leftover(staging: Path, rel: str) -> None:
+    """Remove what a killed checkout of this dataset left; refuse while one is still running."""
+    try:
+        st = os.lstat(staging)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):  # a link or a file in our name: remove it, not its target
+        os.unlink(staging)
+        return
+    fd = _hold(staging)
+    if fd is None:
+        raise RefusedError(
+            f"another checkout of {rel} is under way (it holds {staging}); "
+            "wait for it to finish, then check out again"
+        )
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+    finally:
+        _release(fd)
+
+
+@contextmanager
+def _staging(full: Path, rel: str, *, needed: bool) -> Iterator[Path]:
+    """The locked staging folder beside the dataset (made only when `needed`), removed after."""
+    staging = _staging_dir(full)
+    _clear_leftover(staging, rel)
+    if not needed:
+        yield staging
+        return
+    staging.mkdir(parents=True)
+    fd = _hold(staging)
+    if fd is None:  # another checkout made it in the instant since the leftover went
+        raise RefusedError(f"another checkout of {rel} is under way (it holds {staging})")
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        _release(fd)
+
+
+def _stage_all(
+    ws: Workspace, full: Path, to_write: dict[str, str], staging: Path
+) -> dict[str, str]:
+    """Copy every object to write, verified, into the staging folder beside the dataset.
 
     Nothing in the dataset changes here: a corrupt object or a full disk stops the checkout
     with the workspace as it was (the staging folder is removed).
     """
-    staging = _staging_dir(full)
-    shutil.rmtree(staging, ignore_errors=True)  # left by a killed checkout
     staged: dict[str, str] = {}
     if not to_write:
         return staged
-    staging.mkdir(parents=True)
     items = sorted(to_write.items())
 
     def stage(index_item: tuple[int, tuple[str, str]]) -> None:
@@ -228,12 +341,57 @@ def _stage_all(ws: Workspace, full: Path, to_write: dict[str, str]) -> dict[str,
         final = full.joinpath(*p.split("/")) if p else full
         staged[p] = ws.objects.stage(md5, staging / str(index), label=final)
 
-    try:
-        map_in_threads(stage, list(enumerate(items)), ws.objects.workers)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    map_in_threads(stage, list(enumerate(items)), ws.objects.workers)
     return staged
+
+
+def remove_stale_staging(ws: Workspace, older_than_s: float = 3600) -> int:
+    """Remove staging folders that killed checkouts left beside the datasets the store knows.
+
+    A folder goes when nothing in it changed for `older_than_s` seconds and no process holds
+    its lock (a running checkout always does). Folders reached through a symbolic link are left
+    alone. Returns how many were removed.
+    """
+    limit = time.time() - older_than_s
+    paths = sorted({d.get("path") for d in ws.catalog.docs(TABLE).values()} - {None})
+    removed = 0
+    for rel in paths:
+        if not isinstance(rel, str) or not is_safe_relpath(rel) or linked_folder(ws.root, [rel]):
+            continue
+        staging = _staging_dir(ws.root.joinpath(*rel.split("/")))
+        if _newest_change(staging) >= limit:
+            continue
+        try:
+            fd = _hold(staging)
+        except OSError:  # gone meanwhile, or not a folder we may open
+            continue
+        if fd is None:
+            continue
+        try:
+            shutil.rmtree(staging, ignore_errors=True)
+        finally:
+            _release(fd)
+        if not os.path.lexists(staging):
+            removed += 1
+    return removed
+
+
+def _newest_change(staging: Path) -> float:
+    """The latest mtime of a staging folder and of what it holds (inf when it is no folder)."""
+    try:
+        st = os.lstat(staging)
+    except OSError:
+        return float("inf")
+    if not stat.S_ISDIR(st.st_mode):
+        return float("inf")
+    newest = st.st_mtime
+    for folder, dirs, names in os.walk(staging):
+        for name in [*dirs, *names]:
+            try:
+                newest = max(newest, os.lstat(os.path.join(folder, name)).st_mtime)
+            except OSError:
+                continue
+    return newest
 
 
 def _remove_empty_dirs(root: Path, keep_root: bool) -> None:

@@ -4,6 +4,12 @@ File level uses `dvc diff --json`'s categories: added, deleted, modified, rename
 moved with its bytes unchanged). For each modified tabular file (CSV, TSV, Parquet, JSON lines)
 a row-level diff says which rows were added, removed or changed, cell by cell, and how the
 schema moved (see rowdiff.py). Either side may be `workspace`: the data as it is now.
+
+Every cached object a diff reads is verified first (a folder's listing, and each file whose rows
+are compared), as checkout and push do: a damaged object stops the diff with one line naming the
+dataset, the version and the file, never a diff of wrong bytes. A file that cannot be read as a
+table (binary garbage named `.csv`) does not stop the rest: it is listed among the file changes
+and marked "unreadable as a table" with the reason, named by its workspace path.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from nb_mlops.data.snapshot import (
     relpath,
     version_doc,
 )
+from nb_mlops.errors import NbMlopsError, ObjectCorrupt, StoreError
 from nb_mlops.results import Result
 from nb_mlops.store.workspace import Workspace
 
@@ -52,11 +59,37 @@ def _side(ws: Workspace, full: Path, rel: str, which: int | str) -> _Side:
     doc = version_doc(ws, rel, which)
     md5 = doc["md5"]
     if md5.endswith(".dir"):
-        files = {e["relpath"]: e["md5"] for e in ws.objects.listing(md5)}
+        try:
+            entries = ws.objects.listing(md5)  # read whole and checked against its hash
+        except StoreError as exc:
+            raise _unusable(rel, doc["version"], exc) from None
+        files = {e["relpath"]: e["md5"] for e in entries}
     else:
         files = {"": md5}
     paths = {p: ws.objects.path_of(m) for p, m in files.items()}
     return _Side(f"version {doc['version']}", doc["version"], md5, files, paths)
+
+
+def _unusable(shown: str, version: int | None, exc: StoreError) -> StoreError:
+    """The error for a cached object of `shown` (a workspace path) that cannot be used."""
+    if isinstance(exc, ObjectCorrupt):
+        return ObjectCorrupt(f"{shown} version {version} is damaged in the cache: {exc}")
+    return StoreError(
+        f"{shown} version {version} cannot be read from the cache ({exc}); "
+        "fetch it again with `%track pull`"
+    )
+
+
+def _read_side(ws: Workspace, side: _Side, p: str, shown: str, fmt: str) -> Any:
+    """One side's table of file `p`, its cached object verified first."""
+    from nb_mlops.data.tabular import read_table
+
+    if side.version is not None:
+        try:
+            ws.objects.verify(side.files[p])
+        except StoreError as exc:
+            raise _unusable(shown, side.version, exc) from None
+    return read_table(side.paths[p], fmt, label=f"{shown} ({side.label})")
 
 
 @dataclass(repr=False)
@@ -145,7 +178,9 @@ class DataDiff(Result):
         for p, rd in self.tables.items():
             lines.append(f"--- {p or self.path}")
             lines.append(rd.to_text())
-        lines += [f"  (row diff of {p}: {err})" for p, err in self.table_errors.items()]
+        lines += [
+            f"  (row diff of {p or self.path}: {err})" for p, err in self.table_errors.items()
+        ]
         return "\n".join(lines)
 
     def to_html(self) -> str:
@@ -183,7 +218,7 @@ def diff(
 ) -> DataDiff:
     """Compare two versions of a dataset (`workspace` = the data as it is now)."""
     from nb_mlops.data.rowdiff import diff_tables
-    from nb_mlops.data.tabular import read_table, table_format
+    from nb_mlops.data.tabular import TableReadError, table_format
 
     full = dataset_path(ws, path, must_exist=False)
     rel = relpath(ws, full)
@@ -201,14 +236,17 @@ def diff(
         if len(result.tables) >= MAX_TABLE_DIFFS:
             result.skipped_tables.append(p)
             continue
-        old = read_table(side_a.paths[p], fmt)
-        new = read_table(side_b.paths[p], fmt)
+        shown = f"{rel}/{p}" if p else rel
+        try:
+            old = _read_side(ws, side_a, p, shown, fmt)
+            new = _read_side(ws, side_b, p, shown, fmt)
+        except TableReadError as exc:  # the file changed all the same: say so, diff the rest
+            result.table_errors[p] = f"unreadable as a table: {exc}"
+            continue
         try:
             result.tables[p] = diff_tables(old, new, key=keys)
-        except Exception as exc:  # one table's problem (a missing key) must not hide the rest
-            from nb_mlops.errors import NbMlopsError
-
-            if not isinstance(exc, NbMlopsError) or len(result.modified) == 1:
+        except NbMlopsError as exc:  # one table's problem (a missing key) must not hide the rest
+            if len(result.modified) == 1:
                 raise
             result.table_errors[p] = str(exc)
     return result

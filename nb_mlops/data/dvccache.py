@@ -96,11 +96,15 @@ def sync_current(ws: Workspace, md5: str) -> int:
 def take_from_dvc_cache(ws: Workspace, md5: str) -> bool:
     """Copy object `md5` (with a listing's files) from DVC's cache into ours, verified.
 
-    Returns False when DVC's cache does not hold all of it, or holds it damaged.
+    Returns False when DVC's cache does not hold all of it, or holds a file of it damaged. A
+    folder listing there that is damaged or unsafe (a path leaving the folder: DVC's cache may
+    have been crafted) raises ObjectCorrupt naming it, so the caller can say so.
     """
     dvc = dvc_objects(ws)
     if dvc is None or not dvc.has(md5):
         return False
+    if md5.endswith(".dir"):
+        dvc.listing(md5)  # checked here, to tell a crafted listing from a missing file
     try:
         transfer(dvc, ws.objects, [md5], progress=False)
     except RemoteError:

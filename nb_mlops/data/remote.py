@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from nb_mlops.errors import RemoteError, StoreError
+from nb_mlops.redact import redact_text
 from nb_mlops.store.fsobjects import FsObjectDB, unknown_protocol
 from nb_mlops.store.workspace import Workspace
 
@@ -199,12 +200,19 @@ def _check_name(name: object) -> None:
 
 
 def _check_url(name: str, url: object) -> str:
-    """The URL stripped; refuse empty ones, control characters and protocols fsspec lacks."""
+    """The URL stripped; refuse empty ones, control characters, credentials and protocols fsspec
+    lacks. A password or token in the URL would be kept in config.toml, which git tracks."""
     if not isinstance(url, str) or not url.strip():
         raise RemoteError(f"remote {name}: the URL is empty")
     url = url.strip()
     if any(ord(c) < 32 for c in url):
         raise RemoteError(f"remote {name}: the URL holds a control character: {url!r}")
+    shown = redact_text(url)
+    if shown != url:
+        raise RemoteError(
+            f"remote {name} ({shown}): the URL holds a password or token; give credentials "
+            "through the environment or the storage's own config files, not in the URL"
+        )
     unknown = unknown_protocol(url)
     if unknown is not None:
         raise RemoteError(f"remote {name} ({url}): unknown protocol {unknown!r}")

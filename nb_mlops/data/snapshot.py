@@ -22,7 +22,8 @@ from nb_mlops.data.dvcfile import (
     read_dvcfile,
     write_dvcfile,
 )
-from nb_mlops.errors import NbMlopsError
+from nb_mlops.errors import NbMlopsError, ObjectCorrupt, RefusedError
+from nb_mlops.redact import redact_text
 from nb_mlops.results import Result
 from nb_mlops.store.files import read_error
 from nb_mlops.store.hashing import hash_tree, md5_file, scan_tree, tree_listing
@@ -151,6 +152,56 @@ def current_version(ws: Workspace, rel: str) -> dict[str, Any] | None:
     return None
 
 
+@dataclass(repr=False)
+class RemovedVersion(Result):
+    """A version record removed from the catalog (its objects stay until gc frees them)."""
+
+    path: str
+    version: int
+    md5: str
+    runs: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "version": self.version, "md5": self.md5, "runs": self.runs}
+
+    def to_text(self) -> str:
+        text = (
+            f"removed {self.path} version {self.version} ({self.md5}); its objects stay in the "
+            "cache until gc frees those nothing else uses"
+        )
+        if self.runs:
+            text += f"; {len(self.runs)} run(s) read it and still name its md5"
+        return text
+
+
+def delete_version(ws: Workspace, path: str | os.PathLike, version: int | str) -> RemovedVersion:
+    """Remove one version record of a dataset (a version recorded wrongly, say).
+
+    The version `PATH.dvc` names is refused: the workspace is meant to hold it. Objects are never
+    deleted here; gc frees those no record names any more.
+    """
+    full = dataset_path(ws, path, must_exist=False)
+    rel = relpath(ws, full)
+    with ws.catalog.locked():
+        doc = version_doc(ws, rel, version)
+        dvcfile = dvc_path(full)
+        if dvcfile.exists() and read_dvcfile(dvcfile).md5 == doc["md5"]:
+            raise RefusedError(
+                f"{rel} version {doc['version']} is the one {dvcfile.name} names (what the "
+                f"workspace holds); check out another version first (`checkout {rel} N`), "
+                "then remove this one"
+            )
+        ids = [
+            doc_id
+            for doc_id, d in ws.catalog.docs(TABLE).items()
+            if d.get("path") == rel and d.get("version") == doc["version"]
+        ]
+        for doc_id in ids:
+            ws.catalog.delete(TABLE, doc_id)
+    runs = runs_using(ws, rel).get(doc["version"], [])
+    return RemovedVersion(rel, doc["version"], doc["md5"], [r["run_id"] for r in runs])
+
+
 def _next_version(ws: Workspace, rel: str) -> int:
     docs = versions_of(ws, rel)
     return docs[-1]["version"] + 1 if docs else 1
@@ -224,6 +275,7 @@ def ingest_data(ws: Workspace, rel: str, full: Path) -> tuple[Hashed, dict[str, 
             md5 = ws.objects.add_file(full, md5).md5
         return Hashed(md5, st.st_size, 1), _known_version(ws, rel, md5)
     found, md5s = scan_tree(full, cache)
+    _refuse_nested_datasets(rel, [r for r, _ in found])
     if len(md5s) == len(found):
         md5, entries, listing = tree_listing(found, md5s)
         known = _known_version(ws, rel, md5)
@@ -239,6 +291,34 @@ def ingest_data(ws: Workspace, rel: str, full: Path) -> tuple[Hashed, dict[str, 
     if known is None:
         store_data(ws, full, hashed)  # files the hash cache knew but the cache lacks; listing last
     return hashed, known
+
+
+# DVC's rule: no output lies inside another. `dvc add data` refuses when `data/t.csv.dvc` exists
+# ("Cannot add 'data', because it is overlapping with other DVC tracked output: 'data/t.csv'");
+# `dvc add data/t.csv` under a tracked `data` updates `data` instead. A snapshot refuses both,
+# before anything is written: it would otherwise add a `.gitignore` line hiding `data/t.csv.dvc`.
+def _refuse_enclosing_dataset(ws: Workspace, rel: str) -> None:
+    """Refuse to snapshot `rel` when a folder holding it is a dataset (has its `.dvc` file)."""
+    parts = rel.split("/")
+    for depth in range(1, len(parts)):
+        outer = "/".join(parts[:depth])
+        if dvc_path(ws.root.joinpath(*parts[:depth])).is_file():
+            raise DataError(
+                f"cannot snapshot {rel}: it overlaps {outer}, a dataset of its own "
+                f"({outer}.dvc); to version this change, snapshot {outer}"
+            )
+
+
+def _refuse_nested_datasets(rel: str, relpaths: list[str]) -> None:
+    """Refuse to snapshot folder `rel` when a `.dvc` file inside it makes a dataset of a part."""
+    nested = sorted(r for r in relpaths if r.endswith(".dvc") and len(os.path.basename(r)) > 4)
+    if nested:
+        inner = f"{rel}/{Path(nested[0]).as_posix()}"
+        more = f" (and {len(nested) - 1} more)" if len(nested) > 1 else ""
+        raise DataError(
+            f"cannot snapshot {rel}: it overlaps {inner[: -len('.dvc')]}, a dataset of its own "
+            f"({inner}){more}; to include it in {rel}, remove {inner}, then snapshot {rel}"
+        )
 
 
 def _tabular(full: Path, entries: list[dict] | None) -> dict[str, Any]:
@@ -280,12 +360,13 @@ def snapshot(ws: Workspace, path: str | os.PathLike, message: str | None = None)
     """Make the next version of a file or folder (nothing changes when the data is a version)."""
     full = dataset_path(ws, path)
     rel = relpath(ws, full)
+    _refuse_enclosing_dataset(ws, rel)
     repaired = []
     try:
         adopt_dvcfile(ws, rel)
     except DvcFileError as exc:  # the snapshot writes a sound one below
         dvc_path(full).unlink()
-        repaired.append(f"replaced a damaged {dvc_path(full).name} ({exc})")
+        repaired.append(f"replaced {dvc_path(full).name}, which could not be used ({exc})")
     hashed, known = ingest_data(ws, rel, full)
     if known is not None:
         notes = repaired + _finish(ws, full, known)
@@ -298,7 +379,7 @@ def snapshot(ws: Workspace, path: str | os.PathLike, message: str | None = None)
             "size": hashed.size,
             "nfiles": hashed.nfiles,
             "isdir": hashed.entries is not None,
-            "message": message or "",
+            "message": redact_text(message or ""),
             "time": _now(),
             "source": "nb-mlops",
             **_tabular(full, hashed.entries),
@@ -342,9 +423,19 @@ def adopt_dvcfile(ws: Workspace, rel: str) -> dict[str, Any] | None:
     out = read_dvcfile(dvcfile)
     if any(d["md5"] == out.md5 for d in versions_of(ws, rel)):
         return None
-    if not ws.objects.has(out.md5) and not take_from_dvc_cache(ws, out.md5):
+    damaged = None
+    try:
+        taken = ws.objects.has(out.md5) or take_from_dvc_cache(ws, out.md5)
+    except ObjectCorrupt as exc:  # DVC's cache holds a damaged or crafted listing
+        taken, damaged = False, str(exc)
+    if not taken:
         hashed = hash_data(ws, full) if os.path.lexists(full) else None
         if hashed is None or hashed.md5 != out.md5:
+            if damaged is not None:
+                raise DvcFileError(
+                    f"{relpath(ws, dvcfile)} names {out.md5}, which DVC's cache holds "
+                    f"damaged and the workspace does not hold: {damaged}"
+                )
             return None  # nothing holds those bytes here: nothing to version
         store_data(ws, full, hashed)
     isdir = out.md5.endswith(".dir")

@@ -4,7 +4,8 @@ Snapshots record a row count and a schema for every tabular file, so `table_summ
 cheap on big files: Parquet answers from its footer, the text formats are streamed batch by batch.
 Row-level diffs need the whole table, which `read_table` gives as a `pyarrow.Table` (no pandas,
 no Python objects per value). Every failure is a `TableReadError` whose one-line message names
-the file.
+the file (the workspace path a caller gives as `label`, else the path read) and holds no raw
+bytes of it: a parser's excerpt of a binary file is escaped and cut short.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +25,22 @@ from nb_mlops.errors import NbMlopsError
 _FORMAT_NAMES = {"csv": "CSV", "tsv": "TSV", "parquet": "Parquet", "jsonl": "JSON lines"}
 _CSV_COLUMN = re.compile(r"In CSV column #(\d+)")
 _MAX_MESSAGE = 300
+_MAX_ESCAPES = 8  # past this many unprintable characters, the excerpt is binary: cut it
 
 
 class TableReadError(NbMlopsError, ValueError):
     """A tabular file is missing, of an unknown format, or cannot be parsed."""
 
 
-def read_table(path: str | os.PathLike[str], fmt: str | None = None) -> pa.Table:
+def read_table(
+    path: str | os.PathLike[str], fmt: str | None = None, *, label: str | None = None
+) -> pa.Table:
     """The whole file as an Arrow table, types inferred over all rows (not just the first block).
 
     `fmt` ("csv", "tsv", "parquet", "jsonl") overrides the suffix: cache objects have none.
+    `label` is how errors name the file (its workspace path, when `path` is a cache object).
     """
-    fmt = _format_of(path, fmt)
+    fmt = _format_of(path, fmt, label)
     if fmt != "parquet" and os.path.getsize(path) == 0:
         return pa.table({})  # an empty text file is a table without columns, not an error
     try:
@@ -48,19 +54,21 @@ def read_table(path: str | os.PathLike[str], fmt: str | None = None) -> pa.Table
             return pq.read_table(path)
         return _read_jsonl(path)
     except (pa.ArrowException, OSError, ValueError) as exc:
-        raise _read_error(path, fmt, exc) from exc
+        raise _read_error(label or path, fmt, exc) from exc
 
 
-def table_summary(path: str | os.PathLike[str], fmt: str | None = None) -> dict[str, Any]:
+def table_summary(
+    path: str | os.PathLike[str], fmt: str | None = None, *, label: str | None = None
+) -> dict[str, Any]:
     """{"format", "rows", "columns": [{"name", "type"}]} without holding the whole table.
 
     Parquet: from the footer alone. CSV/TSV: streamed; Arrow's streaming reader infers types from
     the first block only, so when a later block contradicts a column's type, that one column is
     read alone (as `read_table` would infer it) and the stream restarts with its type fixed —
     the summary's types always equal `read_table`'s. JSON lines: streamed when this pyarrow can,
-    else read whole. `fmt` overrides the suffix, as for `read_table`.
+    else read whole. `fmt` overrides the suffix and `label` names the file, as for `read_table`.
     """
-    fmt = _format_of(path, fmt)
+    fmt = _format_of(path, fmt, label)
     if fmt != "parquet" and os.path.getsize(path) == 0:
         return _summary(fmt, 0, pa.schema([]))
     try:
@@ -73,10 +81,12 @@ def table_summary(path: str | os.PathLike[str], fmt: str | None = None) -> dict[
             return _csv_summary(path, fmt)
         return _jsonl_summary(path)
     except (pa.ArrowException, OSError, ValueError) as exc:
-        raise _read_error(path, fmt, exc) from exc
+        raise _read_error(label or path, fmt, exc) from exc
 
 
-def _format_of(path: str | os.PathLike[str], fmt: str | None = None) -> str:
+def _format_of(
+    path: str | os.PathLike[str], fmt: str | None = None, label: str | None = None
+) -> str:
     if fmt is not None:
         if fmt not in _FORMAT_NAMES:
             raise TableReadError(
@@ -86,19 +96,38 @@ def _format_of(path: str | os.PathLike[str], fmt: str | None = None) -> str:
         fmt = table_format(path)
     if fmt is None:
         known = ", ".join(sorted(TABULAR_SUFFIXES))
-        raise TableReadError(f"{os.fspath(path)} is not a tabular file (suffixes read: {known})")
+        shown = label or os.fspath(path)
+        raise TableReadError(f"{shown} is not a tabular file (suffixes read: {known})")
     if not Path(path).is_file():
         what = "a folder, not a file" if Path(path).is_dir() else "no such file"
-        raise TableReadError(f"{os.fspath(path)}: {what}")
+        raise TableReadError(f"{label or os.fspath(path)}: {what}")
     return fmt
 
 
 def _read_error(path: str | os.PathLike[str], fmt: str, exc: BaseException) -> TableReadError:
-    """One line naming the file and the format, with the parser's own reason."""
-    reason = " ".join(str(exc).split()) or type(exc).__name__
+    """One line naming the file and the format, with the parser's own reason (made printable)."""
+    reason = _printable_reason(" ".join(str(exc).split()) or type(exc).__name__)
     if len(reason) > _MAX_MESSAGE:
         reason = reason[: _MAX_MESSAGE - 1] + "…"
     return TableReadError(f"cannot read {os.fspath(path)} as {_FORMAT_NAMES[fmt]}: {reason}")
+
+
+def _printable_reason(text: str) -> str:
+    """`text` with unprintable characters escaped (`\\x1b`, `\\ufffd` for undecodable bytes);
+    past a few of them the rest is binary noise, so it is cut with a note saying so."""
+    out: list[str] = []
+    escaped = 0
+    for ch in text:
+        if ch == "\ufffd" or unicodedata.category(ch)[0] == "C":
+            escaped += 1
+            if escaped > _MAX_ESCAPES:
+                out.append("… (binary data)")
+                break
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def _summary(fmt: str, rows: int, schema: pa.Schema) -> dict[str, Any]:

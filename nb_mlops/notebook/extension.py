@@ -58,7 +58,7 @@ class KernelTracker:
             elif isinstance(error, KeyboardInterrupt):
                 rec.finish("interrupted", repr(error))
             else:
-                rec.finish("error", f"{type(error).__name__}: {error}"[:2000])
+                rec.finish("error", f"{type(error).__name__}: {error}")
             self.history.end(rec)
             for run in self.sessions:
                 if run.status == "running" and rec.index > run.first_cell:

@@ -235,6 +235,22 @@ class _MagicContext:
         self.line = line
         self.cell = cell
 
+    def read_secret(self, prompt: str) -> str:
+        """A hidden input (a password box in a notebook: ipykernel answers getpass), so the
+        string is in neither the cell's source nor its output."""
+        import getpass
+
+        from IPython.core.error import StdinNotImplementedError
+
+        try:
+            return getpass.getpass(prompt)
+        except (EOFError, KeyboardInterrupt):
+            raise NbMlopsError("cancelled: no string was given") from None
+        except StdinNotImplementedError:
+            raise NbMlopsError(
+                "this front end cannot ask for hidden input; run `nb-mlops scrub` in a terminal"
+            ) from None
+
     def run_cell(self, args: argparse.Namespace) -> Any:
         __tracebackhide__ = True
         return self.magics.run_tracked(args, self.line, self.cell or "")

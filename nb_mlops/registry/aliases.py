@@ -16,6 +16,7 @@ from typing import Any
 
 from nb_mlops.clock import utcnow
 from nb_mlops.errors import ModelNotFound, NbMlopsError, RefusedError
+from nb_mlops.redact import redact_text
 from nb_mlops.registry.names import check_alias, check_name, version_uri
 from nb_mlops.registry.versions import (
     ACTIVE,
@@ -156,7 +157,7 @@ def _change(
             "to": to,
             "at": utcnow(),
             "by": who(),
-            "why": why or "",
+            "why": redact_text(why or ""),  # a message is text the store keeps: secrets redacted
             "forced": bool(guarded),
             "protected": now_protected,
             "hooks": [],

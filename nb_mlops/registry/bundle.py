@@ -5,6 +5,10 @@ the run's params and metrics, the environment) and the artifact under `artifact/
 checks the artifact against the recorded hash and files it as the next version of the model,
 marked as imported: `load_model` then reads a pickled artifact only with `trust=True`, because
 whoever made the bundle chose the code a pickle runs.
+
+Secrets are redacted both ways (see redact.py): what an export writes (the run's params and
+metrics, tags, description, the environment), and what an import brings in, since a bundle made
+elsewhere, or by hand, may carry them.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 
 from nb_mlops.clock import utcnow
 from nb_mlops.errors import InvalidName, NbMlopsError, ObjectCorrupt
-from nb_mlops.redact import redact_mapping
+from nb_mlops.redact import redact_mapping, redact_strings, redact_text, redact_value
 from nb_mlops.registry import flavors
 from nb_mlops.registry.fingerprint import FINGERPRINT_SCHEME, fingerprint
 from nb_mlops.registry.names import check_name
@@ -110,24 +114,24 @@ def _manifest(ws: Workspace, doc: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(run, Mapping):
         run_part = {
             "run_id": run.get("run_id"),
-            "name": run.get("name"),
+            "name": redact_text(run.get("name")),
             "params": redact_mapping(run.get("params") or {}),
-            "metrics": dict(run.get("metrics") or {}),
+            "metrics": redact_value("metrics", dict(run.get("metrics") or {})),
         }
     packages = None
     ref = (doc.get("env") or {}).get("packages")
     if ref and ws.objects.has(ref):
-        packages = json.loads(ws.objects.read_bytes(ref))
+        packages = redact_strings(json.loads(ws.objects.read_bytes(ref)))
     keep = ("name", "version", "flavor", "fingerprint", "fingerprint_kind", "fingerprint_scheme")
     return {
         "format": BUNDLE_FORMAT,
         **{k: doc.get(k) for k in keep},
         "artifact": dict(doc["artifact"]),
-        "meta": {k: v for k, v in (doc.get("meta") or {}).items() if k != "source"},
-        "description": doc.get("description") or "",
+        "meta": redact_strings({k: v for k, v in (doc.get("meta") or {}).items() if k != "source"}),
+        "description": redact_text(doc.get("description") or ""),
         "tags": redact_mapping(doc.get("tags") or {}),
         "created": doc.get("created"),
-        "data": list(doc.get("data") or []),
+        "data": redact_strings(list(doc.get("data") or [])),
         "run": run_part,
         "env": {
             **{k: (doc.get("env") or {}).get(k) for k in ("python", "platform")},
@@ -166,20 +170,23 @@ def import_model(
         manifest = _read_manifest(zf, path)
         with ws.temp_folder("import-") as tmp:
             stored = _ingest(ws, zf, manifest, Path(tmp), path)
+    # what the bundle says is text the store keeps: secrets redacted (names, shapes)
     env = dict(manifest["env"])
     packages = env.pop("packages", None)
+    env = redact_strings(env)
     if packages is not None:
         env["packages"] = ws.objects.add_bytes(
-            json.dumps(packages, sort_keys=True, indent=1).encode()
+            json.dumps(redact_strings(packages), sort_keys=True, indent=1).encode()
         )
+    stored["meta"] = redact_strings(stored["meta"])
     origin = {
         "kind": "imported",
-        "from": path.name,
+        "from": redact_text(path.name),
         "name": manifest["name"],
         "version": manifest.get("version"),
-        "created": manifest.get("created"),
-        "exported": manifest.get("exported"),
-        "run": manifest["run"],
+        "created": redact_strings(manifest.get("created")),
+        "exported": redact_strings(manifest.get("exported")),
+        "run": redact_value("run", manifest["run"]),
         "imported_at": utcnow(),
     }
     return record_version(
@@ -187,7 +194,7 @@ def import_model(
         target or manifest["name"],
         stored,
         run_doc=None,
-        data=manifest["data"],
+        data=redact_strings(manifest["data"]),
         env=env,
         description=manifest["description"] if description is None else str(description),
         tags={**manifest["tags"], **extra_tags},

@@ -5,6 +5,11 @@ them; callables live only in the process that registered them. A hook gets the m
 version (commands as environment variables and `{uri}`-style placeholders, callables as
 arguments). Its outcome goes into the alias history; a failing hook does not undo the move,
 which is what the registry was asked to record, but it is reported loudly.
+
+A command is kept in the store and run as written, so one holding a secret (a token, a URL
+password: see redact.py) is refused rather than kept, or kept redacted and broken: it reads the
+secret from an environment variable instead (`--token $DEPLOY_TOKEN`). What hooks print is
+kept with its secrets redacted.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nb_mlops.errors import NbMlopsError, user_stacklevel
+from nb_mlops.redact import redact_text
 from nb_mlops.registry.names import check_alias, check_name
 from nb_mlops.registry.versions import MODELS, require_model
 from nb_mlops.store.workspace import Workspace
@@ -50,6 +56,12 @@ def add_command(ws: Workspace, name: str, command: str, alias: str | None = None
         check_alias(alias)
     if not isinstance(command, str) or not command.strip():
         raise NbMlopsError("a deploy hook command must be a non-empty string")
+    if redact_text(command) != command:
+        raise NbMlopsError(
+            f"the deploy hook command for {name} holds a secret ({redact_text(command.strip())}), "
+            "and hook commands are kept in the store: read it from an environment variable "
+            "instead (e.g. --token $DEPLOY_TOKEN)"
+        )
     hook = {"id": secrets.token_hex(4), "alias": alias, "command": command.strip()}
     with ws.catalog.locked():
         doc = ws.catalog.get(MODELS, name) or {}
@@ -247,7 +259,7 @@ def _run_command(ws: Workspace, command: str, move: AliasMove, timeout: float) -
             "previous": env["NB_MLOPS_PREVIOUS_VERSION"],
         },
     )
-    outcome: dict[str, Any] = {"kind": "command", "target": command}
+    outcome: dict[str, Any] = {"kind": "command", "target": redact_text(command)}
     t0 = time.perf_counter()
     out = b""
     try:
@@ -277,7 +289,11 @@ def _run_command(ws: Workspace, command: str, move: AliasMove, timeout: float) -
         else:
             outcome.update(ok=proc.returncode == 0, exit_code=proc.returncode)
     outcome["seconds"] = round(time.perf_counter() - t0, 3)
-    outcome["output"] = out.decode(errors="replace")[-_OUTPUT_KEPT:]
+    # redacted before the final cut, so a secret is not split where it could not be recognised
+    tail = out[-4 * _OUTPUT_KEPT :].decode(errors="replace")  # 4 bytes hold any character
+    outcome["output"] = redact_text(tail)[-_OUTPUT_KEPT:]
+    if "error" in outcome:
+        outcome["error"] = redact_text(outcome["error"])
     return outcome
 
 
@@ -307,8 +323,9 @@ def _run_callable(fn: Hook, move: AliasMove) -> dict[str, Any]:
     try:
         result = fn(move.uri or "", move.to_version or 0)
     except Exception as exc:
-        outcome.update(ok=False, error=f"{type(exc).__name__}: {exc}"[:500])
+        outcome.update(ok=False, error=redact_text(f"{type(exc).__name__}: {exc}")[:500])
     else:
-        outcome.update(ok=True, output="" if result is None else repr(result)[:_OUTPUT_KEPT])
+        kept = "" if result is None else redact_text(repr(result))[:_OUTPUT_KEPT]
+        outcome.update(ok=True, output=kept)
     outcome["seconds"] = round(time.perf_counter() - t0, 3)
     return outcome

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from nb_mlops.clock import utcnow
 from nb_mlops.errors import ModelNotFound, NbMlopsError, RefusedError
+from nb_mlops.redact import redact_text
 from nb_mlops.registry import flavors
 from nb_mlops.registry.fingerprint import FINGERPRINT_SCHEME, fingerprint, fingerprint_bytes
 from nb_mlops.registry.names import LATEST, ModelRef, check_name, parse_ref, version_uri
@@ -256,7 +257,7 @@ def record_version(
         "created": utcnow(),
         "by": who(),
         "status": ACTIVE,
-        "description": description or "",
+        "description": redact_text(description or ""),  # secrets redacted, as in all kept text
         "tags": dict(tags),
         **stored,
         "run_id": run_doc.get("run_id") if run_doc else None,
@@ -510,7 +511,7 @@ def _described(
     """The changes that set a description and add or drop tags on a document."""
     changes: dict[str, Any] = {}
     if description is not None:
-        changes["description"] = str(description)
+        changes["description"] = redact_text(str(description))
     if tags or remove_tags:
         merged = dict(doc.get("tags") or {})
         merged.update(clean_tags(tags))

@@ -21,10 +21,93 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document, Table
 
-from nb_mlops.store.journal import Journal
+from nb_mlops.store.journal import Journal, Shapes
 from nb_mlops.store.layout import JOURNAL_FILE, JOURNAL_LOCK
 
 Path_ = tuple[str, ...]
+
+SHAPES: Shapes = {
+    "runs": {
+        "run_id": "str!",
+        "name": "str",
+        "experiment": "str",
+        "status": "str",
+        "start": "str",
+        "end": "str?",
+        "duration": "num?",
+        "parent": "str?",
+        "previous": "str?",
+        "params": "dict",
+        "metrics": "dict[num?]",
+        "tags": "dict",
+        "seeds": "dict",
+        "source": "dict?",
+        "history": "dict?",
+        "env": "dict",
+        "proc": "dict?",
+        "artifacts": "list[dict]",
+        "figures": "list[dict]",
+        "tables": "list[dict]",
+        "models": "list[dict]",
+        "data": "list[dict]",
+        "flags": "list[str]",
+        "error": "dict?",
+        "refs": "list[str]",
+    },
+    "snapshots": {
+        "path": "str!",
+        "version": "int!",
+        "md5": "str!",
+        "size": "int",
+        "nfiles": "int?",
+        "isdir": "bool",
+        "message": "str",
+        "time": "str",
+        "source": "str",
+        "rows": "int?",
+        "columns": "list?",
+        "tables": "dict?",
+        "refs": "list[str]",
+    },
+    "models": {  # model versions
+        "name": "str!",
+        "version": "int!",
+        "created": "str",
+        "by": "str",
+        "status": "str",
+        "description": "str",
+        "tags": "dict",
+        "flavor": "str",
+        "artifact": "dict",
+        "fingerprint": "str",
+        "run_id": "str?",
+        "run_name": "str?",
+        "data": "list[dict]",
+        "env": "dict",
+        "origin": "dict",
+        "meta": "dict",
+        "refs": "list[str]",
+    },
+    "registered_models": {
+        "name": "str!",
+        "created": "str",
+        "description": "str",
+        "tags": "dict",
+        "last_version": "int",
+        "hooks": "list[dict]",
+    },
+    "aliases": {
+        "name": "str!",
+        "alias": "str!",
+        "version": "int?",
+        "protected": "bool",
+        "history": "list[dict]",
+    },
+}
+"""The tables nb-mlops keeps and the shape of the fields their views read (the kinds are
+explained at `journal.record_problem`). A workspace's catalog checks every record against it
+on read, so a record of the wrong shape is reported as damage, and `repair` sets it aside.
+A record kind added later lists the fields its views read here."""
 
 
 class _JournalStorage(Storage):
@@ -115,9 +198,11 @@ class _Index:
 class Catalog:
     """Tables of JSON documents with journal-backed writes and TinyDB queries."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, shapes: Shapes | None = None) -> None:
+        """`shapes`: the fields whose kind records must have (SHAPES for a workspace's catalog;
+        none for a bare catalog, which checks only that each line is a whole record)."""
         self.folder = Path(folder)
-        self.journal = Journal(self.folder / JOURNAL_FILE, self.folder / JOURNAL_LOCK)
+        self.journal = Journal(self.folder / JOURNAL_FILE, self.folder / JOURNAL_LOCK, shapes)
         self._indexes: dict[tuple[str, Path_, str | None], _Index] = {}
         self._batch = threading.local()  # a batch belongs to the thread that opened it
         self.journal.add_listener(self._on_change)
@@ -228,3 +313,7 @@ class Catalog:
     def repair(self) -> tuple[int, int, Path | None]:
         """Set damaged journal lines aside (see Journal.repair)."""
         return self.journal.repair()
+
+    def set_aside_lines(self) -> Iterator[tuple[Path, bytes]]:
+        """The lines `repair` set aside, each with the copy that holds it (see Journal)."""
+        return self.journal.set_aside_lines()

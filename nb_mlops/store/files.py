@@ -42,25 +42,67 @@ def atomic_write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
 
 
 def append_line(path: Path, data: bytes) -> None:
-    """Append one whole record (O_APPEND, one write) to a per-run or per-session file."""
+    """Append whole records (O_APPEND, one write) to a per-run or per-session file.
+
+    The append lands whole or not at all: when the write fails part-way (a full disk), the file
+    is cut back to its size before the write, so the caller may keep the records and retry
+    without writing any of them twice. These files have one writer each; should another process
+    have appended meanwhile, the file is left as is and the message says a record may be cut.
+    """
+    path = Path(path)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            write_all(fd, data)
-        finally:
-            os.close(fd)
     except OSError as exc:
-        raise unwritable(Path(path).parent, exc) from None
+        raise unwritable(path.parent, exc) from None
+    try:
+        before = os.fstat(fd).st_size
+        landed = 0
+        view = memoryview(data)
+        try:
+            while view:
+                n = os.write(fd, view)
+                landed += n
+                view = view[n:]
+        except OSError as exc:
+            whole = landed == 0 or cut_back(fd, before, before + landed)
+            raise unwritable(path.parent, exc, whole=whole) from None
+    except OSError as exc:  # fstat
+        raise unwritable(path.parent, exc) from None
+    finally:
+        os.close(fd)
 
 
-def unwritable(folder: Path, exc: OSError) -> StoreError:
-    """A one-line StoreError naming the folder and what to do about it."""
+def cut_back(fd: int, before: int, expected: int | None = None) -> bool:
+    """Truncate the file open on `fd` to `before` bytes when it now holds `expected` bytes (only
+    our own partial write after `before`; None: the caller knows nobody else writes); True when
+    the file is back to `before` bytes."""
+    try:
+        if expected is not None and os.fstat(fd).st_size != expected:
+            return False
+        os.ftruncate(fd, before)
+        return True
+    except OSError:
+        return False
+
+
+def unwritable(folder: Path, exc: OSError, whole: bool = True) -> StoreError:
+    """A one-line StoreError naming the folder and what to do about it.
+
+    `whole` says whether the failed write left nothing behind (the caller removed or cut back
+    what landed); when it did not, the message says that the last record may be cut short.
+    """
     reason = os.strerror(exc.errno) if exc.errno else str(exc)
     hint = ""
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         hint = "; make it writable or point NB_MLOPS_HOME at a writable folder"
-    elif exc.errno == errno.ENOSPC:
-        hint = "; free some space and try again (nothing was half-written)"
+    elif exc.errno in DISK_FULL:
+        if whole:
+            hint = "; free some space and try again (nothing was half-written)"
+        else:
+            hint = (
+                "; free some space and try again (the last record may be cut short; "
+                "readers skip a cut record)"
+            )
     return StoreError(f"cannot write to the store folder {folder}: {reason.lower()}{hint}")
 
 

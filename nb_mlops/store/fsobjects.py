@@ -6,10 +6,16 @@ nothing and an unreachable one fails at the first question asked of it, with its
 A local folder that does not exist is created on a write only when its parent exists: a missing
 parent usually means an unmounted drive, and filling the mount point on the local disk would
 hide it.
+
+A push that was killed leaves `.tmp-*` files beside the objects. A remote has no way to tell
+whether a writer still holds one, so age stands for it: a store open for writing (a push)
+removes the temps older than STALE_TEMP_S it meets in the object folders it lists anyway.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -18,12 +24,15 @@ from typing import Any, BinaryIO
 from nb_mlops.errors import RemoteError
 from nb_mlops.store.files import describe
 from nb_mlops.store.hashing import default_workers, map_in_threads
-from nb_mlops.store.objects import OBJECTS_SUBDIR, TEMP_PREFIX, ObjectDB
+from nb_mlops.store.objects import HASH, OBJECTS_SUBDIR, TEMP_PREFIX, ObjectDB
 
 PROBE_LIMIT = 32
 """Up to this many candidates, the store is asked about each object (one stat or HEAD each);
 above it, the two-hex-digit folders the candidates fall in are listed instead (at most 256)."""
 _LOCAL_PROTOCOLS = {None, "file", "local"}
+STALE_TEMP_S = 3600.0
+"""A temp on a remote this old (seconds since its last change) was left by a killed push."""
+_MTIME_KEYS = ("mtime", "LastModified", "last_modified", "updated", "modified", "created")
 
 
 def unknown_protocol(url: str) -> str | None:
@@ -134,6 +143,53 @@ class FsObjectDB(ObjectDB):
         for listed in map_in_threads(self.list_prefix, prefixes, jobs or default_workers()):
             found.update((h, s) for h, s in listed.items() if h in wanted)
         return found
+
+    def list_prefix(self, prefix: str) -> dict[str, int | None]:
+        """The objects under one two-hex-digit folder, with their sizes.
+
+        Open for writing, the store also removes the stale temps it finds there (see the
+        module notes): the listing is paid for already.
+        """
+        folder = self._prefix_dir(prefix)
+        try:
+            items = self._reach(lambda: self.fs.ls(folder, detail=True))
+        except FileNotFoundError:
+            return {}
+        limit = time.time() - STALE_TEMP_S
+        found: dict[str, int | None] = {}
+        for item in items:
+            if item.get("type") == "directory":
+                continue
+            path = str(item.get("name", "")).rstrip("/")
+            name = path.rsplit("/", 1)[-1]
+            if name.startswith(TEMP_PREFIX):
+                if self.writable and self._mtime(item, path) < limit:
+                    self._discard(path)
+            elif HASH.fullmatch(prefix + name):
+                found[prefix + name] = item.get("size")
+        return found
+
+    def _mtime(self, item: dict[str, Any], path: str) -> float:
+        """When a listed file last changed (seconds since the epoch; inf when nobody says)."""
+        for key in _MTIME_KEYS:
+            value = item.get(key)
+            if value is None:
+                continue
+            try:
+                if isinstance(value, (int, float)):
+                    return float(value)
+                if isinstance(value, str):
+                    value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+                if isinstance(value, dt.datetime):
+                    if value.tzinfo is None:
+                        value = value.replace(tzinfo=dt.timezone.utc)
+                    return value.timestamp()
+            except (ValueError, OverflowError, OSError):
+                continue
+        try:
+            return self.fs.modified(path).timestamp()
+        except Exception:  # a backend without modification times: never stale
+            return float("inf")
 
     def missing(self, md5: str) -> str:
         return f"object {md5} is not on {self.where}"

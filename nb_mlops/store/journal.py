@@ -11,13 +11,17 @@ A line is one of::
     {"op": "set", "tb": TABLE, "id": ID, "set": [[[KEY, ...], VALUE], ...]}
     {"op": "del", "tb": TABLE, "id": ID}
 
-A process killed while appending leaves at most one partial last line; readers ignore it and the
-next writer cuts it off. A complete line that does not parse was damaged by hand: reading stops
-with an error naming the file and line, and `Journal.repair` sets the damaged lines aside.
+A process killed while appending leaves at most one partial last line, however long; readers
+ignore it and the next writer cuts it off. A complete line that does not parse, or whose fields
+do not have the kinds the catalog's views read (`shapes`, see catalog.SHAPES), was damaged by
+hand: reading stops with an error naming the file and line, and `Journal.repair` sets the
+damaged lines aside in a copy of the old file (which gc reads: their objects stay).
 """
 
 from __future__ import annotations
 
+import functools
+import glob
 import json
 import os
 import secrets
@@ -29,15 +33,19 @@ from typing import Any
 
 from nb_mlops.clock import compact_stamp
 from nb_mlops.errors import CatalogDamaged
-from nb_mlops.store.files import unwritable, write_all
+from nb_mlops.store.files import cut_back, read_error, unwritable, write_all
 from nb_mlops.store.lock import StoreLock, holding
 
 Tables = dict[str, dict[str, dict[str, Any]]]
+Shapes = dict[str, dict[str, str]]
 Listener = Callable[[str, str, "dict | None", "dict | None"], None]
 
 _COMPACT_MIN_RECORDS = 4000
 _COMPACT_RATIO = 3
 _LOCK_TIMEOUT_S = 60
+_TAIL_CHUNK = 1 << 16
+DAMAGED_MARK = ".damaged-"
+"""`repair` keeps the whole old journal as `journal.jsonl.damaged-<stamp>` beside it."""
 
 
 def dumps(obj: Any) -> str:
@@ -48,8 +56,12 @@ def dumps(obj: Any) -> str:
 class Journal:
     """The journal file plus its in-memory replay (`tables`)."""
 
-    def __init__(self, path: Path, lock_path: Path | None = None) -> None:
+    def __init__(
+        self, path: Path, lock_path: Path | None = None, shapes: Shapes | None = None
+    ) -> None:
         self.path = Path(path)
+        self.shapes = shapes
+        self._checks = compile_shapes(shapes)
         self.lock_path = Path(lock_path) if lock_path else self.path.with_suffix(".lock")
         self._lock = StoreLock(self.lock_path, timeout=_LOCK_TIMEOUT_S)
         self.tables: Tables = {}
@@ -113,7 +125,7 @@ class Journal:
             rec = json.loads(line)
         except (ValueError, UnicodeDecodeError) as exc:
             raise self._damaged(lineno, f"not valid JSON ({exc.__class__.__name__})") from None
-        why = record_problem(rec)
+        why = _problem(rec, self._checks)
         if why:
             raise self._damaged(lineno, why)
         return rec
@@ -168,18 +180,30 @@ class Journal:
             yield
 
     def append(self, records: Iterable[dict]) -> None:
-        """Append whole records under the lock, then replay them (and anything before them)."""
+        """Append whole records under the lock, then replay them (and anything before them).
+
+        The append lands whole or not at all: a write that fails part-way (a full disk) is cut
+        back to the journal's size before it, so no partial line is left for the next writer.
+        """
         data = "".join(dumps(r) + "\n" for r in records).encode()
         with self.locked():
             try:
                 self._cut_partial_tail()
                 fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-                try:
-                    write_all(fd, data)
-                finally:
-                    os.close(fd)
             except OSError as exc:
                 raise unwritable(self.path.parent, exc) from None
+            try:
+                before = os.fstat(fd).st_size
+                try:
+                    write_all(fd, data)
+                except OSError as exc:
+                    # under the lock no one else appends: the bytes past `before` are ours
+                    whole = cut_back(fd, before)
+                    raise unwritable(self.path.parent, exc, whole=whole) from None
+            except OSError as exc:  # fstat
+                raise unwritable(self.path.parent, exc) from None
+            finally:
+                os.close(fd)
             self.sync()
             if self._records > _COMPACT_MIN_RECORDS and (
                 self._records > _COMPACT_RATIO * max(1, self.live_count())
@@ -187,22 +211,34 @@ class Journal:
                 self._compact()
 
     def _cut_partial_tail(self) -> None:
-        """Drop a partial last line left by a writer that was killed mid-append."""
+        """Drop a partial last line left by a writer that was killed mid-append.
+
+        The last newline is searched backwards in chunks however far back it is, so a partial
+        record of any length is cut; a file holding no newline at all is one partial line and
+        is emptied. Called under the writers' lock, so no writer is mid-append.
+        """
         try:
-            size = os.path.getsize(self.path)
+            fh = open(self.path, "rb+")  # noqa: SIM115 (closed below, after the search)
         except FileNotFoundError:
             return
-        if size == 0:
-            return
-        with open(self.path, "rb+") as fh:
-            fh.seek(max(0, size - 65536))
-            tail = fh.read()
-            if tail.endswith(b"\n"):
+        with fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size == 0:
                 return
-            cut = tail.rfind(b"\n")
-            if cut < 0 and size > len(tail):
-                return  # a single line over 64 KiB: leave it rather than guess
-            fh.truncate(size - len(tail) + cut + 1)
+            fh.seek(size - 1)
+            if fh.read(1) == b"\n":
+                return
+            end = size
+            cut = 0  # no newline anywhere: the whole file is one partial line
+            while end > 0:
+                start = max(0, end - _TAIL_CHUNK)
+                fh.seek(start)
+                found = fh.read(end - start).rfind(b"\n")
+                if found >= 0:
+                    cut = start + found + 1
+                    break
+                end = start
+            fh.truncate(cut)
 
     def _compact(self) -> None:
         """Rewrite the journal with one put per live record; readers notice the new inode."""
@@ -228,18 +264,14 @@ class Journal:
             for line in raw.splitlines(keepends=True):
                 if not line.strip():
                     continue
-                try:
-                    ok = record_problem(json.loads(line)) is None
-                except (ValueError, UnicodeDecodeError):
-                    ok = False
-                if ok and line.endswith(b"\n"):
+                if self._whole(line):
                     good.append(line)
                 else:
                     bad.append(line if line.endswith(b"\n") else line + b"\n")
             if not bad:
                 return len(good), 0, None
             stamp = f"{compact_stamp()}-{secrets.token_hex(3)}"
-            aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+            aside = self.path.with_name(f"{self.path.name}{DAMAGED_MARK}{stamp}")
             with open(aside, "xb") as fh:  # never overwrite an earlier set-aside copy
                 fh.write(raw)
             tmp = self.path.with_name(f".{self.path.name}.repair-{os.getpid()}")
@@ -249,22 +281,196 @@ class Journal:
             self.sync()
             return len(good), len(bad), aside
 
+    def damaged_copies(self) -> list[Path]:
+        """The copies `repair` set aside beside the journal, oldest first."""
+        return sorted(self.path.parent.glob(f"{glob.escape(self.path.name)}{DAMAGED_MARK}*"))
 
-def record_problem(rec: Any) -> str | None:
-    """Why `rec` is not a whole catalog record, or None when it is one."""
+    def set_aside_lines(self) -> Iterator[tuple[Path, bytes]]:
+        """Each line of the set-aside copies that is not a whole record (the lines `repair` took
+        out of the journal), with the copy it is in. The copies' other lines are still in the
+        journal. A copy that cannot be read is a StoreError: what it names is unknown."""
+        for copy in self.damaged_copies():
+            try:
+                with open(copy, "rb") as fh:
+                    for line in fh:
+                        if line.strip() and not self._whole(line):
+                            yield copy, line
+            except OSError as exc:
+                raise read_error(copy, exc) from None
+
+    def _whole(self, line: bytes) -> bool:
+        """Whether `line` is a whole record of this journal (what repair keeps)."""
+        if not line.endswith(b"\n"):
+            return False
+        try:
+            return _problem(json.loads(line), self._checks) is None
+        except (ValueError, UnicodeDecodeError):
+            return False
+
+
+def record_problem(rec: Any, shapes: Shapes | None = None) -> str | None:
+    """Why `rec` is not a whole catalog record, or None when it is one.
+
+    Beyond the record's own frame, the fields named in `shapes` (table -> field -> kind, see
+    catalog.SHAPES) must have their kind, so a line edited by hand into the wrong types is
+    damage that `repair` sets aside, not a traceback in every view that reads it. A kind is
+    str, int, num (int or float), bool, dict or list, optionally with the kind of its items in
+    brackets (`list[str]`); a trailing `?` also allows null, a trailing `!` marks a field every
+    document of the table has. Fields and tables not named are free.
+    """
+    return _problem(rec, compile_shapes(shapes))
+
+
+Check = tuple[str, frozenset, "frozenset | None", bool, str]
+"""One field's check: (field, the value's accepted types, its items' accepted types, whether
+every document has the field, the kind as written)."""
+
+
+def compile_shapes(shapes: Shapes | None) -> dict[str, tuple[list[Check], dict[str, str]]]:
+    """`shapes` as type sets ready to test every record read (replaying is the hot path)."""
+    compiled = {}
+    for table, shape in (shapes or {}).items():
+        checks = [(f, *_types(kind), kind.endswith("!"), kind) for f, kind in shape.items()]
+        compiled[table] = (checks, dict(shape))
+    return compiled
+
+
+def _problem(rec: Any, checks: dict[str, tuple[list[Check], dict[str, str]]]) -> str | None:
     if not isinstance(rec, dict) or rec.get("op") not in ("put", "set", "del"):
         return "not a catalog record"
     if not isinstance(rec.get("tb"), str) or not isinstance(rec.get("id"), str):
         return "a record without a table or an id"
-    if rec["op"] == "put" and not isinstance(rec.get("doc"), dict):
+    op = rec["op"]
+    if op == "put" and not isinstance(rec.get("doc"), dict):
         return "a put without a document"
-    if rec["op"] == "set":
+    if op == "set":
         pairs = rec.get("set")
         if not isinstance(pairs, list) or not all(
             isinstance(p, list) and len(p) == 2 and isinstance(p[0], list) and p[0] for p in pairs
         ):
             return "a set without a list of [path, value] pairs"
+    table = checks.get(rec["tb"])
+    if table is None or op == "del":
+        return None
+    if op == "put":
+        get, missing = rec["doc"].get, _MISSING
+        for field, types, items, required, kind in table[0]:
+            value = get(field, missing)
+            if type(value) in types:
+                if items is None or _all_in(value, items):
+                    continue
+            elif value is missing:
+                if not required:
+                    continue
+                return f"the {rec['tb']} document has no {field!r}"
+            return (
+                f"{rec['tb']} field {field!r} is {_mismatch(value, kind)} where "
+                f"{_words(kind)} is expected"
+            )
+        return None
+    kinds = table[1]
+    for path, value in rec["set"]:
+        kind = kinds.get(path[0]) if isinstance(path[0], str) else None
+        if kind is not None:
+            why = _set_problem(rec["tb"], kind, path, value)
+            if why:
+                return why
     return None
+
+
+_MISSING = object()
+
+_KINDS: dict[str, tuple[frozenset, str]] = {
+    "str": (frozenset({str}), "a string"),
+    "int": (frozenset({int}), "an integer"),  # JSON's true and false are bools, not ints
+    "num": (frozenset({int, float}), "a number"),
+    "bool": (frozenset({bool}), "true or false"),
+    "dict": (frozenset({dict}), "an object"),
+    "list": (frozenset({list}), "a list"),
+}
+_NULL = frozenset({type(None)})
+
+
+@functools.cache
+def _types(kind: str) -> tuple[frozenset, frozenset | None]:
+    """The exact types (values come from JSON) a `kind` accepts, and those of its items."""
+    kind = kind.rstrip("!")
+    nullable = kind.endswith("?")
+    base, _, item = kind.rstrip("?").partition("[")
+    types = _KINDS[base][0] | (_NULL if nullable else frozenset())
+    if not item:
+        return types, None
+    item_types, deeper = _types(item[:-1])
+    if deeper is not None:
+        raise ValueError(f"a kind holds items of a plain kind, not {kind!r}")
+    return types, item_types
+
+
+def _all_in(value: Any, items: frozenset) -> bool:
+    """Whether every item of a list (or value of a dict) has one of the types `items`."""
+    if type(value) is dict:
+        return items.issuperset(map(type, value.values()))
+    if type(value) is list:
+        return items.issuperset(map(type, value))
+    return True  # null, where the kind allows it
+
+
+def _fits(value: Any, kind: str) -> bool:
+    types, items = _types(kind)
+    return type(value) in types and (items is None or _all_in(value, items))
+
+
+def _words(kind: str) -> str:
+    kind = kind.rstrip("!")
+    nullable = kind.endswith("?")
+    base, _, item = kind.rstrip("?").partition("[")
+    text = _KINDS[base][1]
+    if item:
+        text += f" of {_KINDS[item[:-1].rstrip('?')][1].split(' ', 1)[-1]}s"
+    return text + (" or null" if nullable else "")
+
+
+def _json_type(value: Any) -> str:
+    """What `value` is, in the words of JSON ("a string", "null", "a boolean")."""
+    if value is None:
+        return "null"
+    if type(value) is float:
+        return "a number"
+    for types, words in _KINDS.values():
+        if type(value) in types:
+            return words if words != "true or false" else "a boolean"
+    return type(value).__name__
+
+
+def _mismatch(value: Any, kind: str) -> str:
+    """What `value` is, naming the first item that does not fit when only an item is wrong
+    ("a list holding a number")."""
+    types, items = _types(kind)
+    if items is not None and type(value) in types and value is not None:
+        values = value.values() if isinstance(value, dict) else value
+        bad = next(v for v in values if type(v) not in items)
+        return f"{_json_type(value)} holding {_json_type(bad)}"
+    return _json_type(value)
+
+
+def _set_problem(table: str, kind: str, path: list, value: Any) -> str | None:
+    """Why setting `path` (its first key a field of `kind`) to `value` breaks the shape."""
+    where = ".".join(map(str, path))
+    if len(path) == 1:
+        fits, expected = _fits(value, kind), kind
+    else:
+        base, _, item = kind.rstrip("!?").partition("[")
+        if base != "dict":
+            return f"a {table} set inside {path[0]!r}, which is {_words(kind)}"
+        if not item or len(path) > 2:
+            return None  # a free object, or deeper than the shape says
+        fits, expected = _fits(value, item[:-1]), item[:-1]
+    if fits:
+        return None
+    return (
+        f"{table} field {where!r} is set to {_mismatch(value, expected)} where "
+        f"{_words(expected)} is expected"
+    )
 
 
 def _set_path(doc: dict, path: list, value: Any) -> None:

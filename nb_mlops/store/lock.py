@@ -115,3 +115,39 @@ def holding(lock: StoreLock, what: str, hint: str = "") -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+def hold_shared(fd: int) -> None:
+    """Hold a shared lock on the file open on `fd` until it is closed: the sign that a process
+    still works on it (a temp being written), which `remove_unless_held` respects. Best effort:
+    where locks are not possible the sweep goes by age alone."""
+    if fcntl is None:  # pragma: no cover - Windows: an open file cannot be deleted there anyway
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        pass  # a file system without flock
+
+
+def remove_unless_held(path: str | Path) -> bool:
+    """Delete the file at `path` unless some process holds a lock on it (see `hold_shared`);
+    whether it went. Where the file system has no locks, it is deleted."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:  # gone meanwhile, or not ours to open
+        return False
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False  # a live process holds it
+            except OSError:
+                pass  # no locks on this file system: age alone decided
+        try:
+            os.unlink(path)
+        except OSError:
+            return False
+        return True
+    finally:
+        os.close(fd)

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from nb_mlops.errors import ObjectCorrupt, StoreError
+from nb_mlops.errors import ObjectCorrupt, RefusedError, StoreError
 from nb_mlops.store.files import read_error, write_error
 from nb_mlops.store.hashing import (
     CHUNK_SIZE,
@@ -37,7 +37,7 @@ from nb_mlops.store.hashing import (
     md5_bytes,
     md5_file,
 )
-from nb_mlops.store.listing import parse_listing
+from nb_mlops.store.listing import linked_folder, parse_listing
 
 __all__ = ["HashMismatch", "ObjectDB", "ObjectInfo", "ObjectStore", "bare", "check_hash"]
 
@@ -257,9 +257,15 @@ class ObjectDB:
     def remove_stale_temps(self, older_than_s: float = 3600) -> int:
         """Delete temporary files left by interrupted writes; return how many were deleted.
 
-        Only temps older than ``older_than_s`` go, so writes still in progress are left alone.
+        Only temps older than ``older_than_s`` go, so writes still in progress are left alone;
+        on a local disk a temp some process still holds (a writer holds a shared lock on its
+        temp while writing: a stalled write is not a dead one) stays too, however old. Where
+        locks are not possible (remotes), age alone decides.
         """
+        from nb_mlops.store.lock import remove_unless_held
+
         limit = time.time() - older_than_s
+        local = isinstance(self._root_dir(), Path)  # ObjectStore: writers lock their temps
         top = self._join(self._root_dir(), *OBJECTS_SUBDIR)
         folders = [top] + [
             self._join(top, name) for name in self._subfolders(top) if len(name) == 2
@@ -267,7 +273,9 @@ class ObjectDB:
         removed = 0
         for folder in folders:
             for path, mtime in self._temps(folder):
-                if mtime < limit and self._discard(path):
+                if mtime >= limit:
+                    continue
+                if remove_unless_held(path) if local else self._discard(path):
                     removed += 1
         return removed
 
@@ -586,9 +594,17 @@ class ObjectStore(ObjectDB):
 
         With ``prune``, files under ``dest_dir`` that the listing does not hold are deleted, and
         so are empty folders (a listing holds none), so the folder ends up exactly as stored.
+        A folder inside ``dest_dir`` that is a symbolic link on the way to a listed file is
+        refused (RefusedError) before anything is written: it could lead outside ``dest_dir``.
         """
         dest_dir = Path(dest_dir)
         entries = self.listing(dir_md5)  # relpaths checked: none leaves dest_dir
+        link = linked_folder(dest_dir, [e["relpath"] for e in entries])
+        if link is not None:
+            raise RefusedError(
+                f"cannot check out into {dest_dir}: {link} is a symbolic link "
+                f"(to {_link_target(link)}) and nothing is written through a link"
+            )
         targets = [(e["md5"], dest_dir.joinpath(*e["relpath"].split("/"))) for e in entries]
         _mkdir(dest_dir)
         map_in_threads(lambda t: self.checkout_file(*t), targets, self.workers)
@@ -736,6 +752,13 @@ def _scandir(folder: Any) -> list[os.DirEntry]:
         return []
 
 
+def _link_target(link: Path) -> str:
+    try:
+        return os.readlink(link)
+    except OSError:
+        return "?"
+
+
 def _corrupt(path: Any, got: str) -> ObjectCorrupt:
     return ObjectCorrupt(f"object {path} is corrupt: its bytes hash to {got}")
 
@@ -768,9 +791,13 @@ def _mkdir(folder: Path) -> Path:
 
 
 def _new_temp(folder: Any, mode: int) -> tuple[str, BinaryIO]:
-    """Create a recognisably temporary file in ``folder`` with ``mode``; open for writing."""
+    """Create a recognisably temporary file in ``folder`` with ``mode``; open for writing, with
+    a shared lock held until it is closed, so a sweep of stale temps leaves it alone."""
+    from nb_mlops.store.lock import hold_shared
+
     path = os.path.join(folder, f"{TEMP_PREFIX}{secrets.token_hex(8)}")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    hold_shared(fd)
     return path, open(fd, "wb", buffering=0)  # the caller closes it
 
 

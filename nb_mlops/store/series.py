@@ -4,7 +4,9 @@ A point costs a list append in memory. Buffers are written out by a background t
 every `FLUSH_INTERVAL_S`, by the logging call itself when the thread has fallen behind, and at
 cell end, run end and process exit. So a process killed at any instant loses at most its last
 second of points, and a reader never sees half a point: each flush is one append of whole lines,
-and a partial last line (a write cut by the kill) is ignored.
+and a partial last line (a write cut by the kill) is ignored. A flush that fails part-way (a full
+disk) is cut back to where it started and keeps its points for the next flush, so a point is
+never written twice.
 
 One line per point: `["loss",0.25,3,1764185400.123456]` (JSON; NaN and Infinity as Python's json
 writes them).
@@ -23,10 +25,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from nb_mlops.errors import MetricValueError
 from nb_mlops.store.files import append_line
 from nb_mlops.store.layout import COLUMNS_FILE, METRICS_FILE
 
 FLUSH_INTERVAL_S = 0.5
+MAX_STEP = 2**63 - 1
+"""Steps are int64 (the column readers and table views hold them in int64 arrays)."""
 HEARTBEAT_INTERVAL_S = 15.0
 
 
@@ -54,6 +59,11 @@ class MetricWriter:
         prev = self.steps.get(key, -1)
         if step is None:
             step = prev + 1
+            if step > MAX_STEP:
+                raise MetricValueError(
+                    f"metric {key!r} is at step 2**63-1 (int64), the last one; "
+                    "pass an explicit smaller step"
+                )
         if step >= prev:
             self.steps[key] = step
             self.last[key] = value
@@ -65,7 +75,7 @@ class MetricWriter:
             self.flush()
 
     def flush(self) -> None:
-        """Append buffered points as whole lines (one write)."""
+        """Append buffered points as whole lines (one write that lands whole or not at all)."""
         with self._lock:
             self._last_flush = time.monotonic()
             if not self._buf:

@@ -81,30 +81,35 @@ def transfer(
 ) -> TransferReport:
     """Copy the objects ``hashes`` (``.dir`` ones with their files) from `src` to `dst`.
 
-    Objects `dst` holds are skipped. When `src` is this store's cache, every object asked for
-    must be in it, or nothing moves. Otherwise each object that is absent, corrupt or cannot be
-    written is listed in the report's `failed`, the rest still move, and a RemoteError naming
-    the first problem is raised at the end (carrying the report). A write that fails for lack
-    of space or permission stops the transfer at once, removing partial copies.
+    Objects `dst` holds are skipped. Each object that is absent, corrupt or cannot be written
+    is listed in the report's `failed` (a folder object too, when one of its files failed), the
+    rest still move, and a RemoteError naming the first problem and the count is raised at the
+    end, carrying the report. When `src` is this store's cache and holds none of the objects,
+    nothing is asked of `dst` (a remote folder is not even made). A write that fails for lack of
+    space or permission stops the transfer at once, removing partial copies.
     """
     started = time.monotonic()
     pushing = src.home
     report = TransferReport((dst if pushing else src).name, "push" if pushing else "pull")
     wanted = _hash_list(hashes)
-    if pushing:
-        lacking = [h for h in wanted if not src.has(h)]
-        if lacking:
-            raise RemoteError(
-                f"cannot push to {dst.name}: {plural(len(lacking), 'object')} not in "
-                f"{src.name}: {_sample(lacking)}"
-            )
-    src.connect()
-    dst.connect()
     problems: dict[str, str] = {}
 
     def fail(md5: str, problem: str) -> None:
         problems[md5] = problem
         report.failed.append(md5)
+
+    if pushing:
+        for h in [h for h in wanted if not src.has(h)]:
+            fail(h, src.missing(h))
+        if wanted and len(problems) == len(wanted):
+            raise RemoteError(
+                f"cannot push to {dst.name}: {plural(len(wanted), 'object')} not in "
+                f"{src.name}: {_sample(wanted)}",
+                report,
+            )
+        wanted = [h for h in wanted if h not in problems]
+    src.connect()
+    dst.connect()
 
     # 1. Folder listings: read on this store's side when it has them; a listing that must come
     # from the other side is checked, kept in memory and written once its files arrived.
@@ -119,7 +124,7 @@ def transfer(
                 listings[h] = side.listing(h)
             else:
                 data = src.fetch(h)
-                listings[h] = parse_listing(data, src.describe(h))
+                listings[h] = parse_listing(data, f"{h} from {src.where}")
                 fetched[h] = data
         except FileNotFoundError:
             fail(h, src.missing(h))

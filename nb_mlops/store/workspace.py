@@ -1,5 +1,8 @@
 """Finding, creating, versioning and migrating the `.nbmlops/` store beside a project.
 
+`%load_ext nb_mlops` imports this module, so what only a new, migrating or configured store needs
+(settings, notices, time stamps) is imported where it is used.
+
 The workspace root is the folder that holds `.nbmlops/`, found by walking up from the cwd like
 git finds `.git`. With none, the store is made at the git root (inside a git repo) or the cwd,
 with a one-line notice. `NB_MLOPS_HOME` names the `.nbmlops` folder itself.
@@ -18,13 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from nb_mlops._version import __version__
-from nb_mlops.clock import compact_stamp, utc_seconds
 from nb_mlops.errors import StoreError, StoreVersionError
-from nb_mlops.notify import notify
 from nb_mlops.store import layout
-from nb_mlops.store.catalog import Catalog
-from nb_mlops.store.config import TEMPLATE, ConfigFile
-from nb_mlops.store.files import atomic_write, unwritable
+from nb_mlops.store.catalog import SHAPES, Catalog
+from nb_mlops.store.files import atomic_write, read_error, unwritable
+from nb_mlops.store.journal import dumps as journal_line
 from nb_mlops.store.layout import STORE_DIRNAME, RunFiles
 
 __all__ = ["FORMAT", "STORE_DIRNAME", "RunFiles", "Workspace", "open_workspace"]
@@ -78,14 +79,13 @@ class Workspace:
         self.models_dir = self.home / layout.MODELS_DIR
         self.config_path = self.home / layout.CONFIG_FILE
         self._locks: dict[str, Any] = {}
-        self._config = ConfigFile(self.config_path, self.writers_lock)
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.home)!r})"
 
     @cached_property
     def catalog(self) -> Catalog:
-        return Catalog(self.home / layout.CATALOG_DIR)
+        return Catalog(self.home / layout.CATALOG_DIR, SHAPES)
 
     @cached_property
     def objects(self) -> Any:
@@ -95,6 +95,12 @@ class Workspace:
         return ObjectStore(self.cache_dir, hash_cache=HashCache(self.home / layout.STATE_FILE))
 
     # ------------------------------------------------------------------ settings
+    @cached_property
+    def _config(self) -> Any:
+        from nb_mlops.store.config import ConfigFile
+
+        return ConfigFile(self.config_path, self.writers_lock)
+
     @property
     def config(self) -> dict[str, Any]:
         """The settings in config.toml, re-read whenever the file changed (read-only)."""
@@ -207,31 +213,47 @@ def _create(home: Path) -> None:
         if not (home / layout.GITIGNORE_FILE).exists():
             atomic_write(home / layout.GITIGNORE_FILE, _GITIGNORE)
         if not (home / layout.CONFIG_FILE).exists():
+            from nb_mlops.store.config import TEMPLATE
+
             atomic_write(home / layout.CONFIG_FILE, TEMPLATE)
         _write_format(home)
     except OSError as exc:
         raise unwritable(home, exc) from None
     if not existed:
+        from nb_mlops.notify import notify
+
         notify(f"created a store at {home}")
 
 
 def _write_format(home: Path) -> None:
+    from nb_mlops.clock import utc_seconds
+
     doc = {"format": FORMAT, "written_by": __version__, "updated": utc_seconds()}
     atomic_write(home / layout.FORMAT_FILE, json.dumps(doc, indent=1) + "\n")
 
 
 def check_format(home: Path) -> None:
-    """Refuse a newer store; migrate an older one after backing it up."""
+    """Refuse a newer store or a damaged format file; migrate an older store after a backup.
+
+    The format is a positive whole number. Format 1 is the prototype's layout, whose catalog is
+    `catalog/db.json`: a store that says 1 without that file is damaged, not migrated.
+    """
     fmt_path = home / layout.FORMAT_FILE
+    legacy = home / layout.CATALOG_DIR / layout.LEGACY_CATALOG_FILE
     if fmt_path.exists():
         try:
             doc = json.loads(fmt_path.read_text(encoding="utf-8"))
-            fmt = int(doc["format"])
-        except (ValueError, KeyError, TypeError):
+        except OSError as exc:
+            raise read_error(fmt_path, exc) from None
+        except ValueError:
+            doc = None
+        fmt = doc.get("format") if isinstance(doc, dict) else None
+        if not isinstance(fmt, int) or isinstance(fmt, bool) or fmt < 1:
+            got = "no format" if fmt is None else f"format {json.dumps(fmt)}"
             raise StoreError(
-                f"store format file {fmt_path} is damaged; it should read "
-                f'{{"format": {FORMAT}}} for this nb-mlops'
-            ) from None
+                f"store format file {fmt_path} is damaged ({got}; a format is a positive whole "
+                f'number); it should read {{"format": {FORMAT}}} for this nb-mlops'
+            )
     else:
         doc, fmt = {}, 1
     if fmt > FORMAT:
@@ -241,46 +263,101 @@ def check_format(home: Path) -> None:
             f"({__version__}) reads formats up to {FORMAT}: upgrade with "
             f"pip install 'nb-mlops>={by}'"
         )
+    if fmt == 1 and not legacy.exists():
+        journal = home / layout.CATALOG_DIR / layout.JOURNAL_FILE
+        raise StoreError(
+            f"the store at {home} is damaged: {fmt_path} says format 1, but the format-1 "
+            f"catalog {legacy} is missing; if {journal} holds the catalog, write "
+            f'{{"format": {FORMAT}}} into {fmt_path}, else put back db.json from a copy '
+            f"(see {home / layout.BACKUPS_DIR})"
+        )
     if fmt < FORMAT:
         migrate(home, fmt)
 
 
 def migrate(home: Path, fmt: int) -> Path:
-    """Back up the catalog, then bring the store from format `fmt` to FORMAT."""
+    """Back up the catalog, then bring the store from format `fmt` to FORMAT.
+
+    The steps leave the old catalog in place until the new format is written, so a migration
+    that fails (a damaged old catalog, a full disk) can simply be tried again; its backup is
+    removed then, so failed attempts leave no copies behind.
+    """
+    from nb_mlops.clock import compact_stamp
+
     backup = home / layout.BACKUPS_DIR / f"format-{fmt}-{compact_stamp()}Z"
+    made = False
     try:
         backup.mkdir(parents=True, exist_ok=False)
+        made = True
         shutil.copytree(home / layout.CATALOG_DIR, backup / layout.CATALOG_DIR)
         for step in range(fmt, FORMAT):
             _MIGRATIONS[step](home)
         _write_format(home)
-    except OSError as exc:
-        raise unwritable(home, exc) from None
+    except BaseException as exc:
+        if made:
+            shutil.rmtree(backup, ignore_errors=True)
+            try:
+                backup.parent.rmdir()  # when this was the first backup
+            except OSError:
+                pass  # other backups are there
+        if isinstance(exc, OSError):
+            raise unwritable(home, exc) from None
+        raise
+    for step in range(fmt, FORMAT):  # the old files, once the new format is in place
+        cleanup = _CLEANUPS.get(step)
+        if cleanup is not None:
+            cleanup(home)
+    from nb_mlops.notify import notify
+
     notify(f"migrated the store at {home} to format {FORMAT} (backup in {backup})")
     return backup
 
 
 def _from_1(home: Path) -> None:
-    """Format 1 -> 2: the single TinyDB JSON file becomes the journal, one put per document."""
+    """Format 1 -> 2: the single TinyDB JSON file becomes the journal, one put per document.
+
+    The journal is written whole (a retry after a failure replaces it) and db.json stays until
+    the new format is recorded (`_drop_1`)."""
     src = home / layout.CATALOG_DIR / layout.LEGACY_CATALOG_FILE
     try:
-        tables = json.loads(src.read_text(encoding="utf-8") or "{}")
+        text = src.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise read_error(src, exc) from None
+    try:
+        tables = json.loads(text or "{}")
     except ValueError:
         raise StoreError(
             f"catalog file {src} (format 1) is not valid JSON; fix it or move it aside, "
             "then open the store again"
         ) from None
-    catalog = Catalog(home / layout.CATALOG_DIR)
+    if not isinstance(tables, dict) or not all(
+        isinstance(docs, dict) and all(isinstance(d, dict) for d in docs.values())
+        for docs in tables.values()
+    ):
+        raise StoreError(
+            f"catalog file {src} (format 1) is not a TinyDB catalog (tables of documents); "
+            "fix it or move it aside, then open the store again"
+        )
     records = []
     for table, docs in tables.items():
         for int_id, doc in docs.items():
             doc_id = str(doc.get("run_id") or doc.get("id") or int_id)
             records.append({"op": "put", "tb": table, "id": doc_id, "doc": doc})
-    if records:
-        catalog.journal.append(records)
-    src.unlink()
+    atomic_write(
+        home / layout.CATALOG_DIR / layout.JOURNAL_FILE,
+        "".join(journal_line(r) + "\n" for r in records),
+    )
     for sub in layout.CREATED_DIRS:
         (home / sub).mkdir(exist_ok=True)
 
 
+def _drop_1(home: Path) -> None:
+    """Remove format 1's catalog once the store says format 2 (a leftover is harmless)."""
+    try:
+        (home / layout.CATALOG_DIR / layout.LEGACY_CATALOG_FILE).unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 _MIGRATIONS: dict[int, Callable[[Path], None]] = {1: _from_1}
+_CLEANUPS: dict[int, Callable[[Path], None]] = {1: _drop_1}

@@ -19,7 +19,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nb_mlops.redact import redact_mapping
+from nb_mlops.redact import redact_mapping, redact_strings
 
 if TYPE_CHECKING:
     from nb_mlops.store.workspace import Workspace
@@ -183,7 +183,8 @@ def environment_ref(ws: Workspace) -> str:
     if ref is None or not ws.objects.has(ref):  # a gc may have removed it since
         import json
 
-        doc = {"system": system_info(), "packages": packages}
+        # the paths in it (the executable's) are text like any other: value shapes redacted
+        doc = {"system": redact_strings(system_info()), "packages": packages}
         ref = ws.objects.add_bytes(json.dumps(doc, sort_keys=True, indent=1).encode())
         _env_refs[key] = ref
     return ref

@@ -4,6 +4,10 @@ Each kernel session appends to its own file, `history/<session>.jsonl`, one line
 cell: index, execution count, cell id (when the front end sends it), source, its hash, start
 time, duration and status. A run points at the session and the index of its cell, so a record
 can later replay exactly the cells that led to it, untracked ones included.
+
+Sources and error messages are kept with secrets redacted (redact.py: `api_key = "sk-..."` is
+recorded as `api_key = "[REDACTED]"`); the hash is of the cell as it ran, so re-runs of one cell
+still link up. A replayed cell that needed a secret reads it from the environment.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 from nb_mlops.clock import compact_stamp, utcnow
 from nb_mlops.jsonl import read_jsonl
+from nb_mlops.redact import redact_source, redact_text
 from nb_mlops.store.files import append_line
 from nb_mlops.store.workspace import Workspace
 from nb_mlops.tracking.ids import new_run_id
@@ -56,7 +61,7 @@ class CellRecord:
 
     def finish(self, status: str, error: str | None = None) -> None:
         self.status = status
-        self.error = error
+        self.error = redact_text(error)[:2000] if error else error  # cut after: no half secret
         self.duration = round(time.perf_counter() - self.t0, 6)
 
 
@@ -72,11 +77,11 @@ class SessionHistory:
     def begin(
         self, source: str, execution_count: int | None, cell_id: str | None = None
     ) -> CellRecord:
-        """A record for a cell about to run (written when it ends)."""
+        """A record for a cell about to run (written when it ends), its source redacted."""
         self.count += 1
         return CellRecord(
             index=self.count,
-            source=source,
+            source=redact_source(source),
             execution_count=execution_count,
             cell_id=cell_id,
             start=utcnow(),

@@ -22,7 +22,7 @@ from typing import Any
 
 from nb_mlops.clock import utcnow
 from nb_mlops.errors import MetricValueError, NbMlopsError, ParamConflict, user_stacklevel
-from nb_mlops.redact import redact_value
+from nb_mlops.redact import redact_source, redact_text, redact_value
 from nb_mlops.store.files import append_line, atomic_write, unwritable
 from nb_mlops.store.series import MetricWriter
 from nb_mlops.store.workspace import Workspace, open_workspace
@@ -169,6 +169,10 @@ class Run:
             ) from None
         if step < 0:
             raise MetricValueError(f"step of metric {key!r} must be >= 0, got {step}")
+        if step > 9223372036854775807:  # int64: the column readers and tables hold steps in it
+            raise MetricValueError(
+                f"step of metric {key!r} must be at most 2**63-1 (int64), got {step}"
+            )
         return step
 
     def _flag_nonfinite(self, key: str, value: float, step: int | None) -> None:
@@ -242,17 +246,23 @@ class Run:
         return time.perf_counter() - self._t0
 
     def record_cell(self, entry: Mapping[str, Any]) -> None:
-        """Append one executed cell to the run's own cell list (cells.jsonl)."""
+        """Append one executed cell to the run's own cell list (cells.jsonl), its source and
+        error redacted (see redact.py)."""
         import json
 
-        line = json.dumps(dict(entry), ensure_ascii=False) + "\n"
+        entry = dict(entry)
+        if isinstance(entry.get("source"), str):
+            entry["source"] = redact_source(entry["source"])
+        if isinstance(entry.get("error"), str):
+            entry["error"] = redact_text(entry["error"])
+        line = json.dumps(entry, ensure_ascii=False) + "\n"
         append_line(self.files.cells, line.encode())
 
     def save_output(self, stdout: str, stderr: str) -> None:
-        """Keep what the run printed (already bounded by the caller)."""
+        """Keep what the run printed (already bounded by the caller), secrets redacted."""
         for stream, text in (("stdout", stdout), ("stderr", stderr)):
             if text:
-                atomic_write(self.files.output(stream), text)
+                atomic_write(self.files.output(stream), redact_text(text))
 
     def end(self, status: str = "finished", error: BaseException | None = None) -> None:
         """Close the run: flush points, write status, duration, last values, traceback."""
@@ -345,10 +355,13 @@ def _display_path(path: Path, root: Path) -> str:
 
 
 def _error_record(error: BaseException) -> dict[str, Any]:
-    tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    """Type, message and traceback of the error a run ended with, secrets redacted (before the
+    cut, so a secret is not split where it could no longer be recognised)."""
+    tb = redact_text("".join(traceback.format_exception(type(error), error, error.__traceback__)))
     if len(tb) > 100_000:
         tb = tb[:20_000] + "\n[... traceback cut ...]\n" + tb[-60_000:]
-    return {"type": type(error).__name__, "message": str(error)[:2000], "traceback": tb}
+    message = redact_text(str(error))[:2000]
+    return {"type": type(error).__name__, "message": message, "traceback": tb}
 
 
 def start_run(

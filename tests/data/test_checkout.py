@@ -7,12 +7,16 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 import nb_mlops as nm
+from nb_mlops.data.checkout import remove_stale_staging
 from nb_mlops.data.snapshot import DataError
 from nb_mlops.errors import ObjectCorrupt, RefusedError, StoreError
 from nb_mlops.store import objects as objects_module
@@ -380,6 +384,186 @@ def test_a_full_disk_on_a_file_dataset(project: Path, monkeypatch: pytest.Monkey
         nm.checkout("f.bin", 1)
     assert f.read_bytes() == b"two"
     assert temps_under(project) == []
+
+
+# -- symbolic links: nothing is written or deleted through one (issue 10, points 1c and 3) ----
+
+
+def outside_folder(tmp_path: Path) -> Path:
+    """A folder beside the project, holding one file."""
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    (folder / "x.txt").write_text("outside, never to change\n")
+    return folder
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_link_inside_the_dataset_is_never_written_through(
+    project: Path, tmp_path: Path, force: bool
+) -> None:
+    data = project / "data"
+    write(data, {"a.txt": b"a1\n", "sub/x.txt": b"version one\n"})
+    nm.snapshot("data")
+    write(data, {"a.txt": b"a2\n"})
+    nm.snapshot("data")
+    outside = outside_folder(tmp_path)
+    os.symlink(outside, data / "sub")  # crafted: `data/sub` now leads out of the workspace
+    before = files(outside)
+    for version in (1, 2):  # 1 writes sub/x.txt through the link, 2 would delete it
+        with pytest.raises(RefusedError) as err:
+            nm.checkout("data", version, force=force)
+        message = str(err.value)
+        assert "data/sub is a symbolic link" in message and str(outside) in message
+        assert "\n" not in message
+        assert files(outside) == before
+    assert temps_under(project) == [] and not (project / ".data.nbmlops-checkout").exists()
+
+
+def test_a_listing_through_a_link_from_a_crafted_cache_is_refused(
+    project: Path, tmp_path: Path, ws: Workspace
+) -> None:
+    # The version's listing itself is sound; the workspace holds a link where it has a folder.
+    data = project / "data"
+    write(data, {"deep/er/x.txt": b"mine\n"})
+    nm.snapshot("data")
+    shutil.rmtree(data)
+    data.mkdir()
+    outside = outside_folder(tmp_path)
+    os.symlink(outside, data / "deep")
+    with pytest.raises(RefusedError, match="data/deep is a symbolic link"):
+        nm.checkout("data", 1, force=True)
+    assert not (outside / "er").exists()
+
+
+@pytest.mark.parametrize("where", ["dataset", "parent"])
+def test_a_dataset_path_that_links_outside_is_refused(
+    project: Path, tmp_path: Path, where: str
+) -> None:
+    outside = outside_folder(tmp_path)
+    if where == "dataset":
+        os.symlink(outside, project / "data")
+        path, link = "data", "data"
+    else:
+        (outside / "data").mkdir()
+        (outside / "data" / "y.txt").write_text("y\n")
+        os.symlink(outside, project / "mnt")
+        path, link = "mnt/data", "mnt"
+    nm.snapshot(path)  # reading through a link is fine
+    (project / path / "new.txt").write_text("added\n")
+    nm.snapshot(path)
+    before = files(outside)
+    with pytest.raises(RefusedError) as err:
+        nm.checkout(path, 1, force=True)
+    message = str(err.value)
+    assert message.startswith(f"cannot check out {path}: {link} is a symbolic link (to {outside}")
+    assert "replace the link with a real folder" in message and "\n" not in message
+    assert files(outside) == before  # new.txt was not deleted through the link
+    assert (project / link).is_symlink()  # and the link was left as it was
+
+
+def test_a_file_dataset_that_is_a_link_is_refused(project: Path, tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.csv"
+    target.write_text("a\n1\n")
+    os.symlink(target, project / "t.csv")
+    nm.snapshot("t.csv")
+    target.write_text("a\n2\n")
+    nm.snapshot("t.csv")
+    with pytest.raises(RefusedError, match=r"t\.csv is a symbolic link"):
+        nm.checkout("t.csv", 1, force=True)
+    assert target.read_text() == "a\n2\n" and (project / "t.csv").is_symlink()
+
+
+# -- staging folders left by killed checkouts (point 18) --------------------------------------
+
+HOLD = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+def holder(folder: Path) -> subprocess.Popen:
+    """Another process that holds a staging folder's lock, as a running checkout does."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def age(folder: Path, seconds: float) -> None:
+    """Set the mtime of a folder and of all it holds `seconds` in the past."""
+    when = time.time() - seconds
+    for path in [*folder.rglob("*"), folder]:
+        os.utime(path, (when, when), follow_symlinks=False)
+
+
+def leftover(project: Path, name: str, seconds: float) -> Path:
+    staging = project / f".{name}.nbmlops-checkout"
+    (staging / "sub").mkdir(parents=True)
+    (staging / "0").write_bytes(b"half a staged file")
+    (staging / "sub" / ".tmp-0123").write_bytes(b"x")
+    age(staging, seconds)
+    return staging
+
+
+def test_stale_staging_folders_are_swept(project: Path, ws: Workspace) -> None:
+    for name in ("old", "fresh", "busy", "inner"):
+        (project / name).write_text(name)
+        nm.snapshot(name)
+    old = leftover(project, "old", 2 * 3600)
+    fresh = leftover(project, "fresh", 10)
+    busy = leftover(project, "busy", 2 * 3600)
+    inner = leftover(project, "inner", 2 * 3600)
+    os.utime(inner / "0")  # a file staged just now: the folder is in use
+    unknown = leftover(project, "not-a-dataset", 2 * 3600)
+    proc = holder(busy)
+    try:
+        assert remove_stale_staging(ws) == 1
+        assert not old.exists()
+        assert fresh.is_dir() and busy.is_dir() and inner.is_dir() and unknown.is_dir()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert remove_stale_staging(ws) == 1  # its process gone, the busy one is stale too
+    assert not busy.exists()
+    assert remove_stale_staging(ws, older_than_s=0) == 2  # fresh and inner, without the hour
+    assert unknown.is_dir()  # beside no dataset the store knows: not ours to judge
+
+
+def test_a_stale_staging_folder_reached_through_a_link_is_left(
+    project: Path, tmp_path: Path, ws: Workspace
+) -> None:
+    outside = tmp_path / "outside"
+    (outside / "d").mkdir(parents=True)
+    (outside / "d" / "f.txt").write_text("f")
+    os.symlink(outside, project / "mnt")
+    nm.snapshot("mnt/d")
+    staging = leftover(outside, "d", 2 * 3600)
+    assert remove_stale_staging(ws) == 0
+    assert staging.is_dir()
+
+
+def test_checkout_clears_a_leftover_staging_folder_but_not_a_busy_one(
+    two_versions: Path, project: Path
+) -> None:
+    staging = leftover(project, "data", 5)  # a killed checkout's, however young
+    nm.checkout("data", 1)
+    assert files(two_versions) == V1 and not staging.exists()
+
+    staging = leftover(project, "data", 5)
+    proc = holder(staging)
+    try:
+        with pytest.raises(RefusedError, match="another checkout of data is under way"):
+            nm.checkout("data", 2)
+        assert files(two_versions) == V1 and (staging / "0").is_file()
+    finally:
+        proc.kill()
+        proc.wait()
+    nm.checkout("data", 2)
+    assert files(two_versions) == V2 and not staging.exists()
 
 
 # -- status ---------------------------------------------------------------------------------

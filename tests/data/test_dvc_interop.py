@@ -114,3 +114,54 @@ def test_a_version_made_by_dvc_add_is_taken_in(repo: Path) -> None:
     nm.checkout("data", 1)
     assert (repo / "data" / "with space.bin").read_bytes() == bytes(range(256))
     assert up_to_date(repo)
+
+
+# -- overlapping datasets (issue 10, point 14) ------------------------------------------------
+
+
+def project_files(project: Path) -> dict[str, bytes]:
+    """Every file outside the store, `.dvc` and `.git`: the .dvc files and .gitignore lines."""
+    skip = (".nbmlops", ".dvc", ".git")
+    return {
+        p.relative_to(project).as_posix(): p.read_bytes()
+        for p in sorted(project.rglob("*"))
+        if p.is_file() and p.relative_to(project).parts[0] not in skip
+    }
+
+
+def test_a_folder_holding_a_dataset_is_refused_as_dvc_refuses_it(repo: Path) -> None:
+    dvc(repo, "init", "-q")
+    nm.snapshot("data/train.csv")
+    before = project_files(repo)
+    with pytest.raises(nm.NbMlopsError) as err:
+        nm.snapshot("data")
+    assert str(err.value) == (
+        "cannot snapshot data: it overlaps data/train.csv, a dataset of its own "
+        "(data/train.csv.dvc); to include it in data, remove data/train.csv.dvc, then snapshot data"
+    )
+    assert project_files(repo) == before  # no data.dvc, no .gitignore line hiding train.csv.dvc
+    assert [d["path"] for d in nm.status().to_dict()["datasets"]] == ["data/train.csv"]
+    # the real dvc refuses the same case
+    out = dvc(repo, "add", "data", check=False)
+    assert out.returncode != 0
+    assert "overlapping with other DVC tracked output: 'data/train.csv'" in out.stderr
+    # once the inner dataset's .dvc file is gone, the folder is one dataset
+    (repo / "data" / "train.csv.dvc").unlink()
+    assert nm.snapshot("data").created
+
+
+def test_a_file_inside_a_dataset_is_refused(repo: Path) -> None:
+    dvc(repo, "init", "-q")
+    nm.snapshot("data")
+    before = project_files(repo)
+    with pytest.raises(nm.NbMlopsError) as err:
+        nm.snapshot("data/sub/학습 데이터.txt")
+    assert str(err.value) == (
+        "cannot snapshot data/sub/학습 데이터.txt: it overlaps data, a dataset of its own "
+        "(data.dvc); to version this change, snapshot data"
+    )
+    assert project_files(repo) == before
+    # the real dvc never makes an output inside another one either: it updates `data` instead
+    dvc(repo, "add", "-q", "data/sub/학습 데이터.txt")
+    assert not (repo / "data" / "sub" / "학습 데이터.txt.dvc").exists()
+    assert sorted(p.name for p in repo.rglob("*.dvc") if p.is_file()) == ["data.dvc"]

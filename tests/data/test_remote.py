@@ -69,6 +69,18 @@ def test_bad_urls_are_refused(ws: Workspace, url: str, message: str) -> None:
         add_remote(ws, "origin", url)
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["sftp://me:hunter2-secret@host/store", "memory://bucket?token=ghp_0123456789abcdefghij0123"],
+)
+def test_credentials_in_a_url_are_refused_and_not_stored(ws: Workspace, url: str) -> None:
+    with pytest.raises(RemoteError, match="holds a password or token") as refused:
+        add_remote(ws, "origin", url)
+    assert "hunter2" not in str(refused.value) and "ghp_" not in str(refused.value)
+    assert list_remotes(ws) == []
+    assert "hunter2" not in ws.config_path.read_text() and "ghp_" not in ws.config_path.read_text()
+
+
 def test_get_remote_says_what_is_missing(ws: Workspace) -> None:
     with pytest.raises(RemoteError, match=r"no default remote.*%track remote add NAME URL"):
         get_remote(ws, None)

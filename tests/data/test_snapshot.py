@@ -504,3 +504,11 @@ def test_an_interrupted_snapshot_is_completed_by_running_it_again(
     ws.objects.verify(want_md5)
     assert len(snapshots(ws)) == 1
     assert want_md5 in (project / "many.dvc").read_text()
+
+
+def test_a_secret_in_a_message_is_not_kept(project: Path, ws: Workspace) -> None:
+    (project / "t.csv").write_text("id\n1\n")
+    result = nm.snapshot("t.csv", "export from postgres://reader:s3cret-pass-99@db/prod")
+    assert "s3cret-pass-99" not in result.snapshot.doc["message"]
+    assert "postgres://reader:[REDACTED]@db/prod" in result.snapshot.doc["message"]
+    assert b"s3cret-pass-99" not in (ws.home / "catalog" / "journal.jsonl").read_bytes()

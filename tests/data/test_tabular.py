@@ -225,3 +225,19 @@ def test_format_given_for_a_path_without_suffix(tmp_path: Path, fmt: str) -> Non
         read_table(path)
     with pytest.raises(TableReadError, match="unknown table format 'xlsx'"):
         read_table(path, "xlsx")
+
+
+def test_a_binary_file_gives_a_printable_line_naming_the_label(tmp_path: Path) -> None:
+    # Issue 10, point 13: the parser quotes the bad row; bytes of a binary file must not reach
+    # a terminal (an escape sequence) and a cache object is named by its workspace path.
+    path = tmp_path / "0cc175b9c0f1b6a831c399e269772661"
+    path.write_bytes(b"a,b\n\x1b[2J\xff\xfe\x00" + bytes(range(256)) * 8 + b"\n1,2,3\n")
+    for call in (read_table, table_summary):
+        with pytest.raises(TableReadError) as info:
+            call(path, "csv", label="data/junk.csv (version 2)")
+        message = str(info.value)
+        assert message.startswith("cannot read data/junk.csv (version 2) as CSV: ")
+        assert str(path) not in message and "\n" not in message
+        assert message.isprintable() and "\ufffd" not in message
+        assert message.endswith("… (binary data)")
+        assert len(message) < 200

@@ -236,9 +236,9 @@ def test_secrets_in_run_params_never_reach_the_bundle(project: Path, tmp_path: P
     for secret in (b"sk-123", b"hunter2", b"hf-abc"):
         assert secret not in text
     manifest, _ = _read(bundle)
-    assert manifest["run"]["params"]["api_key"] == "[redacted]"
+    assert manifest["run"]["params"]["api_key"] == "[REDACTED]"
     assert manifest["run"]["params"]["lr"] == 0.1
-    assert manifest["tags"] == {"hf_token": "[redacted]", "team": "vision"}
+    assert manifest["tags"] == {"hf_token": "[REDACTED]", "team": "vision"}
 
 
 def test_secrets_from_an_imported_record_are_redacted_on_export(
@@ -250,7 +250,7 @@ def test_secrets_from_an_imported_record_are_redacted_on_export(
     manifest["tags"] = {"password": "pw-777"}
     handmade = _write(tmp_path / "handmade.zip", manifest, members)
     imported = nm.import_model(handmade)
-    assert imported.tags == {"password": "[redacted]"}
+    assert imported.tags == {"password": "[REDACTED]"}
 
     bundle = nm.export_model(imported.uri, tmp_path / "again.zip")
     text = _all_text(bundle)

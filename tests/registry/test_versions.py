@@ -240,7 +240,7 @@ def test_descriptions_and_tags(ws, iris) -> None:
 
 def test_secret_tags_are_redacted(ws, iris) -> None:
     v = nm.register_model("m", _forest(iris), tags={"api_key": "sk-123", "max_tokens": 5})
-    assert v.tags == {"api_key": "[redacted]", "max_tokens": 5}
+    assert v.tags == {"api_key": "[REDACTED]", "max_tokens": 5}
 
 
 def test_archive_and_delete_are_refused_while_aliased(ws, iris) -> None:

@@ -345,3 +345,76 @@ def test_a_failed_batch_writes_nothing(tmp_path) -> None:
     assert cat.get("models", "m/1") is None
     cat.put("models", "m/2", {"name": "m"})  # and the catalog writes as usual afterwards
     assert cat.get("models", "m/2") == {"name": "m"}
+
+
+# --------------------------------------------------- records of the wrong shape, end to end
+def _store_with_one_of_each(project: Path) -> dict[str, str]:
+    """A run (with params and a metric), a dataset version, a model version and an alias."""
+    import nb_mlops as nm
+
+    (project / "t.csv").write_text("a,b\n1,2\n")
+    nm.snapshot("t.csv", message="v1")
+    with nm.start_run("shaped") as run:
+        nm.log_params({"lr": 0.1})
+        nm.log_metric("acc", 0.9)
+        run.model({"w": 1}, "clf")
+    nm.set_alias("clf", "prod", 1)
+    return {"run": run.run_id}
+
+
+_BAD_LINES = {
+    "runs": lambda ids: {
+        "op": "set",
+        "tb": "runs",
+        "id": ids["run"],
+        "set": [[["metrics"], "oops"]],
+    },
+    "snapshots": lambda ids: {
+        "op": "set",
+        "tb": "snapshots",
+        "id": "t.csv@1",
+        "set": [[["size"], "big"]],
+    },
+    "models": lambda ids: {"op": "set", "tb": "models", "id": "clf/1", "set": [[["tags"], "oops"]]},
+    "registered_models": lambda ids: {
+        "op": "set",
+        "tb": "registered_models",
+        "id": "clf",
+        "set": [[["hooks"], 7]],
+    },
+    "aliases": lambda ids: {
+        "op": "set",
+        "tb": "aliases",
+        "id": "clf@prod",
+        "set": [[["history"], "x"]],
+    },
+}
+
+
+@pytest.mark.parametrize("table", sorted(_BAD_LINES))
+def test_a_record_of_the_wrong_type_is_one_line_naming_repair_then_repair_fixes_it(
+    project: Path, capsys: pytest.CaptureFixture[str], table: str
+) -> None:
+    from nb_mlops.cli import main
+    from nb_mlops.store.workspace import open_workspace
+
+    ids = _store_with_one_of_each(project)
+    ws = open_workspace()
+    journal = ws.home / "catalog" / "journal.jsonl"
+    lines = journal.read_bytes().count(b"\n")
+    with open(journal, "a") as fh:
+        fh.write(json.dumps(_BAD_LINES[table](ids)) + "\n")
+    commands = [["runs"], ["show", ids["run"]], ["versions", "t.csv"], ["models"], ["model", "clf"]]
+    capsys.readouterr()
+    for argv in commands:
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err, (argv, err)
+        assert f"{journal} is damaged at line {lines + 1}" in err
+        assert "nb-mlops repair" in err
+
+    assert main(["repair"]) == 0
+    assert "set 1 damaged lines aside" in capsys.readouterr().out
+    for argv in commands:
+        assert main(argv) == 0, (argv, capsys.readouterr().err)
+    assert "Traceback" not in capsys.readouterr().err

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
+import os
+import time
 import uuid
 from pathlib import Path
 
@@ -71,3 +74,42 @@ def test_an_unreachable_store_names_itself(tmp_path: Path) -> None:
     reader = FsObjectDB(str(tmp_path / "nowhere"), "usb", write=False)
     with pytest.raises(RemoteError, match="does not exist"):
         reader.has(md5(b"x"))
+
+
+def _temp(folder: Path, name: str, age_s: float) -> Path:
+    path = folder / name
+    path.write_bytes(b"half an object")
+    when = time.time() - age_s
+    os.utime(path, (when, when))
+    return path
+
+
+@pytest.mark.parametrize("writable", [True, False], ids=["push", "pull"])
+def test_listing_a_folder_for_a_push_removes_its_stale_temps(
+    tmp_path: Path, writable: bool
+) -> None:
+    # Issue 10, point 18: temps left by a killed push go once over an hour old.
+    folder = tmp_path / "remote"
+    data = b"an object"
+    h = md5(data)
+    FsObjectDB(str(folder), "origin", write=True).write(data, h)
+    prefix = folder / "files" / "md5" / h[:2]
+    old = _temp(prefix, ".tmp-killed", 2 * 3600)
+    fresh = _temp(prefix, ".tmp-running", 60)
+    store = FsObjectDB(str(folder), "origin", write=writable)
+    assert store.list_prefix(h[:2]) == {h: len(data)}
+    assert old.exists() is not writable  # only a push (a writer) sweeps
+    assert fresh.exists()
+
+
+def test_a_memory_store_sweeps_by_its_own_times(memory: FsObjectDB) -> None:
+    h = md5(b"x")
+    memory.write(b"x", h)
+    folder = memory.path_of(h).rsplit("/", 1)[0]
+    memory.fs.pipe(f"{folder}/.tmp-old", b"partial")
+    two_hours_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)
+    memory.fs.store[f"{folder}/.tmp-old"].created = two_hours_ago
+    memory.fs.pipe(f"{folder}/.tmp-new", b"partial")
+    assert memory.list_prefix(h[:2]) == {h: 1}
+    left = sorted(p.rsplit("/", 1)[-1] for p in memory.fs.ls(folder, detail=False))
+    assert left == [".tmp-new", h[2:]]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import math
 import re
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -414,3 +417,179 @@ def test_compaction_down_to_an_empty_catalog_is_noticed(tmp_path: Path) -> None:
 
     assert reader.sync() is True  # "True when anything changed": the document went away
     assert reader.docs("runs") == {}
+
+
+# ------------------------------------------------------------- a long partial last line
+_KILLED_MID_APPEND = r"""
+import os, signal, sys
+from nb_mlops.store import journal
+from nb_mlops.store.catalog import Catalog
+
+def write_part_then_die(fd, data):
+    os.write(fd, data[: 200 * 1024])  # 200 KiB of a longer record land, then the kill
+    os.kill(os.getpid(), signal.SIGKILL)
+
+journal.write_all = write_part_then_die
+Catalog(sys.argv[1]).put("runs", "huge", {"run_id": "huge", "blob": "x" * (1024 * 1024)})
+"""
+
+_APPEND_ONE = r"""
+import sys
+from nb_mlops.store.catalog import Catalog
+Catalog(sys.argv[1]).put("runs", "after", {"run_id": "after", "x": 2})
+"""
+
+
+def _python(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@pytest.mark.parametrize("before", [0, 1, 3])
+def test_a_partial_line_over_64_kib_is_cut_before_the_next_append(
+    tmp_path: Path, before: int
+) -> None:
+    """A real process killed 200 KiB into appending a 1 MiB record, then another process
+    appends: the partial line is cut wherever its start is, and no record is damaged."""
+    folder = tmp_path / "catalog"
+    cat = Catalog(folder)
+    for i in range(before):
+        cat.put("runs", f"r{i}", {"run_id": f"r{i}", "x": i})
+    whole = _journal(folder).read_bytes() if before else b""
+
+    killed = _python(_KILLED_MID_APPEND, str(folder))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    raw = _journal(folder).read_bytes()
+    assert len(raw) == len(whole) + 200 * 1024 and not raw.endswith(b"\n")
+
+    appended = _python(_APPEND_ONE, str(folder))
+    assert appended.returncode == 0, appended.stderr
+
+    assert _journal(folder).read_bytes() == whole + _lines(_journal(folder))[-1]
+    fresh = Catalog(folder)
+    expected = {f"r{i}": {"run_id": f"r{i}", "x": i} for i in range(before)}
+    assert fresh.docs("runs") == {**expected, "after": {"run_id": "after", "x": 2}}
+    assert fresh.repair() == (before + 1, 0, None)  # nothing damaged, nothing set aside
+
+
+def test_a_long_partial_line_is_cut_by_a_writer_already_open(tmp_path: Path) -> None:
+    """A hand-written partial line of 200 KiB after whole ones, far past one 64 KiB chunk."""
+    folder = tmp_path / "catalog"
+    cat = Catalog(folder)
+    cat.put("runs", "a", {"run_id": "a"})
+    with open(_journal(folder), "ab") as fh:
+        fh.write(b'{"op":"put","tb":"runs","id":"b","doc":{"blob":"' + b"y" * 200 * 1024)
+    cat.put("runs", "c", {"run_id": "c"})
+    assert [json.loads(line)["id"] for line in _lines(_journal(folder))] == ["a", "c"]
+    assert Catalog(folder).docs("runs") == {"a": {"run_id": "a"}, "c": {"run_id": "c"}}
+
+
+# ------------------------------------------------------------------------- a full disk
+_APPEND_ON_A_FULL_DISK = r"""
+import json, sys
+from pathlib import Path
+from nb_mlops.errors import StoreError
+from nb_mlops.store.catalog import Catalog
+
+folder = Path(sys.argv[1])
+cat = Catalog(folder)
+cat.put("runs", "a", {"run_id": "a"})
+before = (folder / "journal.jsonl").read_bytes()
+try:
+    cat.put("runs", "big", {"run_id": "big", "blob": "z" * 200_000})  # more than the disk holds
+    message = None
+except StoreError as exc:
+    message = str(exc)
+after = (folder / "journal.jsonl").read_bytes()
+cat.put("runs", "b", {"run_id": "b"})
+print(json.dumps({
+    "message": message,
+    "unchanged": after == before,
+    "ids": sorted(Catalog(folder).docs("runs")),
+}))
+"""
+
+
+def test_an_append_on_a_full_disk_leaves_the_journal_as_it_was(tmp_path: Path) -> None:
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    out = subprocess.run(
+        [
+            "unshare",
+            "-m",
+            "sh",
+            "-c",
+            'mount -t tmpfs -o size=64k tmpfs "$1" && exec "$2" -c "$3" "$1"',
+            "sh",
+            str(folder),
+            sys.executable,
+            _APPEND_ON_A_FULL_DISK,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert "no space left" in got["message"] and "nothing was half-written" in got["message"]
+    assert got["unchanged"] is True
+    assert got["ids"] == ["a", "b"]
+
+
+# ------------------------------------------------------------- records of the wrong shape
+_RUN = {"run_id": "r1", "name": "n", "status": "finished", "params": {}, "metrics": {"a": 1.0}}
+
+
+@pytest.mark.parametrize(
+    ("record", "why"),
+    [
+        ({"op": "set", "tb": "runs", "id": "r1", "set": [[["metrics"], "oops"]]}, "'metrics'"),
+        ({"op": "set", "tb": "runs", "id": "r1", "set": [[["metrics", "a"], "x"]]}, "'metrics.a'"),
+        ({"op": "set", "tb": "runs", "id": "r1", "set": [[["status", "x"], 1]]}, "'status'"),
+        ({"op": "set", "tb": "runs", "id": "r1", "set": [[["refs"], ["a", 7]]]}, "'refs'"),
+        ({"op": "put", "tb": "runs", "id": "r2", "doc": {"name": "no id"}}, "'run_id'"),
+        ({"op": "put", "tb": "runs", "id": "r2", "doc": {**_RUN, "params": []}}, "'params'"),
+        ({"op": "put", "tb": "snapshots", "id": "d@1", "doc": {"path": "d"}}, "'version'"),
+        (
+            {"op": "put", "tb": "models", "id": "m/1", "doc": {"name": "m", "version": "1"}},
+            "'version'",
+        ),
+        ({"op": "set", "tb": "aliases", "id": "m@p", "set": [[["history"], None]]}, "'history'"),
+    ],
+)
+def test_records_of_the_wrong_shape_are_damage_and_repair_sets_them_aside(
+    tmp_path: Path, record: dict, why: str
+) -> None:
+    from nb_mlops.store.catalog import SHAPES
+
+    folder = tmp_path / "catalog"
+    cat = Catalog(folder, SHAPES)
+    cat.put("runs", "r1", _RUN)
+    with open(_journal(folder), "a") as fh:
+        fh.write(json.dumps(record) + "\n")
+    with pytest.raises(CatalogDamaged) as info:
+        Catalog(folder, SHAPES).docs("runs")
+    message = str(info.value)
+    assert f"{_journal(folder)} is damaged at line 2" in message
+    assert why in message and "nb-mlops repair" in message and "\n" not in message
+
+    kept, dropped, aside = Catalog(folder, SHAPES).repair()
+    assert (kept, dropped) == (1, 1)
+    assert aside is not None and json.dumps(record).encode() in aside.read_bytes()
+    assert Catalog(folder, SHAPES).docs("runs") == {"r1": _RUN}
+    # a bare catalog (no shapes) checks only that each line is a whole record
+    assert Catalog(tmp_path / "bare").docs("runs") == {}
+
+
+def test_every_shape_names_a_known_kind() -> None:
+    """Each kind in SHAPES parses, and a value of another kind is named in the message."""
+    from nb_mlops.store.catalog import SHAPES
+
+    for table, shape in SHAPES.items():
+        for field, kind in shape.items():
+            for value in (0.5, "s", [0.5], {"k": "s"}):
+                rec = {"op": "put", "tb": table, "id": "x", "doc": {field: value}}
+                why = journal_mod.record_problem(rec, {table: {field: kind}})
+                assert why is None or (f"{table} field {field!r}" in why and "expected" in why)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 
-from nb_mlops.errors import ObjectCorrupt
-from nb_mlops.store.listing import is_safe_relpath, parse_listing
+from nb_mlops.errors import ObjectCorrupt, RefusedError
+from nb_mlops.store.listing import is_safe_relpath, linked_folder, parse_listing
+from nb_mlops.store.objects import ObjectStore
 
 MD5 = "d41d8cd98f00b204e9800998ecf8427e"
 
@@ -45,3 +48,41 @@ def test_paths_that_leave_the_folder_are_refused(relpath: str) -> None:
 def test_malformed_listings_are_refused(data: bytes, message: str) -> None:
     with pytest.raises(ObjectCorrupt, match=message):
         parse_listing(data, "somewhere")
+
+
+def test_a_path_both_file_and_folder_is_refused() -> None:
+    with pytest.raises(ObjectCorrupt, match="lists 'a/b' both as a file and as a folder"):
+        parse_listing(listing("a/b", "a/b/c.txt"), "x")
+
+
+def test_linked_folder_finds_a_link_on_the_way(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "real" / "deeper").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.symlink(outside, root / "real" / "link")
+    os.symlink(outside / "f", root / "file-link")
+    assert linked_folder(root, ["a.txt", "real/deeper/b.txt", "not/yet/made.txt"]) is None
+    assert linked_folder(root, ["file-link"]) is None  # a last part: replaced, not written through
+    assert linked_folder(root, ["real/link/x.txt"]) == root / "real" / "link"
+    assert linked_folder(root, ["real/link/deep/x.txt"]) == root / "real" / "link"
+
+
+def test_checkout_tree_writes_nothing_through_a_link(tmp_path: Path) -> None:
+    # The registry's model folders are checked out with checkout_tree (issue 10, point 1).
+    store = ObjectStore(tmp_path / "cache")
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "weights.bin").write_bytes(b"weights")
+    dir_md5 = store.add(src).md5
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.symlink(outside, dest / "sub")
+    with pytest.raises(RefusedError, match=r"dest/sub is a symbolic link \(to .*outside\)"):
+        store.checkout_tree(dir_md5, dest, prune=True)
+    assert list(outside.iterdir()) == []
+    (dest / "sub").unlink()
+    store.checkout_tree(dir_md5, dest, prune=True)
+    assert (dest / "sub" / "weights.bin").read_bytes() == b"weights"

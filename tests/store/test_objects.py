@@ -8,6 +8,8 @@ import json
 import os
 import re
 import stat
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -360,6 +362,78 @@ def test_stale_temp_does_not_block_and_is_cleaned(store: ObjectStore, tmp_path: 
     assert not stale.exists() and not stale_root.exists()
     assert fresh.exists()  # a write still in progress is left alone
     assert store.remove_stale_temps(older_than_s=0) == 1
+
+
+_WRITER_THAT_WAITS = r"""
+import sys
+from nb_mlops.store.objects import ObjectStore
+
+store = ObjectStore(sys.argv[1])
+print(store.write(sys.stdin.buffer)[0], flush=True)  # blocks reading until stdin closes
+"""
+
+
+def _backdate(path: Path, seconds: float) -> None:
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def _start_waiting_writer(store: ObjectStore) -> subprocess.Popen:
+    """A real process writing an object from its stdin: it makes its temp and waits."""
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _WRITER_THAT_WAITS, str(store.cache_dir)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=False,
+    )
+    assert writer.stdin is not None
+    writer.stdin.write(b"the first bytes of a slow write")
+    writer.stdin.flush()
+    deadline = time.monotonic() + 30
+    while not _temps(store.cache_dir):
+        assert time.monotonic() < deadline, "the writer made no temp"
+        assert writer.poll() is None
+        time.sleep(0.02)
+    return writer
+
+
+def test_a_temp_a_live_writer_holds_is_kept_however_old(store: ObjectStore) -> None:
+    """A stalled write is not a dead one: its process holds a lock on its temp, which the
+    sweep respects even when the temp looks an hour old; once the writer is killed, it goes."""
+    writer = _start_waiting_writer(store)
+    try:
+        (temp,) = _temps(store.cache_dir)
+        _backdate(temp, 2 * 3600)
+        stale = _write(store.objects_dir / "ab" / ".tmp-left-by-a-kill", b"half")
+        fresh = _write(store.objects_dir / "ab" / ".tmp-just-made", b"new", old=False)
+        _backdate(stale, 3600 + 60)
+
+        assert store.remove_stale_temps(older_than_s=3600) == 1
+        assert temp.exists()  # held by a live process
+        assert not stale.exists()  # an hour old, held by nobody
+        assert fresh.exists()  # young
+
+        assert writer.stdin is not None
+        writer.stdin.write(b" and the rest")
+        writer.stdin.close()
+        assert writer.wait(timeout=30) == 0
+        made = writer.stdout.read().decode().strip() if writer.stdout else ""
+        assert store.read_bytes(made) == b"the first bytes of a slow write and the rest"
+    finally:
+        writer.kill()
+        writer.wait()
+    assert _temps(store.cache_dir) == [fresh]
+
+
+def test_the_temp_of_a_killed_writer_is_swept_once_old(store: ObjectStore) -> None:
+    writer = _start_waiting_writer(store)
+    writer.kill()  # kill -9: the lock goes with the process, the temp stays
+    writer.wait()
+    (temp,) = _temps(store.cache_dir)
+    assert store.remove_stale_temps(older_than_s=3600) == 0  # too young to tell
+    _backdate(temp, 3600 + 60)
+    assert store.remove_stale_temps(older_than_s=3600) == 1
+    assert not _temps(store.cache_dir)
 
 
 # -- expand, all_objects, remove

@@ -15,6 +15,7 @@ import pytest
 from nb_mlops.errors import StoreError
 from nb_mlops.store import series
 from nb_mlops.store.series import MetricWriter, flush_all, last_values, read_points
+from nb_mlops.store.workspace import Workspace
 
 
 @pytest.fixture
@@ -279,3 +280,91 @@ def test_columns_match_points_and_the_cache_is_used_only_while_fresh(tmp_path: P
     with open(tmp_path / "metrics.jsonl", "a") as fh:  # a damaged line: slow path, same answer
         fh.write("{not json\n")
     assert len(read_columns(tmp_path / "metrics.jsonl")["loss"][0]) == 51
+
+
+# ------------------------------------------------------------------------------ full disk
+_FILL_THE_DISK = r"""
+import json, sys
+from pathlib import Path
+
+import nb_mlops as nm
+from nb_mlops.errors import StoreError
+from nb_mlops.store import series
+from nb_mlops.store.series import read_points
+
+series.FLUSH_INTERVAL_S = 3600  # this script flushes; the background thread stays out of it
+runs = Path(sys.argv[1])
+filler = runs / "filler"
+filler.write_bytes(b"x" * 24 * 1024)  # what is freed once the disk is full
+out = {"errors": [], "partial": []}
+step = 0
+with nm.start_run("fills-the-disk") as run:
+    metrics = run.ws.run_files(run.run_id).metrics
+    while not out["errors"]:
+        for _ in range(97):  # not a divisor of a page: the failing write lands part-way
+            run.log_metric("loss", step / 7, step=step)
+            step += 1
+        try:
+            run.flush()
+        except StoreError as exc:
+            out["errors"].append(str(exc))
+            raw = metrics.read_bytes()
+            out["partial"].append(bool(raw) and not raw.endswith(b"\n"))
+    for _ in range(3):  # the disk is still full: the retries keep failing, and write nothing
+        try:
+            run.flush()
+        except StoreError as exc:
+            raw = metrics.read_bytes()
+            out["partial"].append(bool(raw) and not raw.endswith(b"\n"))
+    filler.unlink()
+    for _ in range(50):
+        run.log_metric("loss", step / 7, step=step)
+        step += 1
+    run.flush()
+    out["logged"] = step
+    out["steps"] = [p[2] for p in read_points(metrics)]
+    out["shown"] = len(nm.get_run(run.run_id).to_dict()["series"]["loss"])
+print(json.dumps(out))
+"""
+
+
+def test_a_full_disk_during_a_flush_never_writes_a_point_twice(
+    ws: Workspace, project: Path
+) -> None:
+    """A real size-limited tmpfs under the store's runs/ folder: points are logged until the
+    disk is full, space is freed, more are logged. Each point is stored exactly once."""
+    import subprocess
+    import sys
+
+    from conftest import run_env
+
+    out = subprocess.run(
+        [
+            "unshare",
+            "-m",
+            "sh",
+            "-c",
+            'mount -t tmpfs -o size=64k tmpfs "$1" && exec "$2" -c "$3" "$1"',
+            "sh",
+            str(ws.runs_dir),
+            sys.executable,
+            _FILL_THE_DISK,
+        ],
+        cwd=project,
+        env=run_env(project),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(got["errors"]) == 1
+    message = got["errors"][0]
+    assert "no space left" in message and "nothing was half-written" in message
+    assert "\n" not in message
+    assert got["partial"] == [False] * 4  # every failed write was cut back
+    steps = got["steps"]
+    assert len(steps) == len(set(steps)) == got["logged"]  # none twice, none lost
+    assert steps == sorted(steps)
+    assert got["shown"] == got["logged"]

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -378,7 +379,35 @@ def test_a_failed_copy_stops_the_others(
     assert remote_objects(remote_dir) == set() and temps(remote_dir) == []
 
 
-def test_nothing_is_created_when_local_objects_are_missing(
+def test_a_push_sends_what_it_can_when_local_objects_are_missing(
+    ws: Workspace, origin: Remote, remote_dir: Path, dataset: tuple[str, list[str]]
+) -> None:
+    # Issue 10 changed this: a missing local object no longer stops every other object.
+    dir_md5, files = dataset
+    lone = ws.objects.add_bytes(b"a lone object")
+    missing = ["0" * 32, "1" * 32 + ".dir"]
+    with pytest.raises(RemoteError) as caught:
+        push(ws, [missing[0], dir_md5, missing[1], lone], progress=False)
+    message = str(caught.value)
+    assert message == (
+        f"object {missing[0]} is not in the local cache; and 1 more (see .report.failed)"
+    )
+    report = caught.value.report
+    assert sorted(report.failed) == sorted(missing)
+    assert report.moved == len(files) + 2
+    assert remote_objects(remote_dir) == {*files, dir_md5, lone}
+
+    # a folder whose file is missing locally is not pushed; its other files are
+    victim = files[0]
+    ws.objects.remove(victim)
+    other_remote = add_remote(ws, "second", str(remote_dir.parent / "second"))
+    with pytest.raises(RemoteError, match=f"object {victim} is not in the local cache") as caught:
+        push(ws, [dir_md5], other_remote.name, progress=False)
+    assert sorted(caught.value.report.failed) == sorted([victim, dir_md5])
+    assert remote_objects(remote_dir.parent / "second") == set(files[1:])
+
+
+def test_nothing_is_created_when_no_local_object_is_there(
     ws: Workspace, origin: Remote, remote_dir: Path
 ) -> None:
     with pytest.raises(RemoteError, match="cannot push to origin: 1 object not in the local"):
@@ -487,3 +516,19 @@ def test_dvc_push_and_pull_share_the_remote(
     )
     fresh.objects.checkout_tree(new_md5, tmp_path / "back")
     assert _tree(tmp_path / "back") == _tree(theirs / "data")
+
+
+def test_a_push_sweeps_temps_a_killed_push_left_in_the_folders_it_lists(
+    ws: Workspace, origin: Remote, remote_dir: Path
+) -> None:
+    # Issue 10, point 18: enough objects that the push lists their folders instead of probing.
+    md5s = [ws.objects.add_bytes(f"object {i}".encode()) for i in range(fsobjects.PROBE_LIMIT + 8)]
+    folder = remote_dir / "files" / "md5" / md5s[0][:2]
+    folder.mkdir(parents=True)
+    old, fresh = folder / ".tmp-killed", folder / ".tmp-running"
+    for path, age in ((old, 2 * 3600), (fresh, 30)):
+        path.write_bytes(b"half")
+        os.utime(path, (time.time() - age, time.time() - age))
+    report = push(ws, md5s, progress=False)
+    assert report.moved == len(md5s)
+    assert not old.exists() and fresh.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -216,6 +217,89 @@ def test_a_damaged_format_file_names_it(tmp_path: Path, content: str) -> None:
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("value", ["0", "-1", "1e400", "true", '"2"', "2.5", "null", "[2]"])
+def test_a_format_that_is_not_a_positive_whole_number_is_damage(tmp_path: Path, value: str) -> None:
+    home = tmp_path / "s" / ".nbmlops"
+    open_workspace(home)
+    forget_open_workspaces()
+    (home / "format.json").write_text(f'{{"format": {value}}}')
+    for _ in range(2):  # each attempt says the same and changes nothing
+        with pytest.raises(StoreError) as info:
+            open_workspace(home)
+        message = str(info.value)
+        assert str(home / "format.json") in message
+        assert "positive whole number" in message and '{"format": 2}' in message
+        assert "\n" not in message
+    assert not (home / "backups").exists()
+    assert (home / "format.json").read_text() == f'{{"format": {value}}}'
+
+
+def test_format_1_without_its_catalog_is_damage_not_a_migration(tmp_path: Path) -> None:
+    """A format-2 store whose format file says 1: there is no db.json to migrate."""
+    home = tmp_path / "s" / ".nbmlops"
+    ws = open_workspace(home)
+    ws.catalog.put("runs", "r1", {"run_id": "r1"})
+    forget_open_workspaces()
+    journal = (home / "catalog" / "journal.jsonl").read_bytes()
+    (home / "format.json").write_text('{"format": 1}')
+    for _ in range(2):
+        with pytest.raises(StoreError) as info:
+            open_workspace(home)
+        message = str(info.value)
+        assert "is damaged" in message and "format 1" in message
+        assert str(home / "catalog" / "db.json") in message
+        assert '{"format": 2}' in message and "\n" not in message
+    assert not (home / "backups").exists()
+    assert (home / "catalog" / "journal.jsonl").read_bytes() == journal  # untouched
+
+    (home / "format.json").write_text('{"format": 2}')  # the fix the message gives
+    assert open_workspace(home).catalog.get("runs", "r1") == {"run_id": "r1"}
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", '{"runs": 5}', '{"runs": {"1": "x"}}'])
+def test_a_failed_migration_leaves_no_backup_and_can_be_retried(
+    tmp_path: Path, content: str
+) -> None:
+    home = tmp_path / "old" / ".nbmlops"
+    (home / "catalog").mkdir(parents=True)
+    (home / "catalog" / "db.json").write_text(content)
+    for _ in range(3):
+        with pytest.raises(StoreError) as info:
+            open_workspace(home)
+        assert str(home / "catalog" / "db.json") in str(info.value)
+        assert "\n" not in str(info.value)
+        assert not (home / "backups").exists()  # no copy per attempt
+        assert (home / "catalog" / "db.json").read_text() == content
+        assert not (home / "format.json").exists()
+
+    runs = _format_1_store_in(home)  # fixed by hand: the next open migrates, with one backup
+    ws = open_workspace(home)
+    assert ws.catalog.docs("runs") == {r["run_id"]: r for r in runs}
+    assert len(list((home / "backups").iterdir())) == 1
+    assert not (home / "catalog" / "db.json").exists()
+
+
+def test_a_migration_that_fails_writing_its_format_keeps_format_1_intact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """db.json goes only once the new format is written: a failure just before that leaves a
+    store that migrates on the next open, and no backup."""
+    home = tmp_path / "old" / ".nbmlops"
+    runs = _format_1_store(home)
+
+    def full_disk(_home: Path) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(wsmod, "_write_format", full_disk)
+    with pytest.raises(StoreError, match="no space left"):
+        open_workspace(home)
+    assert (home / "catalog" / "db.json").exists()
+    assert not (home / "backups").exists()
+    monkeypatch.undo()
+    assert open_workspace(home).catalog.docs("runs") == {r["run_id"]: r for r in runs}
+    assert len(list((home / "backups").iterdir())) == 1
+
+
 def test_a_damaged_config_names_it(ws: Workspace) -> None:
     path = ws.home / "config.toml"
     path.write_text("[capture\nenv = = [\n")
@@ -250,6 +334,12 @@ def _format_1_store(home: Path) -> list[dict]:
     db.table("models").insert({"name": "clf", "version": 1})
     db.close()
     return runs
+
+
+def _format_1_store_in(home: Path) -> list[dict]:
+    """A format-1 catalog in place of whatever the catalog folder holds now."""
+    shutil.rmtree(home / "catalog")
+    return _format_1_store(home)
 
 
 def test_migration_from_format_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -424,6 +514,8 @@ def test_writing_to_a_read_only_store(reachable_dir: Path) -> None:
 
 def test_notice_goes_through_notify(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     said: list[str] = []
-    monkeypatch.setattr(wsmod, "notify", said.append)
+    from nb_mlops import notify
+
+    monkeypatch.setattr(notify, "notify", said.append)
     open_workspace(project / "x" / ".nbmlops")
     assert said == [f"created a store at {project / 'x' / '.nbmlops'}"]

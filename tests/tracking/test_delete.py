@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -142,3 +144,86 @@ def test_new_run_after_delete_and_gc_still_has_its_environment(
         pass
     packages = ws.catalog.get("runs", run.run_id)["env"]["packages"]
     assert ws.objects.has(packages), "the run refers to an environment object gc removed"
+
+
+# ---------------------------------------------------- a run another process is still logging
+_KEEPS_A_RUN_OPEN = r"""
+import sys
+import nb_mlops as nm
+
+run = nm.start_run("busy")
+nm.log_metric("loss", 1.0)
+run.flush()
+print(run.run_id, flush=True)
+sys.stdin.read()  # the run stays open until the test closes stdin
+nm.log_metric("loss", 0.5)
+run.end()
+print("ended", flush=True)
+"""
+
+
+def _open_run_elsewhere(project: Path) -> tuple[subprocess.Popen, str]:
+    from conftest import run_env
+
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _KEEPS_A_RUN_OPEN],
+        cwd=project,
+        env=run_env(project),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout is not None
+    run_id = writer.stdout.readline().strip()
+    assert run_id, writer.stderr.read() if writer.stderr else ""
+    return writer, run_id
+
+
+def test_delete_is_refused_while_another_live_process_logs_the_run(
+    ws: Workspace, project: Path
+) -> None:
+    from conftest import cli
+
+    writer, run_id = _open_run_elsewhere(project)
+    try:
+        with pytest.raises(RefusedError) as info:
+            nm.delete_run(run_id)
+        message = str(info.value)
+        assert f"is still being logged by process {writer.pid}" in message
+        assert "--force" in message and "\n" not in message
+        out = cli(project, "delete", "busy")
+        assert out.returncode == 1
+        assert out.stderr.count("\n") == 1 and "--force" in out.stderr
+        assert ws.catalog.get("runs", run_id) is not None
+        assert ws.run_dir(run_id).is_dir()
+
+        # the writer, left alone, ends its run normally
+        stdout, stderr = writer.communicate("", timeout=60)
+        assert writer.returncode == 0, stderr
+        assert "ended" in stdout
+    finally:
+        writer.kill()
+        writer.wait()
+    assert ws.catalog.get("runs", run_id)["status"] == "finished"
+    nm.delete_run(run_id)  # its process is done: allowed
+    assert ws.catalog.get("runs", run_id) is None
+
+
+def test_delete_force_deletes_a_run_a_live_process_logs(ws: Workspace, project: Path) -> None:
+    writer, run_id = _open_run_elsewhere(project)
+    try:
+        assert nm.delete_run(run_id, force=True)["run_id"] == run_id
+        assert ws.catalog.get("runs", run_id) is None
+        assert not ws.run_dir(run_id).exists()
+    finally:
+        writer.kill()
+        writer.wait()
+
+
+def test_delete_of_a_run_whose_process_died_is_allowed(ws: Workspace, project: Path) -> None:
+    writer, run_id = _open_run_elsewhere(project)
+    writer.kill()  # kill -9: the run is left `running` by a dead process
+    writer.wait()
+    assert nm.delete_run(run_id)["run_id"] == run_id
+    assert ws.catalog.get("runs", run_id) is None

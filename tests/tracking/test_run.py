@@ -589,3 +589,20 @@ def test_seed_reaches_torch_when_the_kernel_imported_it(ws: Workspace, monkeypat
     with nm.start_run("no-torch", seed=11) as run:
         pass
     assert "torch" not in doc_of(ws, run)["seeds"]
+
+
+@pytest.mark.parametrize("step", [2**63, 2**64 + 5, 10**30])
+def test_steps_beyond_int64_are_rejected_naming_the_metric(ws: Workspace, step: int) -> None:
+    with nm.start_run("huge-step") as run:
+        with pytest.raises(MetricValueError, match=r"step of metric 'loss' must be at most"):
+            nm.log_metric("loss", 0.5, step=step)
+        nm.log_metric("loss", 0.25, step=2**63 - 1)  # the largest int64 is fine
+        with pytest.raises(MetricValueError, match=r"metric 'loss' is at step 2\*\*63-1"):
+            nm.log_metric("loss", 0.125)  # the next automatic step would not fit
+    assert series_of(run.run_id)["loss"] == [(2**63 - 1, 0.25)]
+    # every view still reads the run
+    assert nm.runs()["metrics.loss"].tolist() == [0.25]
+    detail = nm.get_run(run.run_id)
+    assert detail.to_dict()["series"]["loss"][0][0] == 2**63 - 1
+    assert "loss" in str(detail)
+    assert "huge-step" in str(nm.compare(run.run_id))
