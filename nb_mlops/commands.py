@@ -420,17 +420,14 @@ _MODEL_TAG = arg(
 _ALIAS = arg("alias", help="the alias")
 _WHY = arg("-m", "--message", metavar="WHY", help="why (kept in the history)")
 
+_RUN_OPTIONS = (_EXPERIMENT, _SEED, _DATA, _TAG)
+"""What a tracked cell and `start` both take about the run they begin."""
+
 CELL = Command(
     "%%track",
     "run this cell as a tracked run",
     _track_cell,
-    (
-        arg("-n", "--name", help="the run's name (default: a generated one)"),
-        _EXPERIMENT,
-        _SEED,
-        _DATA,
-        _TAG,
-    ),
+    (arg("-n", "--name", help="the run's name (default: a generated one)"), *_RUN_OPTIONS),
     json=False,
     kernel_only=True,
 )
@@ -445,10 +442,7 @@ COMMANDS: dict[str, Command] = {
             _start,
             (
                 arg("name", nargs="?", help="the run's name (default: a generated one)"),
-                _EXPERIMENT,
-                _SEED,
-                _DATA,
-                _TAG,
+                *_RUN_OPTIONS,
             ),
             json=False,
             kernel_only=True,

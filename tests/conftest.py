@@ -83,4 +83,30 @@ def run_env(project: Path) -> dict[str, str]:
     return env
 
 
-__all__ = ["cli", "cli_json", "nb_mlops", "run_env"]
+def on_small_tmpfs(
+    folder: Path, code: str, *, size: str = "64k", cwd: Path | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """Run Python `code` (with `folder` as sys.argv[1]) in a subprocess that sees a tmpfs of
+    `size` mounted at `folder`: a real full disk (root only: `unshare -m`, which CI has)."""
+    return subprocess.run(
+        [
+            "unshare",
+            "-m",
+            "sh",
+            "-c",
+            f'mount -t tmpfs -o size={size} tmpfs "$1" && exec "$2" -c "$3" "$1"',
+            "sh",
+            str(folder),
+            sys.executable,
+            code,
+        ],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+__all__ = ["cli", "cli_json", "nb_mlops", "on_small_tmpfs", "run_env"]

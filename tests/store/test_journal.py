@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import on_small_tmpfs
 
 from nb_mlops.errors import CatalogDamaged, StoreError
 from nb_mlops.store import journal as journal_mod
@@ -514,23 +515,7 @@ print(json.dumps({
 def test_an_append_on_a_full_disk_leaves_the_journal_as_it_was(tmp_path: Path) -> None:
     folder = tmp_path / "catalog"
     folder.mkdir()
-    out = subprocess.run(
-        [
-            "unshare",
-            "-m",
-            "sh",
-            "-c",
-            'mount -t tmpfs -o size=64k tmpfs "$1" && exec "$2" -c "$3" "$1"',
-            "sh",
-            str(folder),
-            sys.executable,
-            _APPEND_ON_A_FULL_DISK,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    out = on_small_tmpfs(folder, _APPEND_ON_A_FULL_DISK)
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert "no space left" in got["message"] and "nothing was half-written" in got["message"]

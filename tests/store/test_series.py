@@ -333,30 +333,9 @@ def test_a_full_disk_during_a_flush_never_writes_a_point_twice(
 ) -> None:
     """A real size-limited tmpfs under the store's runs/ folder: points are logged until the
     disk is full, space is freed, more are logged. Each point is stored exactly once."""
-    import subprocess
-    import sys
+    from conftest import on_small_tmpfs, run_env
 
-    from conftest import run_env
-
-    out = subprocess.run(
-        [
-            "unshare",
-            "-m",
-            "sh",
-            "-c",
-            'mount -t tmpfs -o size=64k tmpfs "$1" && exec "$2" -c "$3" "$1"',
-            "sh",
-            str(ws.runs_dir),
-            sys.executable,
-            _FILL_THE_DISK,
-        ],
-        cwd=project,
-        env=run_env(project),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    out = on_small_tmpfs(ws.runs_dir, _FILL_THE_DISK, cwd=project, env=run_env(project))
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert len(got["errors"]) == 1
