@@ -62,7 +62,7 @@ class KernelTracker:
             self.history.end(rec)
             for run in self.sessions:
                 if run.status == "running" and rec.index > run.first_cell:
-                    run.record_cell(rec.to_dict())
+                    run.record_cell(rec.to_dict(), redacted=True)
         except Exception as exc:
             self._warn(exc)
 

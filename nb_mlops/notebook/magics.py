@@ -189,6 +189,7 @@ class TrackMagics(Magics):
         import time
 
         try:
+            typed = f"%%track {line}\n{cell}" if line else f"%%track\n{cell}"
             entry = {
                 "i": rec.index if rec else None,
                 "n": self.shell.execution_count,
@@ -197,9 +198,10 @@ class TrackMagics(Magics):
                 "start": rec.start if rec else None,
                 "duration": round(time.perf_counter() - rec.t0, 6) if rec else None,
                 "status": {"finished": "ok", "failed": "error"}.get(status, status),
-                "source": f"%%track {line}\n{cell}" if line else f"%%track\n{cell}",
+                # the history's copy of the cell is redacted already: no second pass over it
+                "source": rec.source if rec else typed,
             }
-            run.record_cell(entry)
+            run.record_cell(entry, redacted=rec is not None)
             if out is not None:
                 run.save_output(out.text(), err.text())
         finally:
@@ -290,7 +292,7 @@ class _MagicContext:
         if rec is not None and rec.index > run.first_cell:
             entry = rec.to_dict()
             entry.update(status="ok", duration=None)
-            run.record_cell(entry)
+            run.record_cell(entry, redacted=True)
         run.end(args.status)
         state.sessions.remove(run)
         return Message(

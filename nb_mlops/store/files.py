@@ -44,18 +44,16 @@ def atomic_write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
 def append_line(path: Path, data: bytes) -> None:
     """Append whole records (O_APPEND, one write) to a per-run or per-session file.
 
-    The append lands whole or not at all: when the write fails part-way (a full disk), the file
-    is cut back to its size before the write, so the caller may keep the records and retry
-    without writing any of them twice. These files have one writer each; should another process
-    have appended meanwhile, the file is left as is and the message says a record may be cut.
+    The append lands whole or not at all: when the write fails part-way (a full disk), what did
+    land is cut off again, so the caller may keep the records and retry without writing any of
+    them twice. These files have one writer each (a run's process, a kernel's session), which
+    is what makes cutting our own tail safe; nothing extra is done when the write succeeds.
     """
-    path = Path(path)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     except OSError as exc:
-        raise unwritable(path.parent, exc) from None
+        raise unwritable(Path(path).parent, exc) from None
     try:
-        before = os.fstat(fd).st_size
         landed = 0
         view = memoryview(data)
         try:
@@ -64,12 +62,18 @@ def append_line(path: Path, data: bytes) -> None:
                 landed += n
                 view = view[n:]
         except OSError as exc:
-            whole = landed == 0 or cut_back(fd, before, before + landed)
-            raise unwritable(path.parent, exc, whole=whole) from None
-    except OSError as exc:  # fstat
-        raise unwritable(path.parent, exc) from None
+            whole = landed == 0 or _cut_own_tail(fd, landed)
+            raise unwritable(Path(path).parent, exc, whole=whole) from None
     finally:
         os.close(fd)
+
+
+def _cut_own_tail(fd: int, landed: int) -> bool:
+    """Drop the last `landed` bytes (our own partial write); True when that worked."""
+    try:
+        return cut_back(fd, os.fstat(fd).st_size - landed)
+    except OSError:
+        return False
 
 
 def cut_back(fd: int, before: int, expected: int | None = None) -> bool:

@@ -69,6 +69,7 @@ class Journal:
         self._offset = 0
         self._lineno = 0
         self._records = 0
+        self._own = (0, 0)  # the byte range this process appended last (no need to re-check it)
         self._listeners: list[Listener] = []
         self._replay_lock = threading.RLock()
 
@@ -99,11 +100,15 @@ class Journal:
         end = chunk.rfind(b"\n") + 1
         if end == 0:
             return changed  # only a partial line so far: a writer is mid-append or was killed
+        own_from, own_to = self._own
         for line in chunk[:end].splitlines(keepends=True):
             if line.strip():
                 # offset and line number advance only past applied lines, so a damaged line
                 # is reported at the same place however often the read is retried
-                rec = self._parse(line, self._lineno + 1)
+                if own_from <= self._offset < own_to:
+                    rec = json.loads(line)  # written by this process a moment ago: well formed
+                else:
+                    rec = self._parse(line, self._lineno + 1)
                 self._apply(rec)
             self._lineno += 1
             self._offset += len(line)
@@ -116,6 +121,7 @@ class Journal:
         self._offset = 0
         self._lineno = 0
         self._records = 0
+        self._own = (0, 0)
         for tb, docs in old.items():
             for doc_id, doc in docs.items():
                 self._notify(tb, doc_id, doc, None)
@@ -200,6 +206,7 @@ class Journal:
                     # under the lock no one else appends: the bytes past `before` are ours
                     whole = cut_back(fd, before)
                     raise unwritable(self.path.parent, exc, whole=whole) from None
+                self._own = (before, before + len(data))
             except OSError as exc:  # fstat
                 raise unwritable(self.path.parent, exc) from None
             finally:
@@ -326,38 +333,44 @@ Check = tuple[str, frozenset, "frozenset | None", bool, str]
 every document has the field, the kind as written)."""
 
 
-def compile_shapes(shapes: Shapes | None) -> dict[str, tuple[list[Check], dict[str, str]]]:
+def compile_shapes(shapes: Shapes | None) -> dict[str, tuple[list[Check], dict[str, SetCheck]]]:
     """`shapes` as type sets ready to test every record read (replaying is the hot path)."""
     compiled = {}
     for table, shape in (shapes or {}).items():
         checks = [(f, *_types(kind), kind.endswith("!"), kind) for f, kind in shape.items()]
-        compiled[table] = (checks, dict(shape))
+        sets = {
+            f: (*_types(kind), kind.rstrip("!?").startswith("dict"), kind)
+            for f, kind in shape.items()
+        }
+        compiled[table] = (checks, sets)
     return compiled
 
 
-def _problem(rec: Any, checks: dict[str, tuple[list[Check], dict[str, str]]]) -> str | None:
+SetCheck = tuple[frozenset, "frozenset | None", bool, str]
+"""How a set into one field is checked: (the field's types, its items' types, whether it is an
+object whose keys may be set one by one, the kind as written)."""
+
+
+def _problem(rec: Any, checks: dict[str, tuple[list[Check], dict[str, SetCheck]]]) -> str | None:
     if not isinstance(rec, dict) or rec.get("op") not in ("put", "set", "del"):
         return "not a catalog record"
     if not isinstance(rec.get("tb"), str) or not isinstance(rec.get("id"), str):
         return "a record without a table or an id"
     op = rec["op"]
-    if op == "put" and not isinstance(rec.get("doc"), dict):
-        return "a put without a document"
-    if op == "set":
-        pairs = rec.get("set")
-        if not isinstance(pairs, list) or not all(
-            isinstance(p, list) and len(p) == 2 and isinstance(p[0], list) and p[0] for p in pairs
-        ):
-            return "a set without a list of [path, value] pairs"
-    table = checks.get(rec["tb"])
-    if table is None or op == "del":
+    if op == "del":
         return None
+    table = checks.get(rec["tb"])
     if op == "put":
-        get, missing = rec["doc"].get, _MISSING
+        doc = rec.get("doc")
+        if not isinstance(doc, dict):
+            return "a put without a document"
+        if table is None:
+            return None
+        get, missing = doc.get, _MISSING
         for field, types, items, required, kind in table[0]:
             value = get(field, missing)
             if type(value) in types:
-                if items is None or _all_in(value, items):
+                if items is None or not value or _all_in(value, items):
                     continue
             elif value is missing:
                 if not required:
@@ -368,16 +381,30 @@ def _problem(rec: Any, checks: dict[str, tuple[list[Check], dict[str, str]]]) ->
                 f"{_words(kind)} is expected"
             )
         return None
-    kinds = table[1]
-    for path, value in rec["set"]:
-        kind = kinds.get(path[0]) if isinstance(path[0], str) else None
-        if kind is not None:
-            why = _set_problem(rec["tb"], kind, path, value)
-            if why:
-                return why
+    pairs = rec.get("set")
+    if type(pairs) is not list:
+        return _NOT_PAIRS
+    sets = table[1] if table is not None else {}
+    for pair in pairs:
+        if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not list or not pair[0]:
+            return _NOT_PAIRS
+        path, value = pair
+        spec = sets.get(path[0]) if type(path[0]) is str else None
+        if spec is None:
+            continue
+        types, items, keyed, kind = spec
+        if len(path) == 1:
+            if type(value) in types and (items is None or _all_in(value, items)):
+                continue
+        elif keyed and (items is None or len(path) > 2 or type(value) in items):
+            continue  # a key of an object: a free one, deeper than the shape, or of its kind
+        why = _set_problem(rec["tb"], kind, path, value)  # the slow way, for the message
+        if why:
+            return why
     return None
 
 
+_NOT_PAIRS = "a set without a list of [path, value] pairs"
 _MISSING = object()
 
 _KINDS: dict[str, tuple[frozenset, str]] = {

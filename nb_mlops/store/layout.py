@@ -6,6 +6,7 @@ them from these names. Changing a name here changes the store format (see worksp
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
 STORE_DIRNAME = ".nbmlops"
@@ -34,16 +35,41 @@ COLUMNS_FILE = "metrics.npz"
 
 
 class RunFiles:
-    """The files of one run, under `runs/<run_id>/`: append-only records the catalog points at."""
+    """The files of one run, under `runs/<run_id>/`: append-only records the catalog points at.
+
+    Each path is built when first asked for: a tracked cell needs two or three of them.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
-        self.metrics = self.folder / METRICS_FILE  # points, one JSON line each (series.py)
-        self.columns = self.folder / COLUMNS_FILE  # a cache of the points in columns
-        self.cells = self.folder / "cells.jsonl"  # the cells the run executed
-        self.heartbeat = self.folder / "heartbeat"  # touched while the run's process lives
-        self.stdout = self.folder / "stdout.txt"
-        self.stderr = self.folder / "stderr.txt"
+
+    @cached_property
+    def metrics(self) -> Path:
+        """Points, one JSON line each (store/series.py)."""
+        return self.folder / METRICS_FILE
+
+    @cached_property
+    def columns(self) -> Path:
+        """A cache of the points in columns, for plotting long series."""
+        return self.folder / COLUMNS_FILE
+
+    @cached_property
+    def cells(self) -> Path:
+        """The cells the run executed."""
+        return self.folder / "cells.jsonl"
+
+    @cached_property
+    def heartbeat(self) -> Path:
+        """Touched while the run's process lives (for readers on other hosts)."""
+        return self.folder / "heartbeat"
+
+    @property
+    def stdout(self) -> Path:
+        return self.folder / "stdout.txt"
+
+    @property
+    def stderr(self) -> Path:
+        return self.folder / "stderr.txt"
 
     def output(self, stream: str) -> Path:
         """Where the run's captured `stdout` or `stderr` is kept."""

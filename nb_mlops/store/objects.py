@@ -38,6 +38,7 @@ from nb_mlops.store.hashing import (
     md5_file,
 )
 from nb_mlops.store.listing import linked_folder, parse_listing
+from nb_mlops.store.lock import hold_shared
 
 __all__ = ["HashMismatch", "ObjectDB", "ObjectInfo", "ObjectStore", "bare", "check_hash"]
 
@@ -223,7 +224,7 @@ class ObjectDB:
             if md5 is not None and got != bare(md5):
                 raise HashMismatch(got)
             name = md5 if md5 is not None else got
-            self._commit(tmp, self.path_of(name), name)
+            self._commit(tmp, self._location(name), name)
         except BaseException as exc:
             if tmp is not None:
                 self._discard(tmp)
@@ -236,6 +237,10 @@ class ObjectDB:
     def link_in(self, source: ObjectDB, md5: str) -> bool:
         """Take `source`'s object by a hard link instead of a copy, where this store allows it."""
         return False
+
+    def _location(self, md5: str) -> Any:
+        """Where object `md5` (already checked) lives, in the form this file system takes."""
+        return self.path_of(md5)
 
     def write_bytes(self, md5: str, data: bytes) -> None:
         """Store ``data`` as object ``md5`` (its md5, computed by the caller) unless it exists."""
@@ -348,6 +353,7 @@ class ObjectStore(ObjectDB):
     ):
         self.cache_dir = Path(cache_dir)
         self.objects_dir = self.cache_dir.joinpath(*OBJECTS_SUBDIR)
+        self._objects_str = str(self.objects_dir)
         self.hash_cache = hash_cache
         self.workers = workers or default_workers()
         self.home = home
@@ -364,16 +370,22 @@ class ObjectStore(ObjectDB):
         return self.objects_dir / md5[:2] / md5[2:]
 
     def has(self, md5: str) -> bool:
-        return self.path_of(md5).is_file()
+        check_hash(md5)
+        return os.path.isfile(self._location(md5))
 
     def describe(self, md5: str) -> str:
         return f"local object {md5}" if self.home else f"object {md5} in {self.name}"
 
+    def _location(self, md5: str) -> str:
+        # a string join: Path arithmetic costs more than the rest of storing a small file
+        return f"{self._objects_str}/{md5[:2]}/{md5[2:]}"
+
     def _reuse(self, md5: str) -> bool:
         """Whether the object exists; if so its mtime is refreshed, so that a gc running now
         keeps it through the grace period while the caller writes the record that uses it."""
+        check_hash(md5)
         try:
-            os.utime(self.path_of(md5))
+            os.utime(self._location(md5))
         except FileNotFoundError:
             return False
         except OSError:
@@ -677,15 +689,16 @@ class ObjectStore(ObjectDB):
     def _join(self, folder: Any, *names: str) -> Path:
         return Path(folder).joinpath(*names)
 
-    def _prefix_dir(self, prefix: str) -> Path:
-        return self.objects_dir / prefix
+    def _prefix_dir(self, prefix: str) -> str:
+        return f"{self._objects_str}/{prefix}"
 
     def _isfile(self, path: Any) -> bool:
         return os.path.isfile(path)
 
     def _size(self, md5: str) -> int | None:
+        check_hash(md5)
         try:
-            st = self.path_of(md5).stat()
+            st = os.stat(self._location(md5))
         except OSError:
             return None
         return st.st_size if stat.S_ISREG(st.st_mode) else None
@@ -727,9 +740,8 @@ class ObjectStore(ObjectDB):
             return _new_temp(folder, _OBJECT_MODE)
 
     def _commit(self, tmp: Any, final: Any, md5: str) -> None:
-        if self._reuse(md5):  # another writer got there first; its bytes are the same
-            self._discard(tmp)
-            return
+        # Should another writer have landed the same object meanwhile, replacing it with the
+        # same bytes is harmless; callers asked `_reuse` first, so that is rare.
         try:
             os.replace(tmp, final)
         except FileNotFoundError:  # written before its name was known: no prefix folder yet
@@ -793,9 +805,7 @@ def _mkdir(folder: Path) -> Path:
 def _new_temp(folder: Any, mode: int) -> tuple[str, BinaryIO]:
     """Create a recognisably temporary file in ``folder`` with ``mode``; open for writing, with
     a shared lock held until it is closed, so a sweep of stale temps leaves it alone."""
-    from nb_mlops.store.lock import hold_shared
-
-    path = os.path.join(folder, f"{TEMP_PREFIX}{secrets.token_hex(8)}")
+    path = f"{folder}/{TEMP_PREFIX}{secrets.token_hex(8)}"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     hold_shared(fd)
     return path, open(fd, "wb", buffering=0)  # the caller closes it

@@ -245,15 +245,15 @@ class Run:
             return self._duration
         return time.perf_counter() - self._t0
 
-    def record_cell(self, entry: Mapping[str, Any]) -> None:
+    def record_cell(self, entry: Mapping[str, Any], *, redacted: bool = False) -> None:
         """Append one executed cell to the run's own cell list (cells.jsonl), its source and
-        error redacted (see redact.py)."""
+        error redacted (see redact.py) unless they come from the history, which redacted them."""
         import json
 
         entry = dict(entry)
-        if isinstance(entry.get("source"), str):
+        if not redacted and isinstance(entry.get("source"), str):
             entry["source"] = redact_source(entry["source"])
-        if isinstance(entry.get("error"), str):
+        if not redacted and isinstance(entry.get("error"), str):
             entry["error"] = redact_text(entry["error"])
         line = json.dumps(entry, ensure_ascii=False) + "\n"
         append_line(self.files.cells, line.encode())
