@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from typing import Any
 
 
 def utcnow() -> str:
@@ -24,3 +25,20 @@ def utc_seconds() -> str:
 def compact_stamp() -> str:
     """Now in UTC as `20261205T093000`, for file and folder names (sessions, copies set aside)."""
     return time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+
+
+def local_time(iso: Any, *, zone: bool = True) -> str:
+    """A stored (UTC ISO-8601) time in this machine's time zone: '2026-12-05 10:14:03 CET'.
+
+    Times without an offset are taken as UTC (the store writes UTC); text that is not a time is
+    returned as it is."""
+    if not iso:
+        return ""
+    try:
+        when = dt.datetime.fromisoformat(str(iso).replace("Z", "+00:00"))
+    except ValueError:
+        return str(iso)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    when = when.astimezone()
+    return when.strftime("%Y-%m-%d %H:%M:%S %Z" if zone else "%Y-%m-%d %H:%M:%S").strip()

@@ -29,9 +29,10 @@ PALETTE = (
     "#FECB52",
 )
 MAX_CHART_POINTS = 500
-_FONT = 'font-family="sans-serif" font-size="10" fill="#444"'
+_FONT = 'font-family="sans-serif" font-size="10" fill="currentColor" fill-opacity="0.75"'
 _CHAR_W = 6.0  # average width of a 10px sans-serif character, for laying out the legend
 _LEGEND_NAME = 32  # legend names are cut to this many characters (full name in the tooltip)
+_LEGEND_LEFT = 52  # the plot's left edge, where legend rows start
 
 
 def _fmt(v: float) -> str:
@@ -84,12 +85,16 @@ def line_chart(
     width: int = 420,
     height: int = 220,
     x_label: str = "step",
+    colors: Sequence[str] | None = None,
 ) -> str:
     """An `<svg>` line chart: one polyline per series and unbroken stretch, min/max ticks, legend.
 
     `series` maps a name to (x, y). Each series is downsampled (LTTB) to at most
     `MAX_CHART_POINTS` points; NaN and infinite values leave gaps; a lone point is a dot.
+    `colors` gives each series its colour (in order; default: `PALETTE` by position), so a run
+    keeps the colour it has in the widgets.
     """
+    palette = list(colors) if colors else PALETTE
     esc = html.escape
     names = list(series)
     # legend layout: entries flow in rows under the plot
@@ -101,14 +106,14 @@ def line_chart(
     rows: list[list[tuple[int, str, str, float]]] = [[]]
     used = 0.0
     for entry in entries:
-        if rows[-1] and used + entry[3] > width - 16:
+        if rows[-1] and used + entry[3] > width - _LEGEND_LEFT - 12:  # the legend starts at x=52
             rows.append([])
             used = 0.0
         rows[-1].append(entry)
         used += entry[3] + 10
     legend_h = 14 * len(rows) if entries else 0
     top = 22 if title else 8
-    left, right = 52, 12
+    left, right = _LEGEND_LEFT, 12
     bottom = 30 + legend_h
     plot_w = max(20, width - left - right)
     plot_h = max(20, height - top - bottom)
@@ -125,12 +130,13 @@ def line_chart(
     if title:
         parts.append(
             f'<text x="{_num(left + plot_w / 2)}" y="14" text-anchor="middle" '
-            f'font-family="sans-serif" font-size="12" font-weight="600" fill="#222">'
+            f'font-family="sans-serif" font-size="12" font-weight="600" fill="currentColor">'
             f"{esc(title)}</text>"
         )
     x0, y0 = left, top + plot_h
     parts.append(
-        f'<path d="M{x0} {top}V{y0}H{x0 + plot_w}" fill="none" stroke="#999" stroke-width="1"/>'
+        f'<path d="M{x0} {top}V{y0}H{x0 + plot_w}" fill="none" stroke="currentColor" '
+        'stroke-opacity="0.45" stroke-width="1"/>'
     )
     if not xs:
         parts.append(
@@ -155,7 +161,7 @@ def line_chart(
             f"{esc(_fmt(xhi))}</text>"
         )
         for i, name in enumerate(names):
-            color = PALETTE[i % len(PALETTE)]
+            color = esc(palette[i % len(palette)])
             parts.append(f'<g class="nbm-series"><title>{esc(str(name))}</title>')
             for sx, sy in drawn[name]:
                 cx, cy = px(sx), py(sy)
@@ -178,7 +184,7 @@ def line_chart(
         lx = float(left)
         ly = y0 + 30 + 14 * r + 8
         for i, label, short, w in row:
-            color = PALETTE[i % len(PALETTE)]
+            color = esc(palette[i % len(palette)])
             parts.append(
                 f'<g class="nbm-legend"><title>{esc(label)}</title>'
                 f'<rect x="{_num(lx)}" y="{_num(ly - 7)}" width="12" height="3" fill="{color}"/>'

@@ -55,6 +55,28 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def human_duration(seconds: float | None) -> str:
+    """A duration as people say it: '12 ms', '4.2 s', '42 s', '1 min 12 s', '2 h 5 min'."""
+    if seconds is None or (isinstance(seconds, float) and not math.isfinite(seconds)):
+        return ""
+    if seconds < 0:
+        return f"-{human_duration(-seconds)}"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 9.95:
+        return f"{seconds:.1f} s"
+    if seconds < 59.5:
+        return f"{seconds:.0f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
 def short_time(iso: Any) -> str:
     """An ISO-8601 time to the second, with a space: '2026-12-05 09:30:00'."""
     return str(iso or "")[:19].replace("T", " ")

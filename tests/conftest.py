@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -110,3 +112,12 @@ def on_small_tmpfs(
 
 
 __all__ = ["cli", "cli_json", "nb_mlops", "on_small_tmpfs", "run_env"]
+
+
+def sanitized(markup: str) -> str:
+    """The text a strict public notebook viewer leaves readable: nh3's default rules (no <style>,
+    no style attributes, no <svg>), then the tags dropped and runs of spaces folded."""
+    import nh3
+
+    text = re.sub(r"<[^>]+>", " ", nh3.clean(markup))
+    return re.sub(r"\s+", " ", html.unescape(text))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -49,6 +50,14 @@ def test_line_chart_one_polyline_per_series_with_legend_and_ticks() -> None:
     width, height = float(root.get("width")), float(root.get("height"))
     for line in lines:
         assert all(0 <= px <= width and 0 <= py <= height for px, py in line)
+
+
+def test_line_chart_takes_the_colours_given() -> None:
+    svg = line_chart({"a": ([0, 1], [1, 2]), "b": ([0, 1], [2, 1])}, colors=["#111111", "#222222"])
+    assert 'stroke="#111111"' in svg and 'stroke="#222222"' in svg
+    assert PALETTE[0] not in svg
+    default = line_chart({"a": ([0, 1], [1, 2])})
+    assert f'stroke="{PALETTE[0]}"' in default
 
 
 def test_line_chart_escapes_every_label() -> None:
@@ -110,3 +119,9 @@ def test_sparkline() -> None:
     assert all(len(p) <= 80 for p in polylines(long))
     assert not polylines(parse(sparkline([])))
     assert len(list(parse(sparkline([1.0])).iter(f"{NS}circle"))) == 1
+
+
+def test_text_and_axes_take_the_page_colour_so_dark_themes_stay_readable() -> None:
+    svg = line_chart({"a": ([0, 1], [1, 2])}, title="loss", x_label="step")
+    assert 'fill="currentColor"' in svg and 'stroke="currentColor"' in svg
+    assert not re.search(r'(fill|stroke)="#(444|222|999)"', svg)

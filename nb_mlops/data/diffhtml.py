@@ -27,15 +27,21 @@ BG = {
     "cell": "rgba(255,193,7,.30)",
 }
 """Background of each kind of row (and of a changed cell), card and file."""
+OLD_COLOR = "var(--jp-error-color1, #bd2130)"
+NEW_COLOR = "var(--jp-success-color1, #1e7e34)"
+_BORDER = "var(--jp-border-color2, rgba(128,128,128,.3))"
+# doubled classes outrank JupyterLab's own table rules (which right-align and centre tables)
+_T = ("table.nbm-rowdiff-table.nbm-rowdiff-table", "table.nbm-files.nbm-files")
 _STYLE = (
-    "<style>.nbm-rowdiff-table,.nbm-files{border-collapse:collapse}"
-    ".nbm-rowdiff-table td,.nbm-rowdiff-table th,.nbm-files td,.nbm-files th{padding:2px 8px;"
-    "border-bottom:1px solid rgba(128,128,128,.25);text-align:left;white-space:nowrap;"
+    f"<style>{_T[0]},{_T[1]}{{border-collapse:collapse;margin:0 0 8px 0;"
+    "color:var(--jp-ui-font-color1, inherit)}"
+    f"{_T[0]} td,{_T[0]} th,{_T[1]} td,{_T[1]} th{{padding:2px 8px;"
+    f"border-bottom:1px solid {_BORDER};text-align:left;white-space:nowrap;"
     "vertical-align:top}</style>"
 )
 _CARD = (
     "display:inline-block;margin:0 6px 6px 0;padding:4px 10px;border-radius:6px;"
-    "border:1px solid rgba(128,128,128,.35);background:{bg}"
+    f"border:1px solid {_BORDER};background:{{bg}}"
 )
 _MARK = {"added": "+", "removed": "−", "changed": "~"}
 _FILE_KIND = {"added": "added", "deleted": "removed", "modified": "changed"}
@@ -71,9 +77,10 @@ def rows_html(rowdiff: RowDiff, records: list[dict[str, Any]]) -> str:
                 before, after = changed[col]
                 cells.append(
                     f"<td class='nbm-cell-changed' style='background:{BG['cell']}'>"
-                    f"<span class='nbm-old' style='color:#bd2130'>{esc(shown_value(before))}</span>"
-                    " → "
-                    f"<span class='nbm-new' style='color:#1e7e34'>{esc(shown_value(after))}</span>"
+                    f"<span class='nbm-old' style='color:{OLD_COLOR}'>"
+                    f"{esc(shown_value(before))}</span> → "
+                    f"<span class='nbm-new' style='color:{NEW_COLOR}'>"
+                    f"{esc(shown_value(after))}</span>"
                     "</td>"
                 )
             elif col in row:
@@ -96,8 +103,8 @@ def schema_html(schema: dict[str, list[Any]]) -> str:
     """The columns added, removed and retyped, on one line ('' when none)."""
     esc = html.escape
     items = (
-        [f"<span style='color:#1e7e34'>+{esc(c)}</span>" for c in schema["added"]]
-        + [f"<span style='color:#bd2130'>−{esc(c)}</span>" for c in schema["removed"]]
+        [f"<span style='color:{NEW_COLOR}'>+{esc(c)}</span>" for c in schema["added"]]
+        + [f"<span style='color:{OLD_COLOR}'>−{esc(c)}</span>" for c in schema["removed"]]
         + [
             f"{esc(r['column'])}: {esc(str(r['old']))} → {esc(str(r['new']))}"
             for r in schema["retyped"]
@@ -114,20 +121,40 @@ def header_html(rowdiff: RowDiff) -> str:
     return (
         f"<div><b>{esc(rowdiff.old_label)}</b> → "
         f"<b>{esc(rowdiff.new_label)}</b> <span style='opacity:.7'>"
-        f"({esc(how)}; {counts['old_rows']:,} → {counts['new_rows']:,} rows, "
-        f"{counts['unchanged']:,} unchanged, {counts['cells_changed']:,} cells changed)"
+        f"({esc(how)}; {counts['old_rows']:,} → {counts['new_rows']:,} "
+        f"{counted(counts['new_rows'], 'row')}, {counts['unchanged']:,} unchanged, "
+        f"{counts['cells_changed']:,} {counted(counts['cells_changed'], 'cell changed')})"
         f"</span></div>{schema_html(rowdiff.schema)}"
     )
 
 
-def cards_html(cards: list[tuple[str, int, str | None]]) -> str:
-    """Count cards: (label, count, kind coloring the card or None)."""
+Label = str | tuple[str, str]
+"""A count's label: the singular phrase ('file modified', whose first word is the noun that
+takes the plural), or (singular, plural) where that rule does not fit."""
+
+
+def counted(count: int, label: Label) -> str:
+    """The label that goes after `count`: 'file modified' (1), 'files modified' (2)."""
+    if isinstance(label, tuple):
+        return label[0] if count == 1 else label[1]
+    noun, _, rest = label.partition(" ")
+    if count != 1:
+        noun += "es" if noun.endswith(("s", "x", "sh", "ch")) else "s"
+    return f"{noun} {rest}".strip()
+
+
+def cards_html(cards: list[tuple[Label, int, str | None]]) -> str:
+    """Count cards: (singular label such as 'file modified', count, kind colouring the card or
+    None), in correct English; cards counting nothing are left out ('' when all are)."""
+    shown = [(label, n, kind) for label, n, kind in cards if n]
+    if not shown:
+        return ""
     return (
         "<div class='nbm-cards'>"
         + "".join(
             f"<span class='nbm-card' style='{_CARD.format(bg=BG.get(kind or '', 'none'))}'>"
-            f"<b>{n:,}</b> {html.escape(label)}</span>"
-            for label, n, kind in cards
+            f"<b>{n:,}</b> {html.escape(counted(n, label))}</span> "
+            for label, n, kind in shown
         )
         + "</div>"
     )
@@ -141,22 +168,38 @@ def more_rows_html(shown: int, total: int) -> str:
     )
 
 
-def rowdiff_html(rowdiff: RowDiff, limit: int, more: MoreNote | None = more_rows_html) -> str:
-    """One RowDiff as a block: header, row counts, its first `limit` records and, when that
-    leaves rows out, the note `more` makes (none when `more` is None)."""
+def row_cards(counts: dict[str, int]) -> list[tuple[Label, int, str | None]]:
+    """The cards of a row diff's counts: rows added, removed, changed."""
+    return [(f"row {kind}", counts[kind], kind) for kind in _MARK]
+
+
+def rowdiff_html(
+    rowdiff: RowDiff, limit: int, more: MoreNote | None = more_rows_html, *, cards: bool = True
+) -> str:
+    """One RowDiff as a block: header, row counts (unless `cards` is False: the dataset's
+    summary already shows them), its first `limit` records and, when that leaves rows out, the
+    note `more` makes (none when `more` is None)."""
     records = rowdiff.rows(None, 0, limit)
     counts = rowdiff.counts
-    cards = cards_html([(kind, counts[kind], kind) for kind in _MARK])
+    cards_part = cards_html(row_cards(counts)) if cards else ""
     table = rows_html(rowdiff, records) if records else ""
     rest = rowdiff.count() > len(records)
     note = more(len(records), rowdiff.count()) if more is not None and rest else ""
-    return f"<div class='nbm-rowdiff'>{header_html(rowdiff)}{cards}{table}{note}</div>"
+    return f"<div class='nbm-rowdiff'>{header_html(rowdiff)}{cards_part}{table}{note}</div>"
 
 
 # ---------------------------------------------------------------------------- a dataset diff
+def single_file(diff: DataDiff) -> bool:
+    """Whether both versions of the dataset are one file (not a folder)."""
+    return not any(str(side.get("md5") or "").endswith(".dir") for side in (diff.a, diff.b))
+
+
 def files_html(diff: DataDiff) -> str:
-    """The files added, deleted, modified and renamed, one classed row each ('' when none)."""
+    """The files added, deleted, modified and renamed, one classed row each ('' when none, or
+    when the dataset is a single file: its title already names it)."""
     esc = html.escape
+    if single_file(diff):
+        return ""
     rows = [(k, p or diff.path) for k in ("added", "deleted", "modified") for p in getattr(diff, k)]
     rows += [("renamed", f"{r['old']} → {r['new']}") for r in diff.renamed]
     if not rows:
@@ -167,7 +210,8 @@ def files_html(diff: DataDiff) -> str:
         for k, p in rows[:MAX_FILES]
     )
     more = (
-        f"<div style='opacity:.7'>… {len(rows) - MAX_FILES:,} more files</div>"
+        f"<div style='opacity:.7'>… {len(rows) - MAX_FILES:,} more "
+        f"{counted(len(rows) - MAX_FILES, 'file')}</div>"
         if len(rows) > MAX_FILES
         else ""
     )
@@ -182,18 +226,20 @@ def summary_html(diff: DataDiff) -> str:
     """Title, count cards, the file list, and notes on tables not diffed row by row."""
     esc = html.escape
     s = diff.summary()
-    cards = [
-        ("files added", s["files_added"], "added"),
-        ("files deleted", s["files_deleted"], "removed"),
-        ("files modified", s["files_modified"], "changed"),
-        ("files renamed", s["files_renamed"], None),
-    ]
+    cards: list[tuple[Label, int, str | None]] = []
     if diff.tables:
+        counts = {k: s[f"rows_{k}"] for k in _MARK}
         cards += [
-            ("rows added", s["rows_added"], "added"),
-            ("rows removed", s["rows_removed"], "removed"),
-            ("rows changed", s["rows_changed"], "changed"),
-            ("schema changes", s["schema_changes"], None),
+            *row_cards(counts),
+            (("schema change", "schema changes"), s["schema_changes"], None),
+        ]
+    if not (single_file(diff) and diff.tables):  # one table's rows say it all
+        cards = [
+            ("file added", s["files_added"], "added"),
+            ("file deleted", s["files_deleted"], "removed"),
+            ("file modified", s["files_modified"], "changed"),
+            ("file renamed", s["files_renamed"], None),
+            *cards,
         ]
     parts = [f"<h4>{esc(diff.title)}</h4>", cards_html(cards)]
     if diff.identical:
@@ -201,8 +247,9 @@ def summary_html(diff: DataDiff) -> str:
     parts.append(files_html(diff))
     notes = [f"row diff of {p or diff.path}: {err}" for p, err in diff.table_errors.items()]
     if diff.skipped_tables:
+        n = len(diff.skipped_tables)
         notes.append(
-            f"{len(diff.skipped_tables)} more tabular file(s) not diffed row by row: "
+            f"{n} more tabular {'file' if n == 1 else 'files'} not diffed row by row: "
             + ", ".join(diff.skipped_tables[:10])
         )
     parts += [f"<div class='nbm-note' style='opacity:.7'>{esc(n)}</div>" for n in notes]
@@ -213,7 +260,10 @@ def datadiff_html(diff: DataDiff, limit: int, more: MoreNote | None = more_rows_
     """A DataDiff as a block: its summary, then per tabular file its name and `rowdiff_html`."""
     esc = html.escape
     parts = ["<div class='nbm-datadiff'>", summary_html(diff)]
+    alone = len(diff.tables) == 1  # its counts are the summary's: no second set of cards
     for path, rd in diff.tables.items():
-        parts.append(f"<h5>{esc(path or diff.path)}</h5>{rowdiff_html(rd, limit, more)}")
+        block = rowdiff_html(rd, limit, more, cards=not alone)
+        title = f"<h5>{esc(path)}</h5>" if path else ""  # a single file: the title names it
+        parts.append(f"{title}{block}")
     parts.append("</div>")
     return "".join(parts)

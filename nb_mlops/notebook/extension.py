@@ -4,7 +4,7 @@ From `%load_ext nb_mlops` on, every executed cell is appended to the session's h
 tracking/history.py); a `%track start` session also gets each cell in its own record. Results
 (RunTable, Comparison, RunDetail, DataDiff) display as widgets through mimebundle printers
 registered by class name (notebook/widgets/render.py). Loading imports nothing heavy: pandas,
-ipywidgets, plotly, the object store and the rest load on first use.
+ipywidgets, the object store and the rest load on first use.
 """
 
 from __future__ import annotations

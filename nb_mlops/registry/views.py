@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from nb_mlops.clock import local_time
 from nb_mlops.registry.aliases import aliases_of, hook_line
 from nb_mlops.registry.versions import (
     ACTIVE,
@@ -23,6 +24,7 @@ from nb_mlops.registry.versions import (
 )
 from nb_mlops.results import Result
 from nb_mlops.text import fmt_value, human_bytes, text_table
+from nb_mlops.tracking.views import table_css, td
 
 if TYPE_CHECKING:
     from nb_mlops.store.workspace import Workspace
@@ -69,8 +71,9 @@ class Tables(Result):
         return "\n".join(parts)
 
     def to_html(self) -> str:
+        """Headed tables, left-aligned, times on one line, names and descriptions whole."""
         esc = html.escape
-        out = [f'<div class="nbm-registry"><h3>{esc(self.heading)}</h3>']
+        out = [f'<div class="nbm-registry">{_STYLE}<h3>{esc(self.heading)}</h3>']
         for s in self.sections:
             out.append(f"<h4>{esc(s.title)}</h4>")
             if not s.rows:
@@ -79,12 +82,12 @@ class Tables(Result):
             head = "".join(f"<th>{esc(h)}</th>" for h in s.header)
             body = "".join(
                 ('<tr class="nbm-muted" style="opacity:0.6">' if i in s.muted else "<tr>")
-                + "".join(f"<td>{esc(c)}</td>" for c in row)
+                + "".join(td(c) for c in row)
                 + "</tr>"
                 for i, row in enumerate(s.rows)
             )
             out.append(
-                f'<table class="nbm-table"><thead><tr>{head}</tr></thead>'
+                f'<table class="nbm-table nbm-reg"><thead><tr>{head}</tr></thead>'
                 f"<tbody>{body}</tbody></table>"
             )
             if self.charts and s is self.sections[0]:
@@ -99,8 +102,12 @@ class Tables(Result):
         return "".join(out)
 
 
+_STYLE = table_css("nbm-reg")
+
+
 def _when(iso: str | None) -> str:
-    return (iso or "")[:19].replace("T", " ")
+    """A stored time in the local time zone, e.g. '2026-12-05 10:14:03 CET'."""
+    return local_time(iso)
 
 
 def _run_of(ws: Workspace, doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -431,14 +438,18 @@ def _metric_charts(
         if len(points) < 2:
             continue
         xs, ys = zip(*points, strict=True)
+        svg = line_chart(
+            {key: (list(xs), list(ys))},
+            title=f"metrics.{key} by version",
+            x_label="version",
+            width=300,
+            height=170,
+        )
+        values = ", ".join(f"v{x} {fmt_value(y)}" for x, y in points)
         charts.append(
-            line_chart(
-                {key: (list(xs), list(ys))},
-                title=f"metrics.{key} by version",
-                x_label="version",
-                width=300,
-                height=170,
-            )
+            f'<figure class="nbm-chart-box" style="margin:0">{svg}'
+            '<figcaption class="nbm-caption" style="max-width:300px;font-size:0.85em">'
+            f"{html.escape(f'metrics.{key} by version: {values}')}</figcaption></figure>"
         )
     return charts
 

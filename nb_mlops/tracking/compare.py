@@ -14,14 +14,20 @@ from typing import Any
 
 import numpy as np
 
+from nb_mlops.clock import local_time
 from nb_mlops.errors import RunNotFound
 from nb_mlops.results import Result
 from nb_mlops.store.series import load_columns
 from nb_mlops.store.workspace import Workspace
-from nb_mlops.text import fmt_duration, fmt_value, short_time, text_table
+from nb_mlops.text import fmt_value, human_duration, text_table
 from nb_mlops.tracking import active
 from nb_mlops.tracking.query import all_runs, live_metrics, resolve_run, select_runs
-from nb_mlops.tracking.views import status_badge
+from nb_mlops.tracking.views import (
+    STATIC_ROWS,
+    TABLE_STYLE,
+    more_runs_text,
+    runs_table_html,
+)
 from nb_mlops.values import same_value
 
 __all__ = ["DEFAULT_SELECTED", "Comparison", "compare"]
@@ -179,6 +185,8 @@ class Comparison(Result):
         ]
 
     def to_text(self) -> str:
+        """The first STATIC_ROWS runs (selected ones starred) and what differs among the
+        selected runs (`to_dict()` or `nm.runs()` have every run)."""
         if not self.runs:
             return f"no runs to compare{' match ' + self.filter if self.filter else ''}"
         header = ["", "run_id", "name", "status", "start", "duration"]
@@ -189,12 +197,14 @@ class Comparison(Result):
                 d["run_id"],
                 d.get("name") or "",
                 d.get("status") or "",
-                short_time(d.get("start")),
-                fmt_duration(d.get("duration")),
+                local_time(d.get("start")),
+                human_duration(d.get("duration")),
             ]
-            for d in self.runs
+            for d in self.runs[:STATIC_ROWS]
         ]
         out = [text_table(header, rows)]
+        if len(self.runs) > STATIC_ROWS:
+            out.append(more_runs_text(len(self.runs) - STATIC_ROWS))
         out.append(
             f"{len(self.runs)} run{'s' if len(self.runs) != 1 else ''}, "
             f"{len(self.selected)} selected (*)"
@@ -213,84 +223,89 @@ class Comparison(Result):
                 out.append("\nThe selected runs have the same params and metrics.")
         return "\n".join(out)
 
-    def to_html(self) -> str:
-        from nb_mlops.svgchart import line_chart
+    def color(self, run_id: str) -> str:
+        """A run's colour in charts and tables: fixed by its place in `run_ids()` (never by the
+        selection), the same formula as the widgets' `run_color`."""
+        from nb_mlops.svgchart import PALETTE
 
+        return PALETTE[self.run_ids().index(run_id) % len(PALETTE)]
+
+    def to_html(self) -> str:
+        """The first STATIC_ROWS runs (selected ones ticked), what differs among the selected
+        runs, a chart per metric with a plain-text caption, and the selected runs' figures.
+
+        Bounded whatever the number of runs, and readable with no stylesheet or after a
+        sanitizer has removed styles and SVG: nothing is said by colour alone."""
         esc = html.escape
         if not self.runs:
             text = f"no runs to compare{' match ' + self.filter if self.filter else ''}"
             return f'<div class="nbm-compare">{esc(text)}</div>'
-        chosen = set(self.selected)
-        params, metrics = self.params(), self.metrics()
-        head = "".join(
-            f"<th>{esc(h)}</th>" for h in ["", "run_id", "name", "status", "start", "duration"]
-        )
-        head += "".join(f"<th>params.{esc(k)}</th>" for k in params)
-        head += "".join(f"<th>metrics.{esc(k)}</th>" for k in metrics)
-        body = []
-        for d in self.runs:
-            mark = "✓" if d["run_id"] in chosen else ""
-            cells = [
-                f"<td>{mark}</td>",
-                f"<td><code>{esc(d['run_id'])}</code></td>",
-                f"<td>{esc(d.get('name') or '')}</td>",
-                f"<td>{status_badge(d.get('status') or '')}</td>",
-                f"<td>{esc(short_time(d.get('start')))}</td>",
-                f"<td>{esc(fmt_duration(d.get('duration')))}</td>",
-            ]
-            cells += [f"<td>{esc(fmt_value((d.get('params') or {}).get(k)))}</td>" for k in params]
-            cells += [
-                f"<td>{esc(fmt_value((d.get('metrics') or {}).get(k)))}</td>" for k in metrics
-            ]
-            style = ' style="background:#eef3ff"' if d["run_id"] in chosen else ""
-            body.append(f"<tr{style}>{''.join(cells)}</tr>")
+        count = len(self.runs)
+        footer = f"{count:,} run{'s' if count != 1 else ''}, {len(self.selected)} selected (✓)"
+        if self.filter:
+            footer += f" · matching {self.filter}"
         parts = [
             '<div class="nbm-compare">',
-            '<table class="nbm-table nbm-compare-runs">',
-            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>",
-            f'<div class="nbm-footer">{len(self.runs)} runs, {len(self.selected)} selected'
-            f"{' · matching ' + esc(self.filter) if self.filter else ''}</div>",
+            runs_table_html(self.runs, marked=set(self.selected)),
+            f'<p class="nbm-footer">{esc(footer)}</p>',
         ]
         if len(self.selected) > 1:
-            diff = self._diff_rows()
-            parts.append("<h4>Differing among the selected runs</h4>")
-            if diff:
-                cols = "".join(f"<th>{esc(self.label(r))}</th>" for r in self.selected)
-                rows = "".join(
-                    f"<tr><th>{esc(k)}</th>"
-                    + "".join(f"<td>{esc(fmt_value(v))}</td>" for v in vals)
-                    + "</tr>"
-                    for k, vals in diff
-                )
-                parts.append(
-                    f'<table class="nbm-table nbm-diff"><thead><tr><th></th>{cols}</tr></thead>'
-                    f"<tbody>{rows}</tbody></table>"
-                )
-            else:
-                parts.append("<div>The selected runs have the same params and metrics.</div>")
-        charts = []
+            parts.append(self._diff_html())
+        parts.append(self._charts_html())
+        parts.append(self._figures_html())
+        parts.append("</div>")
+        return "".join(parts)
+
+    def _diff_html(self) -> str:
+        esc = html.escape
+        diff = self._diff_rows()
+        out = ["<h4>Differing among the selected runs</h4>"]
+        if not diff:
+            out.append("<p>The selected runs have the same params and metrics.</p>")
+            return "".join(out)
+        cols = "".join(f"<th>{esc(self.label(r))}</th>" for r in self.selected)
+        rows = "".join(
+            f"<tr><th>{esc(k)}</th>"
+            + "".join(f"<td>{esc(fmt_value(v))}</td>" for v in vals)
+            + "</tr>"
+            for k, vals in diff
+        )
+        out.append(
+            f'{TABLE_STYLE}<table class="nbm-table nbm-static nbm-diff"><thead><tr><th>key</th>'
+            f"{cols}</tr></thead><tbody>{rows}</tbody></table>"
+        )
+        return "".join(out)
+
+    def _charts_html(self) -> str:
+        """One SVG chart per metric of the selected runs, each with a caption in plain text
+        (the runs and their last values), so the numbers survive a sanitizer that drops SVG."""
+        from nb_mlops.svgchart import line_chart
+
+        chosen = set(self.selected)
+        metrics = self.metrics()
         shown = [m for m in metrics if any(m in (self.doc(r).get("metrics") or {}) for r in chosen)]
+        charts = []
         for metric in shown[:_MAX_CHARTS]:
-            lines = {}
+            lines, colors, lasts = {}, [], []
             for r in self.selected:
                 steps, values, _ = self.series(r, metric)
                 if len(steps):
                     lines[self.label(r)] = (steps, values)
+                    colors.append(self.color(r))
+                    lasts.append(f"{self.label(r)} {fmt_value(float(values[-1]))}")
             if lines:
-                charts.append(line_chart(lines, title=metric))
-        if charts:
-            more = len(shown) - _MAX_CHARTS
-            parts.append("<h4>Metrics of the selected runs</h4>")
-            parts.append(
-                '<div class="nbm-charts" style="display:flex;flex-wrap:wrap;gap:8px">'
-                + "".join(charts)
-                + "</div>"
-            )
-            if more > 0:
-                parts.append(f"<div>(+{more} more metrics in the widget)</div>")
-        parts.append(self._figures_html())
-        parts.append("</div>")
-        return "".join(parts)
+                svg = line_chart(lines, title=metric, colors=colors)
+                charts.append(_captioned(svg, _chart_caption(metric, lasts)))
+        if not charts:
+            return ""
+        more = len(shown) - _MAX_CHARTS
+        return (
+            "<h4>Metrics of the selected runs</h4>"
+            '<div class="nbm-charts" style="display:flex;flex-wrap:wrap;gap:8px">'
+            + "".join(charts)
+            + "</div>"
+            + (f"<p>(+{more} more metrics in the widget)</p>" if more > 0 else "")
+        )
 
     def _figures_html(self) -> str:
         """Figures of the selected runs side by side, one row per figure name."""
@@ -320,6 +335,27 @@ class Comparison(Result):
                 + "</div>"
             )
         return "".join(out)
+
+
+_CAPTION_RUNS = 8  # runs named in a chart's caption
+
+
+def _chart_caption(metric: str, lasts: list[str]) -> str:
+    """'accuracy by step, last values: a (r1) 0.91; b (r2) 0.87' (at most _CAPTION_RUNS runs)."""
+    named = "; ".join(lasts[:_CAPTION_RUNS])
+    more = len(lasts) - _CAPTION_RUNS
+    if more > 0:
+        named += f"; +{more} more run{'s' if more != 1 else ''}"
+    return f"{metric} by step, last values: {named}"
+
+
+def _captioned(svg: str, caption: str) -> str:
+    """A chart and its caption as a <figure>: the caption is text outside the <svg>."""
+    return (
+        f'<figure class="nbm-chart-box" style="margin:0">{svg}'
+        f'<figcaption class="nbm-caption" style="max-width:420px;font-size:0.85em">'
+        f"{html.escape(caption)}</figcaption></figure>"
+    )
 
 
 def _stamp(path: os.PathLike) -> tuple[int, int]:

@@ -183,8 +183,13 @@ def load_figure(ws: Workspace, record: dict[str, Any]) -> Any:
     """A stored figure: a plotly Figure (plotly records) or the SVG text (matplotlib records)."""
     kind = record.get("kind")
     if kind == "plotly":
-        import plotly.io
-
+        try:
+            import plotly.io
+        except ImportError:
+            raise NbMlopsError(
+                f"figure {record.get('name')!r} is a plotly figure: loading it needs the plotly "
+                "package (pip install plotly)"
+            ) from None
         return plotly.io.from_json(ws.objects.read_bytes(record["json"]).decode("utf-8"))
     if kind == "matplotlib":
         return ws.objects.read_bytes(record["svg"]).decode("utf-8")

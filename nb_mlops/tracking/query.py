@@ -9,10 +9,9 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from nb_mlops.clock import from_timestamp
 from nb_mlops.errors import RunNotFound
@@ -21,6 +20,9 @@ from nb_mlops.store.workspace import Workspace
 from nb_mlops.tracking import active
 from nb_mlops.tracking.filter import compile_filter
 from nb_mlops.tracking.liveness import is_dead
+
+if TYPE_CHECKING:  # pandas loads with the first runs frame, not with `%track runs` (0.5 s)
+    import pandas as pd
 
 BASE_COLUMNS = ["run_id", "name", "experiment", "status", "start", "duration"]
 
@@ -113,6 +115,8 @@ def select_runs(ws: Workspace, filter: str | None = None) -> list[dict[str, Any]
 
 def runs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """The runs table: base columns, then params.*, metrics.*, tags.* (sorted by name)."""
+    import pandas as pd
+
     data: dict[str, Any] = {
         "run_id": [d["run_id"] for d in rows],
         "name": [d.get("name") for d in rows],
@@ -138,6 +142,8 @@ _NUMERIC = {int, float, type(None)}
 
 def _column(values: list[Any]) -> Any:
     """Numbers (ints, floats, missing) become a float column; anything else stays as is."""
+    import pandas as pd
+
     if {type(v) for v in values} <= _NUMERIC:
         return np.array(values, dtype="float64")
     return pd.array(values, dtype=object)

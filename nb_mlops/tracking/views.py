@@ -8,11 +8,23 @@ through `html.escape`.
 from __future__ import annotations
 
 import html
+import json
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from nb_mlops.clock import local_time
+from nb_mlops.errors import StoreError
 from nb_mlops.results import Result
-from nb_mlops.text import fmt_duration, fmt_value, human_bytes, short_time, text_table
+from nb_mlops.text import (
+    fmt_duration,
+    fmt_value,
+    human_bytes,
+    human_duration,
+    plural,
+    short_time,
+    text_table,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -28,13 +40,134 @@ STATUS_COLORS = {
     "crashed": "#8c564b",
 }
 _MAX_TEXT_COLUMNS = 10
+STATIC_ROWS = 100
+"""Rows a static table (text/html of `%track runs`, `nm.compare()`) shows; a note says the rest."""
+BORDER = "var(--jp-border-color2, rgba(128,128,128,.3))"
+"""Table rules: JupyterLab's border colour (light and dark themes), a grey elsewhere."""
+MUTED = "var(--jp-ui-font-color2, inherit)"
+LONG_TOKEN = 40
+"""A word longer than this (a hash, a path, a URI) may break anywhere; shorter ones never do."""
+
+
+def table_css(klass: str, *, wrap: bool = True) -> str:
+    """The static tables' stylesheet for `table.KLASS`: left-aligned text that wraps only at
+    spaces (never hyphenated or cut), times and numbers on one line, theme colours. Without
+    `wrap`, no cell wraps (the runs table: one line per run, no class per cell needed).
+
+    The selectors outrank JupyterLab's own table rules (which right-align and centre), and
+    the tables read the same without this stylesheet (a sanitizer removes it)."""
+    t = f"table.{klass}.{klass}"
+    return (
+        f"<style>{t}{{border-collapse:collapse;table-layout:auto;margin:0 0 8px 0;"
+        "font-size:0.9em;color:var(--jp-ui-font-color1, inherit)}"
+        f"{t} th,{t} td{{padding:2px 8px;text-align:left;vertical-align:top;"
+        f"border-bottom:1px solid {BORDER};white-space:{'normal' if wrap else 'nowrap'};"
+        "hyphens:manual;"
+        "word-break:normal;overflow-wrap:normal;max-width:none;overflow:visible}"
+        f"{t} thead th{{font-weight:600;white-space:nowrap}}"
+        f"{t} .nbm-time,{t} .nbm-num,{t} code{{white-space:nowrap}}"
+        f"{t} .nbm-text{{min-width:14em}}"
+        f"{t} .nbm-long{{overflow-wrap:anywhere;min-width:18em}}"
+        f".nbm-more,.nbm-footer{{color:{MUTED};margin:4px 0}}</style>"
+    )
+
+
+_TIME = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d")
+
+
+def cell_class(text: str) -> str:
+    """How a static table cell should wrap: 'nbm-time' (a time: one line), 'nbm-long' (holds a
+    very long token: may break anywhere), 'nbm-text' (prose: wraps at spaces, kept wide) or ''."""
+    if _TIME.match(text):
+        return "nbm-time"
+    if any(len(word) > LONG_TOKEN for word in text.split()):
+        return "nbm-long"
+    if len(text) > 30 and " " in text:
+        return "nbm-text"
+    return ""
+
+
+def td(text: str) -> str:
+    """One escaped <td>, classed by `cell_class`."""
+    klass = cell_class(text)
+    return (
+        f"<td class='{klass}'>{html.escape(text)}</td>"
+        if klass
+        else f"<td>{html.escape(text)}</td>"
+    )
+
+
+TABLE_STYLE = table_css("nbm-static", wrap=False)
+"""The stylesheet of the static run tables: optional (they read the same without it)."""
 
 
 def status_badge(status: str) -> str:
+    """A run status as its word, coloured (the word carries it: no information in colour only)."""
     color = STATUS_COLORS.get(status, "#7f7f7f")
     return (
         f'<span class="nbm-status nbm-status-{html.escape(status)}" '
         f'style="color:{color};font-weight:600">{html.escape(status)}</span>'
+    )
+
+
+def more_runs_text(count: int) -> str:
+    """The line under a static table that leaves `count` runs out."""
+    return f"{count:,} more run{'s' if count != 1 else ''} — `nm.runs()` has them all"
+
+
+def more_runs_html(count: int) -> str:
+    """`more_runs_text` as HTML (`nm.runs()` in <code>)."""
+    noun = "run" if count == 1 else "runs"
+    return f'<p class="nbm-more">{count:,} more {noun} — <code>nm.runs()</code> has them all</p>'
+
+
+def run_columns(runs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(section, key) of every metric, then every param, of `runs` (each section sorted)."""
+    cols: list[tuple[str, str]] = []
+    for section in ("metrics", "params"):
+        keys: set[str] = set()
+        for d in runs:
+            keys.update(d.get(section) or ())
+        cols += [(section, k) for k in sorted(keys)]
+    return cols
+
+
+def runs_table_html(
+    runs: list[dict[str, Any]], *, marked: set[str] | None = None, limit: int = STATIC_ROWS
+) -> str:
+    """The static runs table: id, name, status, metrics, params, experiment, start, duration.
+
+    The first `limit` runs, then a line saying how many are left out. With `marked`, a first
+    column ticks (✓) the runs in it (the selected ones). Every cell is escaped; it reads the same
+    without its stylesheet or after a sanitizer strips styles.
+    """
+    esc = html.escape
+    cols = run_columns(runs)
+    heads = (["selected"] if marked is not None else []) + ["run_id", "name", "status"]
+    heads += [f"{s}.{k}" for s, k in cols] + ["experiment", "start", "duration"]
+    body = []
+    for d in runs[:limit]:
+        cells = []
+        if marked is not None:
+            cells.append(f"<td>{'✓' if d['run_id'] in marked else ''}</td>")
+        cells += [
+            f"<td><code>{esc(d['run_id'])}</code></td>",
+            f"<td>{esc(d.get('name') or '')}</td>",
+            f"<td>{status_badge(d.get('status') or '')}</td>",
+        ]
+        cells += [f"<td>{esc(fmt_value((d.get(s) or {}).get(k)))}</td>" for s, k in cols]
+        cells += [
+            f"<td>{esc(d.get('experiment') or '')}</td>",
+            f"<td>{esc(local_time(d.get('start')))}</td>",
+            f"<td>{esc(human_duration(d.get('duration')))}</td>",
+        ]
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    head = "".join(f"<th>{esc(h)}</th>" for h in heads)
+    more = len(runs) - limit
+    return (
+        f"{TABLE_STYLE}<table class='nbm-table nbm-static'>"
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        + (more_runs_html(more) if more > 0 else "")
     )
 
 
@@ -69,13 +202,7 @@ class RunTable(Result):
         }
 
     def _columns(self) -> list[tuple[str, str]]:
-        cols: list[tuple[str, str]] = []
-        for section in ("metrics", "params"):
-            keys: set[str] = set()
-            for d in self.runs:
-                keys.update(d.get(section) or ())
-            cols += [(section, k) for k in sorted(keys)]
-        return cols
+        return run_columns(self.runs)
 
     def _footer(self) -> str:
         parts = [f"{len(self.runs)} run{'s' if len(self.runs) != 1 else ''}"]
@@ -110,35 +237,23 @@ class RunTable(Result):
         return text_table(header, rows) + "\n" + self._footer() + more
 
     def to_html(self) -> str:
-        esc = html.escape
-        cols = self._columns()
-        head = "".join(
-            f"<th>{esc(h)}</th>"
-            for h in ["run_id", "name", "experiment", "status", "start", "duration"]
-        ) + "".join(f"<th>{esc(s)}.{esc(k)}</th>" for s, k in cols)
-        body = []
-        for d in self.runs:
-            cells = [
-                f"<td><code>{esc(d['run_id'])}</code></td>",
-                f"<td>{esc(d.get('name') or '')}</td>",
-                f"<td>{esc(d.get('experiment') or '')}</td>",
-                f"<td>{status_badge(d.get('status') or '')}</td>",
-                f"<td>{esc(short_time(d.get('start')))}</td>",
-                f"<td>{esc(fmt_duration(d.get('duration')))}</td>",
-            ] + [f"<td>{esc(fmt_value((d.get(s) or {}).get(k)))}</td>" for s, k in cols]
-            body.append("<tr>" + "".join(cells) + "</tr>")
+        """The first STATIC_ROWS runs (then how many more), and the footer."""
+        if not self.runs:
+            text = f"no runs{' match ' + self.filter if self.filter else ''}"
+            return f'<div class="nbm-runs"><p>{html.escape(text)}</p></div>'
         return (
-            '<div class="nbm-runs"><table class="nbm-table">'
-            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-            f'<div class="nbm-footer">{esc(self._footer())}</div></div>'
+            f'<div class="nbm-runs">{runs_table_html(self.runs)}'
+            f'<p class="nbm-footer">{html.escape(self._footer())}</p></div>'
         )
 
 
 _DETAIL_STYLE = (
-    "<style>.nbm-kv{border-collapse:collapse;font-size:0.9em}"
-    ".nbm-kv td,.nbm-kv th{padding:2px 8px;border-bottom:1px solid rgba(128,128,128,.25);"
-    "text-align:left;vertical-align:middle}"
-    ".nbm-run pre,.nbm-run-detail pre{max-height:30em;overflow:auto;margin:2px 0 8px}</style>"
+    table_css("nbm-kv")[: -len("</style>")] + "table.nbm-kv.nbm-kv th{white-space:nowrap}"
+    ".nbm-run h5,.nbm-run-detail h5{margin:10px 0 2px}"
+    ".nbm-packages summary{cursor:pointer;margin:8px 0 2px}"
+    ".nbm-run pre,.nbm-run-detail pre{max-height:30em;overflow:auto;margin:2px 0 8px;"
+    "background:var(--jp-layout-color2, transparent);color:var(--jp-content-font-color1, inherit)}"
+    "</style>"
 )
 _SPARK_POINTS = 240  # per metric sparkline
 
@@ -149,7 +264,7 @@ def _kv_table(rows: list[tuple[str, str]], *, raw_values: bool = False) -> str:
     if not rows:
         return "<i>none</i>"
     body = "".join(
-        f"<tr><th>{esc(k)}</th><td>{v if raw_values else esc(v)}</td></tr>" for k, v in rows
+        f"<tr><th>{esc(k)}</th>{f'<td>{v}</td>' if raw_values else td(v)}</tr>" for k, v in rows
     )
     return f"<table class='nbm-table nbm-kv'>{body}</table>"
 
@@ -200,9 +315,9 @@ class RunDetail(Result):
             ("name", d.get("name") or ""),
             ("experiment", d.get("experiment") or ""),
             ("status", d.get("status") or ""),
-            ("start", d.get("start") or ""),
-            ("end", d.get("end") or ""),
-            ("duration", fmt_duration(d.get("duration"))),
+            ("start", local_time(d.get("start"))),
+            ("end", local_time(d.get("end"))),
+            ("duration", human_duration(d.get("duration"))),
         ]
         if d.get("parent"):
             overview.append(("parent", d["parent"]))
@@ -212,7 +327,7 @@ class RunDetail(Result):
             overview.append(("previous run of this cell", d["previous"]))
         series = d.get("series") or {}
         metrics = [
-            (k, f"{fmt_value(v)}  ({len(series.get(k, []))} points)")
+            (k, f"{fmt_value(v)}  ({plural(len(series.get(k, [])), 'point')})")
             for k, v in sorted((d.get("metrics") or {}).items())
         ]
         env = d.get("env") or {}
@@ -330,9 +445,9 @@ class RunDetail(Result):
             ("run_id", d["run_id"]),
             ("name", d.get("name") or ""),
             ("experiment", d.get("experiment") or ""),
-            ("start", d.get("start") or ""),
-            ("end", d.get("end") or ""),
-            ("duration", fmt_duration(d.get("duration"))),
+            ("start", local_time(d.get("start"))),
+            ("end", local_time(d.get("end"))),
+            ("duration", human_duration(d.get("duration"))),
         ]
         for key, label in (("parent", "parent"), ("previous", "previous run of this cell")):
             if d.get(key):
@@ -341,14 +456,16 @@ class RunDetail(Result):
             run.append(("children", ", ".join(d["children"])))
         run += [("flag", str(f)) for f in d.get("flags") or []]
         status = [("status", status_badge(d.get("status") or ""))]
+        metrics = [(k, fmt_value(v)) for k, v in sorted((d.get("metrics") or {}).items())]
         params = [(k, fmt_value(v)) for k, v in sorted((d.get("params") or {}).items())]
         tags = [(k, fmt_value(v)) for k, v in sorted((d.get("tags") or {}).items())]
         return (
-            _kv_table(status, raw_values=True)
-            + _kv_table(run)
-            + "<h4>Params</h4>"
-            + _kv_table(params)
-            + ("<h4>Tags</h4>" + _kv_table(tags) if tags else "")
+            _kv_table(status + [(k, html.escape(v)) for k, v in run], raw_values=True)
+            + "<h5>Final metrics</h5>"
+            + (_kv_table(metrics) if metrics else "<i>no metrics</i>")
+            + "<h5>Params</h5>"
+            + (_kv_table(params) if params else "<i>no params</i>")
+            + ("<h5>Tags</h5>" + _kv_table(tags) if tags else "")
         )
 
     def _metrics_html(self) -> str:
@@ -372,7 +489,8 @@ class RunDetail(Result):
             )
             rows.append(
                 f"<tr><th>{esc(name)}</th><td>{esc(fmt_value(metrics.get(name)))}</td>"
-                f"<td>{len(values):,} points</td><td>{spark}</td></tr>"
+                f"<td>{len(values):,} point{'s' if len(values) != 1 else ''}</td>"
+                f"<td>{spark}</td></tr>"
             )
         return (
             "<table class='nbm-table nbm-kv nbm-metrics'><thead><tr><th>metric</th>"
@@ -409,13 +527,31 @@ class RunDetail(Result):
             return "<i>no cells captured</i>"
         parts = []
         for c in cells:
-            color = "#d62728" if c.get("status") == "error" else "inherit"
+            color = "var(--jp-error-color1, #d62728)" if c.get("status") == "error" else "inherit"
             parts.append(
                 f"<div style='color:{color}'>[{esc(str(c.get('n')))}] "
-                f"{esc(str(c.get('status')))} · {esc(fmt_duration(c.get('duration')))}</div>"
+                f"{esc(str(c.get('status')))} · {esc(human_duration(c.get('duration')))}</div>"
                 f"<pre class='nbm-cell'>{esc(c.get('source') or '')}</pre>"
             )
         return "".join(parts)
+
+    def packages(self) -> dict[str, str]:
+        """The Python packages the run had installed, name -> version ({} when not recorded).
+
+        Runs point at one stored environment object (system and packages) instead of carrying
+        the list; it is read from the run's store."""
+        ref = (self.doc.get("env") or {}).get("packages")
+        ws = self._workspace() if ref else None
+        if not ref or ws is None:
+            return {}
+        try:
+            env = json.loads(ws.objects.read_bytes(ref))
+        except (StoreError, ValueError, OSError):  # gone (gc) or damaged: said as not readable
+            return {}
+        found = env.get("packages") if isinstance(env, dict) else None
+        if not isinstance(found, dict):
+            return {}
+        return {str(k): str(v) for k, v in sorted(found.items(), key=lambda kv: str(kv[0]).lower())}
 
     def _environment_html(self) -> str:
         d = self.doc
@@ -425,11 +561,29 @@ class RunDetail(Result):
         if git:
             dirty = {True: " (dirty)", False: "", None: ""}.get(git.get("dirty"), "")
             rows.append(("git", f"{git.get('commit') or '?'}{dirty} on {git.get('branch')}"))
-        if env.get("packages"):
-            rows.append(("packages (object)", str(env["packages"])))
         rows += [(f"${k}", fmt_value(v)) for k, v in (env.get("vars") or {}).items()]
         rows += [(f"seed.{k}", fmt_value(v)) for k, v in (d.get("seeds") or {}).items()]
-        return _kv_table(rows)
+        return _kv_table(rows) + self.packages_html()
+
+    def packages_html(self) -> str:
+        """The installed packages as a sorted name/version table, folded under a count."""
+        esc = html.escape
+        packages = self.packages()
+        if not packages:
+            recorded = (self.doc.get("env") or {}).get("packages")
+            why = "not readable from this store" if recorded else "not recorded"
+            return f"<h5>Packages</h5><i>packages {why}</i>"
+        body = "".join(
+            f"<tr><td>{esc(name)}</td><td>{esc(version)}</td></tr>"
+            for name, version in packages.items()
+        )
+        count = len(packages)
+        return (
+            f"<details class='nbm-packages'><summary>{count:,} "
+            f"package{'s' if count != 1 else ''} installed</summary>"
+            "<table class='nbm-table nbm-kv'><thead><tr><th>package</th><th>version</th></tr>"
+            f"</thead><tbody>{body}</tbody></table></details>"
+        )
 
     def _output_html(self) -> str:
         esc = html.escape
@@ -443,7 +597,7 @@ class RunDetail(Result):
     def _traceback_html(self) -> str:
         err = self.doc.get("error") or {}
         text = err.get("traceback") or f"{err.get('type')}: {err.get('message')}"
-        return f"<pre class='nbm-traceback' style='color:#a00'>{html.escape(text)}</pre>"
+        return f"<pre class='nbm-traceback'>{html.escape(text)}</pre>"
 
     def _figures_html(self) -> str:
         """The run's figures inline (the widget shows them live instead)."""

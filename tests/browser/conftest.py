@@ -1,8 +1,9 @@
 """A real Jupyter server (JupyterLab 4 or Notebook 7) and a real Chromium, driven by Playwright.
 
-Each server runs on a free loopback port in its own temporary project folder, with that folder's
-`.nbmlops` as the store (never the repo's), its own Jupyter config/settings folders, and is
-stopped by its own pid when the session ends. Chromium is Debian's (`/usr/bin/chromium`, or
+Each server runs on a free loopback port in its own temporary project folder, with its own
+Jupyter config/settings folders, and is stopped by its own pid when the session ends. Each
+notebook a test opens sits in a folder of its own with its own store (`nb-mlops init`; never the
+repo's), so no test module sees another's runs. Chromium is Debian's (`/usr/bin/chromium`, or
 `$NB_MLOPS_CHROMIUM`): these tests never download a browser, and they fail (never skip) when
 Playwright or Chromium is missing.
 
@@ -15,6 +16,7 @@ a full-page screenshot there and gets the server log in its report.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -63,7 +65,9 @@ CURVES_SELECTOR = ".nbm-curves.js-plotly-plot, .nbm-curves .js-plotly-plot"
 
 # ---------------------------------------------------------------------- the notebook under test
 MALICIOUS = "<img src=x onerror=alert(1)>"
-RUNS = {"fast": 0.05, "medium": 0.02, "slow": 0.008}
+# A Korean run name: the screenshots show that CJK text renders (Debian's fonts-noto-cjk).
+KOREAN = "느린-실험"
+RUNS = {"fast": 0.05, "medium": 0.02, "slow": 0.008, KOREAN: 0.003}
 CELL_RUN = "cell-run"
 RUN_NAMES = [*RUNS, CELL_RUN, MALICIOUS]
 
@@ -134,7 +138,47 @@ def write_widgets_notebook(path: Path) -> WidgetsNotebook:
         ("show", "%track show fast"),
         ("show_malicious", f'%track show "{MALICIOUS}"'),
     ]
-    cells: list[Any] = [new_markdown_cell("# nb-mlops widgets (written by tests/browser)")]
+    return _write_cells(path, sources, "# nb-mlops widgets (written by tests/browser)")
+
+
+# The wire notebook: issue 11's measure, one `%track runs` over 5 runs x 3 metrics x 100 points,
+# shown twice (the second display is warm: plotly.js already loaded), then a live chart of a
+# `%%track` cell logging the same 3 metrics x 100 points.
+WIRE_RUNS, WIRE_POINTS = 5, 100
+WIRE_METRICS = ("loss", "accuracy", "lr")
+
+
+def write_wire_notebook(path: Path) -> WidgetsNotebook:
+    """Write the wire notebook (cells: setup, runs, again, live)."""
+    log = (
+        "nm.log_metrics({'loss': math.exp(-0.03 * s) + 0.01 * r, "
+        "'accuracy': 1 - math.exp(-0.03 * s) - 0.01 * r, 'lr': 0.1 * 0.99 ** s}, step=s)"
+    )
+    sources: list[tuple[str | None, str]] = [
+        ("setup", "%load_ext nb_mlops\nimport math, time\nimport nb_mlops as nm"),
+        (
+            "fill",
+            f"for r in range({WIRE_RUNS}):\n"
+            "    params = {'lr': 0.01 * (r + 1), 'layers': r + 2, 'opt': ['adam', 'sgd'][r % 2]}\n"
+            "    with nm.start_run(f'wire-{r}', params=params):\n"
+            f"        for s in range({WIRE_POINTS}):\n"
+            f"            {log}",
+        ),
+        ("runs", "%track runs"),
+        ("again", "%track runs"),
+        (
+            "live",
+            "%%track -n live-run\nr = 0\n"
+            f"for s in range({WIRE_POINTS}):\n"
+            f"    {log}\n"
+            "    time.sleep(0.012)",
+        ),
+    ]
+    return _write_cells(path, sources, "# nb-mlops wire measure (written by tests/browser)")
+
+
+def _write_cells(path: Path, sources: list[tuple[str | None, str]], title: str) -> WidgetsNotebook:
+    cells: list[Any] = [new_markdown_cell(title)]
     where: dict[str, int] = {}
     for key, src in sources:
         if key:
@@ -161,6 +205,36 @@ def require_browser() -> None:
         pytest.fail(f"Playwright (Python) is not installed ({exc}): {SETUP_HINT}", pytrace=False)
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
         pytest.fail(f"no Chromium at {CHROMIUM}: {SETUP_HINT}", pytrace=False)
+
+
+LABEXTENSION = "nb-mlops"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@functools.cache
+def labextension_line() -> str:
+    """The `jupyter labextension list` line of our extension ('' when it is not installed)."""
+    done = subprocess.run(
+        [jupyter_command(), "labextension", "list"],
+        capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    for line in ANSI.sub("", done.stdout + done.stderr).splitlines():
+        if line.split()[:1] == [LABEXTENSION]:
+            return line.strip()
+    return ""
+
+
+def require_labextension() -> None:
+    """Fail (never skip) when our labextension is not installed, enabled and OK: the charts and
+    the VIEW wrapper are drawn by it."""
+    line = labextension_line()
+    if not line or "enabled" not in line or "OK" not in line:
+        pytest.fail(
+            f"the {LABEXTENSION} labextension is not enabled and OK in this venv "
+            f"(`jupyter labextension list`: {line or 'not listed'}); `./dev setup` builds and "
+            "installs it",
+            pytrace=False,
+        )
 
 
 def free_port() -> int:
@@ -212,8 +286,11 @@ class JupyterServer:
         return f"http://127.0.0.1:{self.port}"
 
     def notebook_url(self, rel: str) -> str:
-        prefix = "/lab/tree/" if self.app == "lab" else "/notebooks/"
-        return f"{self.base}{prefix}{rel}?token={self.token}"
+        if self.app != "lab":
+            return f"{self.base}/notebooks/{rel}?token={self.token}"
+        # `reset`: the page opens this notebook alone, not the tabs an earlier test left open
+        # (their outputs would match the same selectors)
+        return f"{self.base}/lab/tree/{rel}?reset&token={self.token}"
 
     def api(self, path: str, method: str = "GET", timeout: float = 10) -> Any:
         req = urllib.request.Request(
@@ -255,16 +332,27 @@ class JupyterServer:
             self.proc.wait(timeout=10)
 
 
-def start_jupyter(app: str, root: Path, work: Path, attempts: int = 3) -> JupyterServer:
-    """Start `jupyter {app}` on a free port with an isolated config and store; wait for it."""
+def start_jupyter(
+    app: str,
+    root: Path,
+    work: Path,
+    attempts: int = 3,
+    *,
+    settings: dict[str, dict[str, Any]] | None = None,
+    disabled: tuple[str, ...] = (),
+) -> JupyterServer:
+    """Start `jupyter {app}` on a free port with an isolated config and store; wait for it.
+
+    `settings`: more user settings (file name -> document); `disabled`: labextensions disabled
+    with `jupyter labextension disable --level=user` in this server's own config folder."""
     config = work / "jupyter-config"
-    for rel, doc in USER_SETTINGS.items():
+    for rel, doc in {**USER_SETTINGS, **(settings or {})}.items():
         f = config / "lab" / "user-settings" / rel
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text(json.dumps(doc))
     env = dict(os.environ)
+    env.pop("NB_MLOPS_HOME", None)  # each notebook's folder has its own store (notebook_page)
     env.update(
-        NB_MLOPS_HOME=str(root / ".nbmlops"),
         JUPYTER_CONFIG_DIR=str(config),
         JUPYTER_RUNTIME_DIR=str(work / "jupyter-runtime"),
         JUPYTERLAB_WORKSPACES_DIR=str(work / "lab-workspaces"),
@@ -273,6 +361,8 @@ def start_jupyter(app: str, root: Path, work: Path, attempts: int = 3) -> Jupyte
     )
     env.pop("JUPYTER_TOKEN", None)
     env.pop("JUPYTERLAB_SETTINGS_DIR", None)
+    for name in disabled:
+        disable_labextension(name, env, config)
     last = ""
     for attempt in range(attempts):
         port, token = free_port(), secrets.token_hex(16)
@@ -287,6 +377,8 @@ def start_jupyter(app: str, root: Path, work: Path, attempts: int = 3) -> Jupyte
             f"--IdentityProvider.token={token}",
             "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.root_dir={root}",
+            # window.jupyterapp: tests run cells, save and switch themes through its commands
+            f"--{'LabApp' if app == 'lab' else 'JupyterNotebookApp'}.expose_app_in_browser=True",
         ]
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
@@ -308,6 +400,23 @@ def start_jupyter(app: str, root: Path, work: Path, attempts: int = 3) -> Jupyte
     pytest.fail(f"jupyter {app} did not answer /api/status\n--- server log ---\n{last}")
 
 
+def disable_labextension(name: str, env: dict[str, str], config: Path) -> None:
+    """`jupyter labextension disable --level=user NAME` with JUPYTER_CONFIG_DIR = `config`: only
+    the server started with that config folder sees it disabled."""
+    done = subprocess.run(
+        [jupyter_command(), "labextension", "disable", "--level=user", name],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    page_config = config / "labconfig" / "page_config.json"
+    written = page_config.is_file() and name in page_config.read_text()
+    if done.returncode != 0 or not written:
+        pytest.fail(
+            f"could not disable {name} in {config} (exit {done.returncode}):\n"
+            f"{done.stdout}{done.stderr}",
+            pytrace=False,
+        )
+
+
 # ------------------------------------------------------------------------------ the page
 class NotebookUI:
     """A notebook open in JupyterLab or Notebook 7 (both use JupyterLab's notebook DOM)."""
@@ -319,6 +428,7 @@ class NotebookUI:
         self.rel = nb.path.relative_to(server.root).as_posix()
         self.dialogs: list[tuple[str, str]] = []
         self.console: list[str] = []
+        self.wire = Wire(page)  # attached before the page opens its kernel websocket
         page.on("dialog", self._on_dialog)
         page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
         page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
@@ -326,7 +436,10 @@ class NotebookUI:
     def _on_dialog(self, dialog: Any) -> None:
         self.dialogs.append((dialog.type, dialog.message))
         with contextlib.suppress(Exception):
-            dialog.dismiss()
+            if dialog.type == "beforeunload":
+                dialog.accept()  # a reload or reopen the test asked for goes ahead
+            else:
+                dialog.dismiss()
 
     # -- opening and running
     def open(self) -> None:
@@ -412,7 +525,7 @@ class NotebookUI:
         return self.page.locator(".jp-Notebook .jp-Cell").nth(self.nb.cells[key])
 
     def output(self, key: str) -> Any:
-        return self.cell(key).locator(".jp-OutputArea")
+        return self.cell(key).locator(".jp-Cell-outputArea")  # not an Output widget's area
 
     def screenshot(self, name: str, locator: Any | None = None) -> Path:
         """A PNG of `locator` (else the viewport) in test-artifacts/screenshots/.
@@ -486,6 +599,223 @@ class NotebookUI:
         """Dialogs other than beforeunload (which Jupyter itself may raise)."""
         return [d for d in self.dialogs if d[0] != "beforeunload"]
 
+    # -- through the front end's own commands (window.jupyterapp)
+    def command(self, name: str, args: dict[str, Any] | None = None) -> None:
+        """Start a JupyterLab command without waiting for it (a dialog could keep it pending)."""
+        self.page.evaluate(
+            "([n, a]) => { void window.jupyterapp.commands.execute(n, a); }", [name, args or {}]
+        )
+
+    def run_cell(self, key: str, timeout_s: float = RUN_ALL_S) -> None:
+        """Run the cell `key` and return once it has executed (its outputs are in the model)."""
+        self.page.evaluate(
+            """async ([i, ms]) => {
+                const nb = window.jupyterapp.shell.currentWidget.content;
+                nb.activeCellIndex = i;
+                const run = window.jupyterapp.commands.execute('notebook:run-cell');
+                const late = new Promise((_, no) => setTimeout(
+                    () => no(new Error('cell ' + i + ' still running after ' + ms + ' ms')), ms));
+                await Promise.race([run, late]);
+            }""",
+            [self.nb.cells[key], int(timeout_s * 1000)],
+        )
+        self.wait_kernel_idle(timeout_s)
+
+    def save(self) -> None:
+        """Save the notebook and wait until the model is clean."""
+        self.command("docmanager:save")
+        self.page.wait_for_function(
+            """() => { const w = window.jupyterapp.shell.currentWidget;
+                return w && w.context && !w.context.model.dirty; }""",
+            timeout=30_000,
+        )
+
+    def kernel_id(self) -> str | None:
+        for s in self.server.api("/api/sessions"):
+            if s.get("path") == self.rel or (s.get("notebook") or {}).get("path") == self.rel:
+                return (s.get("kernel") or {}).get("id")
+        return None
+
+    def wait_notebook(self) -> None:
+        self.page.wait_for_function(
+            "() => !!window.jupyterapp && !!document.querySelector('.jp-Notebook .jp-CodeCell')",
+            timeout=PAGE_LOAD_S * 1000,
+        )
+        self.wait_kernel_idle(PAGE_LOAD_S)
+
+    def reload(self) -> None:
+        """Save, then reload the page (the kernel lives on)."""
+        self.save()
+        self.page.reload(wait_until="domcontentloaded", timeout=PAGE_LOAD_S * 1000)
+        self.wait_notebook()
+
+    def reopen(self) -> None:
+        """Save, close the notebook and open it again (the kernel lives on). JupyterLab: close
+        its tab and open the file; Notebook 7 (one notebook per page): go to the file browser,
+        then back to the notebook."""
+        self.save()
+        if self.server.app == "lab":
+            self.page.evaluate("() => window.jupyterapp.shell.currentWidget.close()")
+            self.page.wait_for_function(
+                "() => !document.querySelector('.jp-Notebook .jp-CodeCell')", timeout=30_000
+            )
+            self.command("docmanager:open", {"path": self.rel})
+        else:
+            self.page.goto(
+                f"{self.server.base}/tree?token={self.server.token}", wait_until="domcontentloaded"
+            )
+            self.page.wait_for_selector(".jp-DirListing", timeout=PAGE_LOAD_S * 1000)
+            self.page.goto(self.server.notebook_url(self.rel), wait_until="domcontentloaded")
+        self.wait_notebook()
+
+    # -- what the outputs show
+    def charts(self, key: str) -> list[dict[str, Any]]:
+        """Every plotly graph in a cell's output: its kind, traces (name, colour, points), the
+        SVG paths drawn, the parallel coordinates' axes and lines, and its theme colours."""
+        return self.output(key).evaluate(CHARTS_JS)
+
+    def wait_charts(
+        self, key: str, curves: int = 1, parcoords: int = 0, timeout_s: float = WIDGET_S
+    ) -> list[dict[str, Any]]:
+        """Wait until the output shows at least `curves` line charts with drawn lines and
+        `parcoords` parallel coordinates with their axes; return `charts(key)`."""
+
+        def ready() -> list[dict[str, Any]] | None:
+            charts = self.charts(key)
+            lines = [c for c in charts if c["kind"] == "xy" and drawn_lines(c)]
+            par = [c for c in charts if c["kind"] == "parcoords" and c["parcoords"]["axes"]]
+            return charts if len(lines) >= curves and len(par) >= parcoords else None
+
+        return poll(ready, timeout_s, f"the charts of the {key!r} output are not drawn")
+
+    def problems(self, key: str | None = None) -> list[str]:
+        """Error boxes and widget failures in one output (or the whole notebook)."""
+        root = self.output(key) if key else self.page.locator(".jp-Notebook").first
+        return root.evaluate(PROBLEMS_JS)
+
+
+# JS: the plotly graphs under `root`, as plain data (see NotebookUI.charts).
+CHARTS_JS = """(root) => Array.from(root.querySelectorAll('.js-plotly-plot')).map(gd => {
+    const data = gd.data || [];
+    const full = gd._fullData || [];
+    const fl = gd._fullLayout || {};
+    const par = data.length > 0 && data[0].type === 'parcoords';
+    const dims = par ? (data[0].dimensions || []) : [];
+    const box = gd.getBoundingClientRect();
+    return {
+        kind: par ? 'parcoords' : 'xy',
+        traces: data.map((t, i) => {
+            const f = full.find(x => x.index === i) || {};
+            const line = (f.line && f.line.color) || (t.line && t.line.color) || null;
+            return {
+                name: String(t.name ?? ''), meta: t.meta ?? null,
+                visible: f.visible ?? t.visible ?? true,
+                points: (t.x || t.y || []).length,
+                color: typeof line === 'string' ? line : null,
+                opacity: f.opacity ?? t.opacity ?? 1,
+            };
+        }),
+        paths: Array.from(gd.querySelectorAll('.scatterlayer .trace path.js-line'))
+            .map(p => (p.getAttribute('d') || '').length),
+        scatterTraces: gd.querySelectorAll('.scatterlayer .trace').length,
+        parcoords: par ? {
+            dims: dims.length,
+            lines: dims.length ? (dims[0].values || []).length : 0,
+            axes: gd.querySelectorAll('.parcoords .y-axis').length,
+        } : null,
+        title: (fl.title && fl.title.text) || null,
+        font: (fl.font && fl.font.color) || null,
+        paper: fl.paper_bgcolor || null,
+        size: [Math.round(box.width), Math.round(box.height)],
+        text: (gd.textContent || '').slice(0, 3000),
+    };
+})"""
+
+PROBLEMS_JS = """(root) => {
+    const out = [];
+    root.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]')
+        .forEach(e => out.push('error output: ' + e.innerText.slice(0, 400)));
+    const text = root.innerText || '';
+    for (const bad of ['Error displaying widget', 'Loading widget...', 'No renderer could be found',
+                       'Model not found', 'Javascript Error', 'Failed to load model']) {
+        if (text.includes(bad)) out.push('the page says: ' + bad);
+    }
+    return out;
+}"""
+
+
+def drawn_lines(chart: dict[str, Any]) -> int:
+    """How many SVG lines of a line chart hold a real path (more than a point)."""
+    return sum(1 for n in chart["paths"] if n > 20)
+
+
+class Wire:
+    """What the page receives over its kernel websocket(s), and the HTTP requests it makes.
+
+    `mark()` starts a measure; `settle()` waits until no frame came for `quiet_s`; `since()`
+    is the bytes and frames received since the mark (payload sizes, UTF-8 for text frames)."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.received = 0
+        self.frames = 0
+        self.last_frame = time.monotonic()
+        self.requests: list[tuple[str, int]] = []
+        self._mark = (0, 0)
+        page.on("websocket", self._socket)
+        page.on("requestfinished", self._request)
+
+    def _socket(self, ws: Any) -> None:
+        if "/channels" in ws.url:  # the kernel's channels (not /api/events/subscribe)
+            ws.on("framereceived", self._frame)
+
+    def _frame(self, payload: Any) -> None:
+        size = len(payload.encode("utf-8")) if isinstance(payload, str) else len(payload)
+        self.received += size
+        self.frames += 1
+        self.last_frame = time.monotonic()
+
+    def _request(self, request: Any) -> None:
+        try:
+            size = int(request.sizes()["responseBodySize"])
+        except Exception:
+            size = -1
+        self.requests.append((request.url, size))
+
+    def mark(self) -> None:
+        self._mark = (self.received, self.frames)
+
+    def since(self) -> dict[str, int]:
+        return {"bytes": self.received - self._mark[0], "frames": self.frames - self._mark[1]}
+
+    def settle(self, quiet_s: float = 1.5, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.page.wait_for_timeout(250)  # lets Playwright deliver pending frame events
+            if time.monotonic() - self.last_frame >= quiet_s:
+                return
+
+    def bundles(self, min_bytes: int = 800_000) -> list[tuple[str, int]]:
+        """Requests for labextension chunks of at least `min_bytes`: plotly.js (3.5-4.8 MB, over
+        1 MB even compressed); no other extension chunk of this venv reaches 300 KB."""
+        return [
+            (url.split("?")[0], size)
+            for url, size in self.requests
+            if "/extensions/" in url and size >= min_bytes
+        ]
+
+    def forget_requests(self) -> None:
+        self.requests.clear()
+
+
+def save_figures(name: str, figures: dict[str, Any]) -> Path:
+    """Measured figures as JSON in test-artifacts/figures/NAME.json (the report quotes them)."""
+    folder = REPO / "test-artifacts" / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(figures, indent=1, default=str) + "\n", encoding="utf-8")
+    return path
+
 
 def poll(fn: Callable[[], Any], timeout_s: float, what: str, interval: float = 0.25) -> Any:
     """Call `fn` until it returns something truthy; fail with `what` and the last value."""
@@ -517,12 +847,15 @@ def browser() -> Iterator[Any]:
     pw.stop()
 
 
-def _server(app: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+def _server(
+    app: str, tmp_path_factory: pytest.TempPathFactory, **options: Any
+) -> Iterator[JupyterServer]:
     require_browser()
+    require_labextension()
     work = tmp_path_factory.mktemp(f"{app}-server")
     root = work / "project"
     root.mkdir()
-    server = start_jupyter(app, root, work)
+    server = start_jupyter(app, root, work, **options)
     try:
         yield server
     finally:
@@ -531,19 +864,63 @@ def _server(app: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jupy
 
 @pytest.fixture(scope="session")
 def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    """`jupyter lab` in a temporary project folder (store: its .nbmlops)."""
+    """`jupyter lab` in a temporary project folder (each notebook folder: its own store)."""
     yield from _server("lab", tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def notebook7_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    """`jupyter notebook` (Notebook 7) in a temporary project folder (store: its .nbmlops)."""
+    """`jupyter notebook` (Notebook 7) in a temporary project folder (each notebook folder:
+    its own store)."""
     yield from _server("notebook", tmp_path_factory)
 
 
-def executed_notebook(browser: Any, server: JupyterServer, name: str) -> Iterator[NotebookUI]:
-    """Write the widgets notebook into the server's folder, open it, run all cells, wait."""
-    nb = write_widgets_notebook(server.root / name)
+@pytest.fixture(scope="session")
+def lab_nowidgets_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    """`jupyter lab` with the widget manager (@jupyter-widgets/jupyterlab-manager) disabled in
+    its own config folder: no widget can render there."""
+    yield from _server("lab", tmp_path_factory, disabled=(WIDGET_MANAGER,))
+
+
+WIDGET_MANAGER = "@jupyter-widgets/jupyterlab-manager"
+
+
+NOTEBOOKS: dict[str, Callable[[Path], WidgetsNotebook]] = {
+    "widgets": write_widgets_notebook,
+    "wire": write_wire_notebook,
+}
+
+
+def init_store(folder: Path) -> Path:
+    """`nb-mlops init FOLDER`: a store of its own for the notebooks in `folder` (their kernels
+    start there and find it), so no test module sees another's runs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cli = Path(sys.executable).with_name("nb-mlops")
+    env = {k: v for k, v in os.environ.items() if k != "NB_MLOPS_HOME"}
+    done = subprocess.run(
+        [str(cli), "init", str(folder)],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    store = folder / ".nbmlops"
+    if done.returncode != 0 or not store.is_dir():
+        pytest.fail(f"nb-mlops init {folder} failed:\n{done.stdout}{done.stderr}", pytrace=False)
+    return store
+
+
+@contextlib.contextmanager
+def notebook_page(
+    browser: Any,
+    server: JupyterServer,
+    name: str,
+    kind: str = "widgets",
+    run: Callable[[NotebookUI], None] = NotebookUI.run_all_and_wait,
+) -> Iterator[NotebookUI]:
+    """Write a notebook (`kind`: widgets or wire) into the server's folder, open it in a new
+    browser context, `run` it (default: Run All Cells, then wait); closed on exit. A failure
+    while opening or running leaves a screenshot and says what the console and server said."""
+    folder = server.root / Path(name).stem
+    init_store(folder)
+    nb = NOTEBOOKS[kind](folder / name)
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(30_000)
     page = context.new_page()
@@ -551,9 +928,9 @@ def executed_notebook(browser: Any, server: JupyterServer, name: str) -> Iterato
     try:
         try:
             ui.open()
-            ui.run_all_and_wait()
+            run(ui)
         except Exception as exc:
-            shot = screenshot_path(f"FAILED-{server.label}-run-all")
+            shot = screenshot_path(f"FAILED-{server.label}-{nb.path.stem}-run")
             with contextlib.suppress(Exception):
                 page.screenshot(path=str(shot), full_page=True, timeout=15_000)
             pytest.fail(
@@ -566,6 +943,18 @@ def executed_notebook(browser: Any, server: JupyterServer, name: str) -> Iterato
         yield ui
     finally:
         context.close()
+
+
+def executed_notebook(browser: Any, server: JupyterServer, name: str) -> Iterator[NotebookUI]:
+    """The widgets notebook open in the server, every cell run."""
+    with notebook_page(browser, server, name) as ui:
+        yield ui
+
+
+@pytest.fixture(scope="session")
+def open_notebook(browser: Any) -> Callable[..., Any]:
+    """`with open_notebook(server, "x.ipynb", kind="wire", run=fn) as ui:` (see notebook_page)."""
+    return functools.partial(notebook_page, browser)
 
 
 @pytest.fixture(scope="session")
@@ -587,20 +976,34 @@ def notebook7_ui(browser: Any, notebook7_server: JupyterServer) -> Iterator[Note
 
 
 @dataclass(frozen=True)
+class Executed:
+    """A notebook executed by `jupyter nbconvert --execute` (which saves the widget state in
+    `metadata.widgets`, as papermill and `./dev lab --headless` do)."""
+
+    nb: WidgetsNotebook
+    path: Path
+    notebook: Any = field(repr=False)
+    env: dict[str, str] = field(repr=False)
+    log: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class StaticExport:
-    """The widgets notebook executed by nbconvert, stripped of widget state, exported to HTML."""
+    """The executed widgets notebook exported to HTML with no kernel, with its saved widget state
+    (`state`) or stripped of it (`stripped`)."""
 
     nb: WidgetsNotebook
     executed: Any = field(repr=False)  # the executed notebook (widget state in its metadata)
     html_path: Path
     html: str = field(repr=False)
     log: str = field(repr=False)
+    variant: str = "stripped"
 
 
 def _nbconvert(args: list[str], cwd: Path, env: dict[str, str], what: str) -> str:
     done = subprocess.run(
         [jupyter_command(), "nbconvert", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=RUN_ALL_S,
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=RUN_ALL_S * 2,
     )  # fmt: skip
     log = done.stdout + done.stderr
     if done.returncode != 0:
@@ -608,15 +1011,12 @@ def _nbconvert(args: list[str], cwd: Path, env: dict[str, str], what: str) -> st
     return log
 
 
-@pytest.fixture(scope="module")
-def static_export(tmp_path_factory: pytest.TempPathFactory) -> StaticExport:
-    """Execute the widgets notebook with a kernel (nbconvert --execute, store in the temporary
-    project), drop `metadata.widgets` as a viewer without widget state would, then convert to
-    HTML with no kernel: what nbconvert, GitHub or an e-mailed .html shows."""
-    work = tmp_path_factory.mktemp("static")
+def nbconvert_execute(work: Path, write: Callable[[Path], WidgetsNotebook]) -> Executed:
+    """Write a notebook into `work`/project and execute it with nbconvert (store: that project's
+    .nbmlops; Jupyter and IPython folders of its own); fail on any error output."""
     root = work / "project"
-    root.mkdir()
-    nb = write_widgets_notebook(root / "widgets.ipynb")
+    root.mkdir(parents=True, exist_ok=True)
+    nb = write(root / "notebook.ipynb")
     env = dict(os.environ)
     env.update(
         NB_MLOPS_HOME=str(root / ".nbmlops"),
@@ -627,9 +1027,10 @@ def static_export(tmp_path_factory: pytest.TempPathFactory) -> StaticExport:
     log = _nbconvert(
         ["--to", "notebook", "--execute", f"--ExecutePreprocessor.timeout={RUN_ALL_S}",
          "--ExecutePreprocessor.kernel_name=python3", "--output", "executed.ipynb", nb.path.name],
-        root, env, "execute the widgets notebook",
+        root, env, f"execute {nb.path.name}",
     )  # fmt: skip
-    executed = nbformat.read(root / "executed.ipynb", as_version=4)
+    path = root / "executed.ipynb"
+    executed = nbformat.read(path, as_version=4)
     errors = [
         f"cell {i}: {out.get('ename')}: {out.get('evalue')}"
         for i, cell in enumerate(executed.cells)
@@ -637,13 +1038,61 @@ def static_export(tmp_path_factory: pytest.TempPathFactory) -> StaticExport:
         if out.get("output_type") == "error"
     ]
     if errors:
-        pytest.fail("the widgets notebook raised:\n" + "\n".join(errors), pytrace=False)
-    stripped = nbformat.from_dict(json.loads(json.dumps(executed)))
-    stripped.metadata.pop("widgets", None)
-    nbformat.write(stripped, root / "static.ipynb")
-    log += _nbconvert(["--to", "html", "static.ipynb"], root, env, "export HTML")
-    html_path = root / "static.html"
-    return StaticExport(nb, executed, html_path, html_path.read_text(encoding="utf-8"), log)
+        pytest.fail(f"{nb.path.name} raised:\n" + "\n".join(errors), pytrace=False)
+    return Executed(nb, path, executed, env, log)
+
+
+@pytest.fixture(scope="session")
+def executed_widgets(tmp_path_factory: pytest.TempPathFactory) -> Executed:
+    """The widgets notebook executed once by nbconvert (widget state saved)."""
+    return nbconvert_execute(tmp_path_factory.mktemp("executed"), write_widgets_notebook)
+
+
+def export_html(executed: Executed, variant: str) -> StaticExport:
+    """The executed notebook as HTML (nbconvert, no kernel): `state` keeps the saved widget
+    state, `stripped` drops `metadata.widgets` as a viewer without widget state would."""
+    copy = nbformat.from_dict(json.loads(json.dumps(executed.notebook)))
+    if variant == "stripped":
+        copy.metadata.pop("widgets", None)
+    elif "widgets" not in copy.metadata:
+        pytest.fail("nbconvert --execute saved no widget state", pytrace=False)
+    root = executed.path.parent
+    nbformat.write(copy, root / f"{variant}.ipynb")
+    log = _nbconvert(["--to", "html", f"{variant}.ipynb"], root, executed.env, "export HTML")
+    html_path = root / f"{variant}.html"
+    return StaticExport(
+        executed.nb, executed.notebook, html_path, html_path.read_text(encoding="utf-8"),
+        executed.log + log, variant,
+    )  # fmt: skip
+
+
+QUICKSTART = REPO / "notebooks" / "quickstart.ipynb"
+
+
+def copy_quickstart(path: Path) -> WidgetsNotebook:
+    """notebooks/quickstart.ipynb, copied to `path` as it is."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(QUICKSTART, path)
+    return WidgetsNotebook(path, {}, run_names=[])
+
+
+@pytest.fixture(scope="session")
+def executed_quickstart(tmp_path_factory: pytest.TempPathFactory) -> Executed:
+    """The quickstart notebook executed by nbconvert in a temporary project."""
+    return nbconvert_execute(tmp_path_factory.mktemp("quickstart"), copy_quickstart)
+
+
+@pytest.fixture(scope="session")
+def figures() -> Callable[[str, dict[str, Any]], Path]:
+    """`figures("wire-lab", {...})` writes test-artifacts/figures/wire-lab.json."""
+    return save_figures
+
+
+@pytest.fixture(scope="module", params=["state", "stripped"])
+def static_export(request: pytest.FixtureRequest, executed_widgets: Executed) -> StaticExport:
+    """The executed widgets notebook as HTML, with its saved widget state and without it: what
+    nbconvert, GitHub or an e-mailed .html shows."""
+    return export_html(executed_widgets, request.param)
 
 
 # ------------------------------------------------------------------------------ diagnostics

@@ -6,11 +6,13 @@ import re
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
 import nb_mlops as nm
 from nb_mlops.data.diffhtml import (
     MAX_FILES,
     cards_html,
+    counted,
     datadiff_html,
     files_html,
     rowdiff_html,
@@ -37,7 +39,8 @@ def test_the_static_view_of_a_rowdiff_is_the_widgets_row_table() -> None:
     assert rows_html(rd, rd.rows(limit=RowDiff.html_rows)) in page
     assert row_classes(page) == ["nbm-row-changed", "nbm-row-removed", "nbm-row-added"]
     assert page == rd._repr_html_() and str(rd) == rd.to_text()
-    assert "<b>1</b> added" in page and "<b>1</b> removed" in page and "<b>1</b> changed" in page
+    assert "<b>1</b> row added" in page and "<b>1</b> row removed" in page
+    assert "<b>1</b> row changed" in page
     assert EVIL not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
 
 
@@ -52,9 +55,27 @@ def test_a_note_only_when_rows_are_left_out() -> None:
 
 
 def test_cards_are_colored_by_kind_and_escaped() -> None:
-    cards = cards_html([("rows added", 1200, "added"), (EVIL, 1, None)])
+    cards = cards_html([("row added", 1200, "added"), (EVIL, 1, None), ("file renamed", 0, None)])
     assert "<b>1,200</b> rows added" in cards and "rgba(40,167,69" in cards
     assert EVIL not in cards and "background:none" in cards
+    assert "renamed" not in cards  # a card counting nothing is left out
+    assert cards_html([("file added", 0, "added")]) == ""
+
+
+@pytest.mark.parametrize(
+    ("count", "label", "shown"),
+    [
+        (1, "file modified", "file modified"),
+        (2, "file modified", "files modified"),
+        (0, "file added", "files added"),
+        (1, "row added", "row added"),
+        (3, ("schema change", "schema changes"), "schema changes"),
+        (1, ("schema change", "schema changes"), "schema change"),
+        (2, "match found", "matches found"),
+    ],
+)
+def test_counted_labels_are_correct_english(count: int, label, shown: str) -> None:
+    assert counted(count, label) == shown
 
 
 def test_a_datadiff_renders_its_summary_files_and_rows(ws, project: Path) -> None:
@@ -71,7 +92,10 @@ def test_a_datadiff_renders_its_summary_files_and_rows(ws, project: Path) -> Non
     page = diff.to_html()
     assert page == datadiff_html(diff, RowDiff.html_rows) and page == diff._repr_html_()
     assert page.startswith("<div class='nbm-datadiff'>") and "<h4>tables: version 1" in page
-    assert "<b>1</b> files added" in page and "<b>1</b> rows removed" in page
+    assert "<b>1</b> file added" in page and "<b>1</b> row removed" in page
+    assert "<b>1</b> file deleted" in page and "<b>1</b> file modified" in page
+    assert "renamed" not in page  # no empty card
+    assert page.count("row removed") == 1  # one table: its counts are not repeated under it
     assert "class='nbm-file-deleted'" in page and "class='nbm-file-modified'" in page
     assert row_classes(page) == ["nbm-row-changed", "nbm-row-removed"]
     assert "<h5>a.csv</h5>" in page
@@ -89,3 +113,30 @@ def test_the_file_list_is_bounded(ws, project: Path) -> None:
     files = files_html(nm.diff("many", 1, 2))
     assert files.count("class='nbm-file-added'") == MAX_FILES
     assert "… 5 more files" in files
+
+
+def test_a_single_file_dataset_has_no_file_cards_or_list(ws, project: Path) -> None:
+    (project / "one.csv").write_text("id,v\n1,1\n2,2\n")
+    nm.snapshot("one.csv")
+    (project / "one.csv").write_text("id,v\n1,5\n2,2\n3,3\n")
+    nm.snapshot("one.csv")
+    page = nm.diff("one.csv", 1, 2, key="id").to_html()
+    cards = re.findall(r"<span class='nbm-card'[^>]*><b>([\d,]+)</b> ([^<]*)</span>", page)
+    assert cards == [("1", "row added"), ("1", "row changed")]  # nothing empty, no "file" card
+    assert "<table class='nbm-table nbm-files'>" not in page and "file modified" not in page
+    assert "2 → 3 rows, 1 unchanged, 1 cell changed" in page
+    (project / "blob.bin").write_bytes(b"a")
+    nm.snapshot("blob.bin")
+    (project / "blob.bin").write_bytes(b"b")
+    nm.snapshot("blob.bin")
+    blob = nm.diff("blob.bin", 1, 2).to_html()  # no rows to count: the file card says it
+    assert re.findall(r"<b>(\d+)</b> ([^<]*)</span>", blob) == [("1", "file modified")]
+
+
+def test_colours_follow_the_theme_and_sit_beside_text(ws, project: Path) -> None:
+    page = small_diff().to_html()
+    assert "var(--jp-error-color1, #bd2130)" in page and "var(--jp-success-color1, #1e7e34)" in page
+    assert "var(--jp-border-color2," in page
+    assert "table.nbm-rowdiff-table.nbm-rowdiff-table td" in page  # outranks JupyterLab's rules
+    plain = re.sub(r"<[^>]+>", " ", re.sub(r"<style>.*?</style>", "", page))
+    assert "+" in plain and "−" in plain and "→" in plain  # kinds are marked in text too

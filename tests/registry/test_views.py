@@ -19,6 +19,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 import nb_mlops as nm
+from nb_mlops.clock import local_time
 from nb_mlops.errors import ModelNotFound, RefusedError
 from nb_mlops.registry.views import history_view
 
@@ -261,7 +262,7 @@ def test_model_list_holds_counts_latest_aliases(reg: dict[str, Any]) -> None:
     assert data["clf"]["description"] == "churn classifier"
     assert data["clf"]["tags"] == {"team": "risk"}
     assert data["b-model"] == {**data["b-model"], "versions": 1, "archived": 0, "latest": 1}
-    assert data["clf"]["updated"][:19].replace("T", " ") == clf["updated"]
+    assert local_time(data["clf"]["updated"]) == clf["updated"]
 
 
 # ---------------------------------------------------------------------------- one model
@@ -667,3 +668,77 @@ def test_model_view_charts_each_metric_across_versions(reg: dict[str, Any]) -> N
         run.model({"w": 2}, "clf")
     page = nm.models("clf")._repr_html_()
     assert "<b>odd</b>" not in page and "&lt;b&gt;odd&lt;/b&gt; by version" in page
+
+
+# ---------------------------------------------------------------------------- polish
+def _cells(markup: str) -> list[tuple[str, str]]:
+    """(class, text) of every <td> of a view's HTML."""
+    return [
+        (m.group(1) or "", m.group(2))
+        for m in re.finditer(r"<td(?: class='([^']*)')?>(.*?)</td>", markup, re.S)
+    ]
+
+
+def css_rules(markup: str) -> dict[str, str]:
+    """The first <style> of `markup` as {selector: declarations} (rules listing several
+    selectors are split; the declarations of a selector seen twice are joined)."""
+    style = re.search(r"<style>(.*?)</style>", markup, re.S).group(1)
+    out: dict[str, str] = {}
+    for rule in style.split("}"):
+        if "{" not in rule:
+            continue
+        selectors, body = rule.split("{", 1)
+        for sel in selectors.split(","):
+            out[sel.strip()] = out.get(sel.strip(), "") + body + ";"
+    return out
+
+
+def test_registry_tables_read_like_the_runs_table(reg: dict[str, Any]) -> None:
+    long_words = "fine-tuned on the reviews export " + "x" * 60
+    nm.update_model("clf", description=f"a churn classifier, {long_words}")
+    t = "table.nbm-reg.nbm-reg"  # outranks JupyterLab's right-aligning table rules
+    for view in (nm.models(), nm.models("clf"), nm.get_model_version("clf", 1)):
+        page = view._repr_html_()
+        rules = css_rules(page)
+        assert "text-align:left" in rules[f"{t} td"] and "hyphens:manual" in rules[f"{t} td"]
+        assert "white-space:nowrap" in rules[f"{t} .nbm-time"]
+        assert "overflow-wrap:anywhere" in rules[f"{t} .nbm-long"]
+        assert "overflow-wrap:normal" in rules[f"{t} td"]
+        assert "hyphens:auto" not in page and "break-all" not in page
+        assert "text-overflow" not in page and "overflow:hidden" not in page  # nothing clipped
+        for klass, text in _cells(page):
+            if re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d", text):
+                assert klass == "nbm-time", text  # a date stays on one line
+        assert "var(--jp-border-color2," in page and "var(--jp-ui-font-color1," in page
+        assert '<table class="nbm-table nbm-reg">' in page
+    cells = {text: klass for klass, text in _cells(nm.models()._repr_html_())}
+    described = next(t for t in cells if t.startswith("a churn classifier"))
+    assert cells[described] == "nbm-long"  # only a very long token may break anywhere
+    assert cells["clf"] == ""  # a name is never broken
+
+
+def test_registry_times_are_local_and_readable(
+    reg: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "Europe/Paris")
+    time.tzset()
+    try:
+        created = nm.get_model_version("clf", 1).doc["created"]
+        shown = local_time(created)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d CES?T", shown), shown
+        fields = by_first(read_view(nm.get_model_version("clf", 1)).tables["Version"])
+        assert fields["created"][0] == f"{shown} by {WHO}"
+        assert local_time("2026-12-05T09:14:03+00:00") == "2026-12-05 10:14:03 CET"
+        assert local_time("2026-07-05T09:14:03Z") == "2026-07-05 11:14:03 CEST"
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_registry_charts_have_a_text_caption(reg: dict[str, Any]) -> None:
+    page = nm.models("clf")._repr_html_()
+    without_svg = re.sub(r"<svg.*?</svg>", "", page, flags=re.S)
+    caption = re.search(r"<figcaption[^>]*>(.*?)</figcaption>", without_svg).group(1)
+    assert caption == "metrics.accuracy by version: v1 0.8, v2 0.9, v3 0.8"

@@ -282,6 +282,26 @@ def test_columns_match_points_and_the_cache_is_used_only_while_fresh(tmp_path: P
     assert len(read_columns(tmp_path / "metrics.jsonl")["loss"][0]) == 51
 
 
+def test_small_files_skip_pandas_and_both_parsers_agree(tmp_path: Path, monkeypatch) -> None:
+    import numpy as np
+
+    from nb_mlops.store import series
+
+    w = MetricWriter(tmp_path / "metrics.jsonl")
+    for i in range(200):
+        w.add("loss", 1 / (i + 1), None, 1000.0 + i)
+        w.add('a,b "q" 한', float("nan") if i % 7 == 0 else i / 3, None, 1000.0 + i)
+    w.close()
+    small = series.read_columns(tmp_path / "metrics.jsonl")  # under CSV_FROM: line by line
+    monkeypatch.setattr(series, "CSV_FROM", 0)  # every file through pandas' reader
+    fast = series.read_columns(tmp_path / "metrics.jsonl")
+    assert list(small) == list(fast) == ["loss", 'a,b "q" 한']
+    for key in small:
+        for a, b in zip(small[key], fast[key], strict=True):
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(a, b)  # NaN equals NaN here
+
+
 # ------------------------------------------------------------------------------ full disk
 _FILL_THE_DISK = r"""
 import json, sys

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import cli
+from conftest import cli, sanitized
 
 import nb_mlops as nm
 from nb_mlops import api
@@ -267,3 +268,53 @@ def test_compare_from_the_cli(ws: Workspace, project: Path) -> None:
     assert "rf-deep" in text.stdout and "gbm" not in text.stdout
     bad = cli(project, "compare", "nope")
     assert bad.returncode == 1 and "nope" in bad.stderr
+
+
+# --------------------------------------------------------------- bounded, plain, fixed colours
+def test_static_view_is_bounded_to_a_hundred_runs(ws: Workspace) -> None:
+    for i in range(103):
+        with nm.start_run(f"run-{i}"):
+            nm.log_metric("acc", i / 100)
+    comp = compare(ws)
+    page = comp.to_html()
+    table = page[page.index("<table") : page.index("</table>")]
+    assert table.count("<tr>") == 100 + 1
+    assert "3 more runs — <code>nm.runs()</code> has them all" in page
+    assert "103 runs, 5 selected (✓)" in sanitized(page)
+    assert table.count("<td>✓</td>") == 5  # the selection is a mark, not a background
+    text = comp.to_text()
+    assert "3 more runs — `nm.runs()` has them all" in text
+    assert len(text.splitlines()) < 110
+
+
+def test_static_view_reads_without_styles_or_svg(ws: Workspace) -> None:
+    ids = make_runs()
+    comp = compare(ws)
+    comp.selected = [ids["gbm"], ids["rf"]]
+    text = sanitized(comp.to_html())
+    assert "✓ " + ids["rf"] + " rf finished" in text
+    assert ids["rf-deep"] + " rf-deep finished" in text  # not selected: no mark
+    caption = "acc by step, last values: gbm ({}) 0.8; rf ({}) 0.8".format(ids["gbm"], ids["rf"])
+    assert caption in text  # the chart's numbers survive without its SVG
+    assert f"loss by step, last values: rf ({ids['rf']}) 0.25" in text
+    assert "Differing among the selected runs" in text and "params.depth" in text
+
+
+def test_static_charts_keep_each_runs_colour_whatever_the_selection(ws: Workspace) -> None:
+    from nb_mlops.svgchart import PALETTE
+
+    ids = make_runs()
+    order = compare(ws).run_ids()  # newest first: gbm, rf-deep, rf
+    assert order == [ids["gbm"], ids["rf-deep"], ids["rf"]]
+
+    def series_colors(selected: list[str]) -> list[str]:
+        comp = compare(ws)
+        comp.selected = selected
+        page = comp.to_html()
+        chart = page[page.index("<svg") : page.index("</svg>")]  # acc: every run has it
+        return re.findall(r'<polyline [^>]*stroke="([^"]+)"', chart)
+
+    assert series_colors([ids["rf"], ids["rf-deep"]]) == [PALETTE[2], PALETTE[1]]
+    assert series_colors([ids["rf-deep"], ids["rf"]]) == [PALETTE[1], PALETTE[2]]
+    comp = compare(ws)
+    assert [comp.color(r) for r in order] == list(PALETTE[:3])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -214,3 +215,13 @@ def test_table_html_caption(ws: Workspace) -> None:
     assert "25 rows × 1 columns (first 20 shown)" in out
     assert "&lt;img src=x onerror=alert(1)&gt;" in out and "<img" not in out
     assert "<table" not in table_html(None, rec)  # no store: the caption alone
+
+
+def test_a_plotly_record_without_plotly_installed_says_what_is_missing(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with nm.start_run("plotly") as run:
+        rec = run.figure(go.Figure(go.Scatter(x=[1], y=[2])), name="curve")
+    monkeypatch.setitem(sys.modules, "plotly.io", None)  # as if the package were not installed
+    with pytest.raises(NbMlopsError, match=r"'curve' is a plotly figure: .*pip install plotly"):
+        load_figure(ws, rec)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import time
 
 import pytest
+from conftest import sanitized
 
 import nb_mlops as nm
 from nb_mlops import api
+from nb_mlops.clock import local_time
 from nb_mlops.store.workspace import Workspace
-from nb_mlops.text import fmt_duration, fmt_value, text_table
+from nb_mlops.text import fmt_duration, fmt_value, human_duration, text_table
 from nb_mlops.tracking.views import RunDetail, RunTable
 
 EVIL_NAME = "<img src=x onerror=alert(1)>"
@@ -225,3 +229,132 @@ def test_run_detail_html_is_its_sections_one_under_another(ws: Workspace) -> Non
     assert list(steps) == [0, 1, 2] and values[-1] == pytest.approx(1 / 3)
     with pytest.raises(ValueError, match="no section 'plots'"):
         detail.section_html("plots")
+
+
+# ------------------------------------------------------------------- static forms, times, env
+def fake_runs(n: int) -> list[dict]:
+    return [
+        {
+            "run_id": f"r{i:04d}",
+            "name": f"run-{i}",
+            "experiment": "exp",
+            "status": "failed" if i % 2 else "finished",
+            "start": "2026-12-05T08:14:03+00:00",
+            "duration": 72.0,
+            "params": {"lr": 0.1},
+            "metrics": {"acc": i / 1000},
+        }
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("count", "note"), [(100, None), (101, "1 more run "), (1000, "900 more runs ")]
+)
+def test_run_table_html_is_bounded_to_a_hundred_rows(count: int, note: str | None) -> None:
+    page = RunTable(fake_runs(count)).to_html()
+    assert page.count("<tr>") == min(count, 100) + 1  # the header row, then the runs
+    assert "r0099" in page and "r0100" not in page
+    if note is None:
+        assert "more run" not in page
+    else:
+        assert f"{note}— <code>nm.runs()</code> has them all" in page
+    assert len(RunTable(fake_runs(1000)).to_html()) < 60_000
+
+
+def test_run_table_html_columns_and_plain_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Europe/Paris")
+    time.tzset()
+    try:
+        page = RunTable(fake_runs(3)).to_html()
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    head = re.findall(r"<th>([^<]*)</th>", page)
+    expected = ["run_id", "name", "status", "metrics.acc", "params.lr"]
+    assert head == [*expected, "experiment", "start", "duration"]
+    text = sanitized(page)
+    assert "r0001 run-1 failed 0.001 0.1 exp 2026-12-05 09:14:03 CET 1 min 12 s" in text
+    assert "var(--jp-ui-font-color1," in page and "var(--jp-border-color2," in page
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (None, ""),
+        (math.nan, ""),
+        (0.25, "250 ms"),
+        (4.25, "4.2 s"),
+        (42.4, "42 s"),
+        (60, "1 min"),
+        (72, "1 min 12 s"),
+        (3600 * 2 + 300, "2 h 5 min"),
+        (86400 * 3 + 3600 * 4 + 5, "3 d 4 h"),
+    ],
+)
+def test_human_duration(seconds, shown: str) -> None:
+    assert human_duration(seconds) == shown
+
+
+def test_local_time_is_in_the_users_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Seoul")
+    time.tzset()
+    try:
+        assert local_time("2026-12-05T09:14:03.123456+00:00") == "2026-12-05 18:14:03 KST"
+        assert local_time("2026-12-05T09:14:03") == "2026-12-05 18:14:03 KST"  # stored as UTC
+        assert local_time(None) == "" and local_time("soon") == "soon"
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_run_detail_shows_local_times_final_metrics_and_packages(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with nm.start_run("detailed") as run:
+        nm.log_param("lr", 0.1)
+        nm.log_metric("loss", 0.9)
+        nm.log_metric("loss", 0.4)
+        nm.log_metric("acc", 0.75)
+    monkeypatch.setenv("TZ", "Europe/Paris")
+    time.tzset()
+    try:
+        detail = nm.get_run(run.run_id)
+        overview = detail.section_html("overview")
+        text = str(detail)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    start = detail.doc["start"]
+    assert local_time(start).endswith(" CET") or local_time(start).endswith(" UTC")
+    plain = sanitized(overview)
+    assert re.search(r"start \d{4}-\d\d-\d\d \d\d:\d\d:\d\d CES?T", plain), plain
+    assert re.search(r"start +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d CES?T", text), text
+    assert "Final metrics acc 0.75 loss 0.4" in plain  # the last values, in the overview
+    assert re.search(r"acc +0.75  \(1 point\)", text) and "loss  0.4  (2 points)" in text
+    assert "<td>1 point</td>" in detail.section_html("metrics")
+    assert "Params lr 0.1" in plain
+    env = detail.section_html("environment")
+    packages = detail.packages()
+    assert "pytest" in packages and "numpy" in packages
+    assert list(packages) == sorted(packages, key=str.lower)
+    assert f"{len(packages):,} packages installed" in env
+    assert f"<tr><td>pytest</td><td>{packages['pytest']}</td></tr>" in env
+    assert "packages (object)" not in env
+    assert detail.doc["env"]["packages"] not in env  # the hash is not what is shown
+
+
+def test_run_detail_without_a_store_says_the_packages_are_not_readable() -> None:
+    doc = {"run_id": "r1", "status": "finished", "env": {"packages": "0" * 32}}
+    env = RunDetail(doc).section_html("environment")
+    assert "packages not readable from this store" in env
+    assert "packages not recorded" in RunDetail({"run_id": "r2"}).section_html("environment")
+
+
+def test_run_detail_whose_environment_object_is_gone(ws: Workspace) -> None:
+    with nm.start_run("envless") as run:
+        pass
+    doc = dict(nm.get_run(run.run_id).doc)
+    doc["env"] = {**doc["env"], "packages": "f" * 32}  # an object no store holds
+    env = RunDetail(doc, ws=ws).section_html("environment")
+    assert "packages not readable from this store" in env

@@ -1,9 +1,9 @@
 """Notebook widgets: run comparison, curves, data diff, run detail, live run chart.
 
-The building blocks (TableWidget, CurvesWidget, RowDiffWidget) are meant for reuse by later
-views. Every widget's bundle also carries
-a static text/html fallback (see render.py). Names load on first use, so importing this
-package (at `%load_ext`) does not import ipywidgets or plotly.
+The building blocks (TableWidget, CurvesWidget, RowDiffWidget, Chart) are meant for reuse by
+later views. Charts are plain JSON specs drawn by our front-end extension (chart.py); every
+widget's bundle also carries a static text/html fallback (see render.py). Names load on first
+use, so importing this package (at `%load_ext`) does not import ipywidgets or numpy.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
+    "Chart": "chart",
     "TableWidget": "table",
     "CurvesWidget": "curves",
     "RunComparisonWidget": "compare",

@@ -1,32 +1,37 @@
 """RunComparisonWidget: runs side by side (`%track runs`, `%track compare`, `nm.compare`).
 
-A TableWidget of the runs (params and metrics columns, status colored) drives everything below
-it: selecting runs redraws the metric curves (CurvesWidget), the parallel coordinates of params
-against a chosen metric, the params and metrics that differ among the selected runs, the data
-versions each one read, and their figures side by side. The static fallback is the
-Comparison's own HTML (escaped tables and SVG charts).
+A TableWidget of the runs (name, status and metrics first, then params) drives everything below
+it: selecting runs redraws the metric curves (CurvesWidget: a small chart per metric), the
+parallel coordinates of params against a chosen metric, the params and metrics that differ among
+the selected runs, the data versions each one read, and their figures side by side. The table's
+text filter narrows the charts too: curves and parallel coordinates show only the runs whose
+rows pass it (the table's `visible` trait). Charts are plain JSON specs in `Chart` outputs; no
+plotly import. The static fallback is the Comparison's own HTML (escaped tables, SVG charts).
 """
 
 from __future__ import annotations
 
 import html
+import json
 import math
 from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as widgets
-import numpy as np
-import plotly.graph_objects as go
 
+from nb_mlops.clock import local_time
+from nb_mlops.notebook.widgets.chart import Chart, Content, note, numbers
 from nb_mlops.notebook.widgets.curves import CurvesWidget
 from nb_mlops.notebook.widgets.render import StaticFallback
 from nb_mlops.notebook.widgets.table import TableWidget
-from nb_mlops.text import fmt_duration, fmt_value, short_time
+from nb_mlops.text import fmt_value, human_duration
 
 BASE_COLUMNS = ["run_id", "name", "status", "experiment", "start", "duration"]
 MAX_FIGURE_RUNS = 6  # figures are drawn for at most this many selected runs
 MAX_CATEGORIES = 30  # a text param with more distinct values is left out of the parcoords
+MIN_PARCOORDS_RUNS = 3  # parallel coordinates need this many runs that differ
 _DIFF = "rgba(255,193,7,.25)"
+_HEADING = "<h4 style='margin:8px 0 4px'>{}</h4>"
 _STYLE = (
     "<style>.nbm-kv{border-collapse:collapse;font-size:0.9em}"
     ".nbm-kv td,.nbm-kv th{padding:2px 8px;border-bottom:1px solid rgba(128,128,128,.25);"
@@ -36,7 +41,7 @@ _STYLE = (
 
 
 def run_rows(comparison: Any) -> tuple[list[str], list[dict[str, Any]]]:
-    """The comparison's runs as table columns and rows (params.* then metrics.*)."""
+    """The comparison's runs as table columns and rows (the table orders the columns)."""
     params = [f"params.{k}" for k in comparison.params()]
     metrics = [f"metrics.{k}" for k in comparison.metrics()]
     rows = []
@@ -56,22 +61,21 @@ def _is_number(v: Any) -> bool:
 
 def parcoords_dimensions(
     comparison: Any, run_ids: Sequence[str], metric: str | None
-) -> tuple[list[dict[str, Any]], np.ndarray]:
+) -> tuple[list[dict[str, Any]], list[Any]]:
     """Parallel-coordinates axes (params, then the metric) and the metric value of each line.
 
     A param becomes an axis when at least half of the runs (that have the metric) have it and
     its values are numbers, or text/bools with at most MAX_CATEGORIES distinct values (shown as
     ticks); params with one value for every run are left out. Runs missing a value on an axis
-    are left out, since a line needs every axis.
+    are left out, since a line needs every axis. Values are JSON-ready lists.
     """
-    none = np.empty(0)
     if not metric:
-        return [], none
+        return [], []
     docs = [comparison.doc(r) for r in run_ids]
     docs = [d for d in docs if _is_number((d.get("metrics") or {}).get(metric))]
     docs = [d for d in docs if not math.isnan((d.get("metrics") or {})[metric])]
     if not docs:
-        return [], none
+        return [], []
     axes: list[tuple[str, str]] = []  # (param, "num" | "cat")
     for key in comparison.params():
         values = [(d.get("params") or {}).get(key) for d in docs]
@@ -87,24 +91,43 @@ def parcoords_dimensions(
     dims = []
     for key, kind in axes:
         values = [(d.get("params") or {})[key] for d in docs]
-        label = html.escape(f"params.{key}")
+        label = html.escape(f"params.{key}")  # plotly.js reads labels as HTML
         if kind == "num":
-            dims.append({"label": label, "values": np.array(values, dtype=np.float64)})
+            dims.append({"label": label, "values": numbers([float(v) for v in values])})
         else:
             cats = sorted({fmt_value(v) for v in values})
             code = {c: i for i, c in enumerate(cats)}
             dims.append(
                 {
                     "label": label,
-                    "values": np.array([code[fmt_value(v)] for v in values], dtype=np.int64),
+                    "values": [code[fmt_value(v)] for v in values],
                     "tickvals": list(range(len(cats))),
                     "ticktext": [html.escape(c) for c in cats],
                 }
             )
-    # numpy arrays: plotly validates them in one step, where lists cost a Python call per value
-    scores = np.array([(d.get("metrics") or {})[metric] for d in docs], dtype=np.float64)
+    scores = numbers([float((d.get("metrics") or {})[metric]) for d in docs])
     dims.append({"label": html.escape(f"metrics.{metric}"), "values": scores})
     return dims, scores
+
+
+def distinct_lines(dims: Sequence[dict[str, Any]]) -> int:
+    """How many lines of the parallel coordinates differ in at least one value."""
+    columns = [d["values"] for d in dims]
+    return len(set(zip(*columns, strict=True))) if columns else 0
+
+
+def parcoords_spec(dims: list[dict[str, Any]], scores: list[Any], metric: str) -> dict[str, Any]:
+    """The plotly spec of parallel coordinates, lines coloured by the metric."""
+    line = {
+        "color": scores,
+        "colorscale": "Viridis",
+        "showscale": True,
+        "colorbar": {"title": {"text": html.escape(metric)}},
+    }
+    return {
+        "data": [{"type": "parcoords", "dimensions": dims, "line": line}],
+        "layout": {"height": 380, "margin": {"l": 70, "r": 40, "t": 50, "b": 30}},
+    }
 
 
 class RunComparisonWidget(StaticFallback, widgets.VBox):
@@ -127,25 +150,32 @@ class RunComparisonWidget(StaticFallback, widgets.VBox):
             page_size=page_size,
             status_column="status",
             id_column="run_id",
-            formats={"start": short_time, "duration": fmt_duration},
+            formats={"start": local_time, "duration": human_duration},
             selected=comparison.selected,
         )
-        self.curves = CurvesWidget(comparison, self.table.selected)
+        self.curves = CurvesWidget(comparison, self._curve_ids())
         metrics = list(comparison.metrics())
+        shown = self.curves.panel_metrics()
         self.parcoords_metric = widgets.Dropdown(
-            options=metrics, value=self.curves.metric.value, description="color by"
+            options=metrics,
+            value=shown[0] if shown else (metrics[0] if metrics else None),
+            description="color by",
         )
         self.parcoords_scope = widgets.ToggleButtons(
             options=[("all runs", "all"), ("selected runs", "selected")], value="all"
         )
-        self.parcoords = go.FigureWidget(
-            layout={"height": 380, "margin": {"l": 70, "r": 40, "t": 50, "b": 30}}
+        # Every view is built with its first content (and classes): it travels in the widget's
+        # opening message, with no update message after it. The two tables carry their own
+        # headings: fewer widgets to open in the browser.
+        self.parcoords = Chart("nbm-parcoords", content=self._parcoords_content())
+        self.differs = widgets.HTML(
+            self._differs_value(), layout=widgets.Layout(overflow="auto", margin="0 24px 0 0")
         )
-        self.parcoords.add_class("nbm-parcoords")
-        self.differs = widgets.HTML(layout=widgets.Layout(overflow="auto"))
-        self.data_versions = widgets.HTML(layout=widgets.Layout(overflow="auto"))
-        self.figures = widgets.VBox()
+        self.data_versions = widgets.HTML(
+            self._data_value(), layout=widgets.Layout(overflow="auto")
+        )
         self._figure_cache: dict[tuple[str, str], widgets.Widget] = {}
+        self.figures = widgets.VBox(self._figure_rows())
 
         count = len(comparison.runs)
         heading = title or f"{count:,} run{'s' if count != 1 else ''}" + (
@@ -153,9 +183,10 @@ class RunComparisonWidget(StaticFallback, widgets.VBox):
         )
 
         def h(text: str) -> widgets.HTML:
-            return widgets.HTML(f"<h4 style='margin:8px 0 4px'>{html.escape(text)}</h4>")
+            return widgets.HTML(_HEADING.format(html.escape(text)))
 
         self.table.observe(self._on_selected, "selected")
+        self.table.observe(self._on_visible, "visible")
         self.parcoords_metric.observe(lambda _: self.draw_parcoords(), "value")
         self.parcoords_scope.observe(lambda _: self.draw_parcoords(), "value")
         super().__init__(
@@ -168,22 +199,13 @@ class RunComparisonWidget(StaticFallback, widgets.VBox):
                 widgets.HBox([self.parcoords_metric, self.parcoords_scope]),
                 self.parcoords,
                 widgets.HBox(
-                    [
-                        widgets.VBox(
-                            [h("What differs"), self.differs],
-                            layout=widgets.Layout(margin="0 24px 0 0"),
-                        ),
-                        widgets.VBox([h("Data versions"), self.data_versions]),
-                    ],
-                    layout=widgets.Layout(flex_flow="row wrap"),
+                    [self.differs, self.data_versions], layout=widgets.Layout(flex_flow="row wrap")
                 ),
                 self.figures,
             ],
+            _dom_classes=("nbm-compare",),
             **kwargs,
         )
-        self.add_class("nbm-compare")
-        self.draw_parcoords()
-        self._draw_selection_views()
 
     @property
     def selected(self) -> list[str]:
@@ -194,49 +216,66 @@ class RunComparisonWidget(StaticFallback, widgets.VBox):
         """Select these runs (as ticking their boxes would)."""
         self.table.select(run_ids)
 
+    def visible(self) -> list[str]:
+        """Ids of the runs whose rows pass the table's text filter."""
+        return list(self.table.visible)
+
+    def _curve_ids(self) -> list[str]:
+        shown = set(self.visible())
+        return [r for r in self.selected if r in shown]
+
+    def _scope_ids(self) -> list[str]:
+        shown = set(self.visible())
+        ids = (
+            self.selected if self.parcoords_scope.value == "selected" else self.comparison.run_ids()
+        )
+        return [r for r in ids if r in shown]
+
     # ---------------------------------------------------------------- updates
     def _on_selected(self, change: Any) -> None:
         self.comparison.selected = list(change["new"])  # the comparison's to_dict() follows
-        self.curves.update(change["new"])
+        self.curves.update(self._curve_ids())
         if self.parcoords_scope.value == "selected":
             self.draw_parcoords()
         self._draw_selection_views()
 
+    def _on_visible(self, _change: Any) -> None:
+        self.curves.update(self._curve_ids())
+        self.draw_parcoords()
+
     def _draw_selection_views(self) -> None:
-        self.differs.value = self._differs_html()
-        self.data_versions.value = self._data_html()
+        self.differs.value = self._differs_value()
+        self.data_versions.value = self._data_value()
         self.figures.children = self._figure_rows()
 
+    def _differs_value(self) -> str:
+        return _HEADING.format("What differs") + self._differs_html()
+
+    def _data_value(self) -> str:
+        return _HEADING.format("Data versions") + self._data_html()
+
     def draw_parcoords(self) -> None:
-        """Parallel coordinates of the numeric/categorical params against the chosen metric."""
-        scope = self.selected if self.parcoords_scope.value == "selected" else None
-        run_ids = self.comparison.run_ids() if scope is None else scope
+        """Parallel coordinates of the varying params against the chosen metric."""
+        self.parcoords.show(self._parcoords_content())
+
+    def _parcoords_content(self) -> Content:
+        """The chart, drawn only when at least 3 runs in scope differ; else a short note."""
         metric = self.parcoords_metric.value
-        dims, scores = parcoords_dimensions(self.comparison, run_ids, metric)
-        fig = self.parcoords
-        with fig.batch_update():
-            if not dims or len(dims) < 2:
-                fig.data = []
-                note = (
-                    f"no run has a param that varies beside {html.escape(metric)}"
-                    if metric
-                    else "no metrics to plot"
-                )
-                fig.layout.annotations = [
-                    {"text": note, "showarrow": False, "xref": "paper", "yref": "paper"}
-                ]
-                return
-            line = {
-                "color": scores,
-                "colorscale": "Viridis",
-                "showscale": True,
-                "colorbar": {"title": {"text": html.escape(metric)}},
-            }
-            if fig.data:
-                fig.data[0].update(dimensions=dims, line=line)
-            else:
-                fig.add_trace(go.Parcoords(dimensions=dims, line=line))
-            fig.layout.annotations = []
+        if not metric:
+            return note("no metrics to plot")
+        dims, scores = parcoords_dimensions(self.comparison, self._scope_ids(), metric)
+        if len(dims) < 2:
+            return note(f"no param varies among these runs beside {metric}")
+        lines = distinct_lines(dims)
+        if lines < MIN_PARCOORDS_RUNS:
+            return note(
+                f"parallel coordinates need at least {MIN_PARCOORDS_RUNS} runs that differ"
+                f" ({lines} here)"
+            )
+        axes = ", ".join(html.unescape(d["label"]) for d in dims[:-1])
+        text = f"parallel coordinates of {len(scores)} runs: {axes} against {metric}"
+        static = f"<div class='nbm-caption'>{html.escape(text)}</div>"
+        return Content(parcoords_spec(dims, scores, metric), static, text)
 
     def _differs_html(self) -> str:
         esc = html.escape
@@ -310,9 +349,7 @@ class RunComparisonWidget(StaticFallback, widgets.VBox):
                     names.append(name)
         if not names:
             return []
-        out: list[widgets.Widget] = [
-            widgets.HTML("<h4 style='margin:8px 0 4px'>Figures of the selected runs</h4>")
-        ]
+        out: list[widgets.Widget] = [widgets.HTML(_HEADING.format("Figures of the selected runs"))]
         for name in names:
             cells = [
                 self._figure_cell(run_id, name, records[(run_id, name)])
@@ -334,19 +371,36 @@ class RunComparisonWidget(StaticFallback, widgets.VBox):
         return cell
 
 
-def figure_cell(ws: Any, record: dict[str, Any], *, caption: str, width: int = 380) -> Any:
-    """A stored figure as a widget: plotly as a FigureWidget, matplotlib as its SVG/PNG."""
-    from nb_mlops.tracking.media import figure_html, load_figure
+def figure_cell(ws: Any, record: dict[str, Any], *, caption: str, width: int = 380) -> Chart:
+    """A stored figure in one `Chart`: plotly records as their own spec (the stored JSON is a
+    plotly figure already), matplotlib ones as their SVG (or PNG); the caption above."""
+    from nb_mlops.tracking.media import figure_html
 
-    head = widgets.HTML(f"<div class='nbm-caption'><b>{html.escape(caption)}</b></div>")
+    name = str(record.get("name"))
     try:
+        static = figure_html(ws, record, max_width=width)
         if record.get("kind") == "plotly":
-            fig = go.FigureWidget(load_figure(ws, record))
-            fig.update_layout(width=width, height=int(width * 0.75), autosize=False)
-            fig.add_class("nbm-figure")
-            body: Any = fig
+            spec = stored_plotly_spec(ws, record, width)
+            content = Content(spec, static, f"plotly figure {name}", heading=caption)
         else:
-            body = widgets.HTML(figure_html(ws, record, max_width=width))
+            content = Content(None, static, f"figure {name}", heading=caption)
     except Exception as exc:  # one unreadable figure must not hide the others
-        body = widgets.HTML(f"<i>cannot show this figure: {html.escape(str(exc))}</i>")
-    return widgets.VBox([head, body], layout=widgets.Layout(margin="0 8px 8px 0"))
+        problem = f"<i>cannot show this figure: {html.escape(str(exc))}</i>"
+        content = Content(None, problem, str(exc), heading=caption)
+    return Chart("nbm-figure", content=content, layout=widgets.Layout(margin="0 8px 8px 0"))
+
+
+def stored_plotly_spec(ws: Any, record: dict[str, Any], width: int) -> dict[str, Any]:
+    """A stored plotly figure as a chart spec, sized to `width`.
+
+    Its template is left out but for its trace colours: plotly.py writes its default one
+    (backgrounds, fonts: kilobytes) into every figure, and the front end themes charts itself.
+    """
+    figure = json.loads(ws.objects.read_bytes(record["json"]))
+    layout = dict(figure.get("layout") or {})
+    template = layout.pop("template", None)
+    colorway = ((template or {}).get("layout") or {}).get("colorway")
+    if colorway and "colorway" not in layout:
+        layout["colorway"] = colorway
+    layout.update(width=width, height=int(width * 0.75), autosize=False)
+    return {"data": list(figure.get("data") or []), "layout": layout}

@@ -1,29 +1,47 @@
-"""CurvesWidget: one metric's curves for the selected runs, overlaid, in a plotly FigureWidget.
+"""CurvesWidget: the metric curves of the selected runs, as a grid of small charts (one per metric).
 
-Each trace is downsampled in Python (LTTB, at most `max_points` points) before it reaches the
-figure, so 10 runs of 100,000 points send 20,000 points to the browser, not a million. Smoothing
-is TensorBoard's debiased EMA over the full series (then downsampled); the x axis is the step or
-the seconds since the run started. `update(run_ids)` redraws inside `fig.batch_update()`: one
-message to the front end per redraw. Series come from `Comparison.series`, which caches them.
+As W&B's panels: by default one small chart per metric the shown runs logged, the metric most of
+them share first (at most `MAX_PANELS`); picking one metric draws it alone, larger. Each run has
+one colour, from its position among the comparison's runs (`run_color`), the same in every chart
+and whatever is selected. With smoothing (TensorBoard's debiased EMA over the full series) the
+raw curve is drawn faintly under the smoothed one. The x axis is the step or the seconds since
+the run started. Every curve is downsampled (LTTB) before it is sent, so 10 runs of 100,000
+points send at most a few thousand per chart. The charts are one plain JSON spec in a `Chart`
+(an Output widget, drawn by our front-end extension), with inline SVG as the static form.
+Series come from `Comparison.series` (cached there); the drawn curves of finished runs are
+cached here, so `update(run_ids)` only computes the runs it has not drawn yet.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
-import plotly.graph_objects as go
 
 from nb_mlops.downsample import downsample, ema
+from nb_mlops.notebook.widgets.chart import (
+    Chart,
+    Content,
+    Line,
+    Panel,
+    numbers,
+    panels_caption,
+    panels_html,
+    panels_spec,
+    run_color,
+)
 from nb_mlops.notebook.widgets.render import StaticFallback
-from nb_mlops.svgchart import PALETTE, line_chart
 
-MAX_POINTS = 2000
+MAX_POINTS = 2000  # per curve, one metric drawn alone
+PANEL_POINTS = 500  # per curve, in the grid of small charts
+MAX_PANELS = 12  # small charts at most; the metric dropdown reaches the others
+MAX_CACHED = 4000  # drawn curves kept for redraws
 X_TITLES = {"step": "step", "time": "seconds since the run started"}
+ALL = ""  # the metric dropdown's value for "every metric, a small chart each"
 
 
 def start_time(doc: dict[str, Any]) -> float | None:
@@ -35,11 +53,11 @@ def start_time(doc: dict[str, Any]) -> float | None:
 
 
 class CurvesWidget(StaticFallback, widgets.VBox):
-    """Curves of one metric for the given runs, with metric, x-axis and smoothing controls.
+    """Curves of the given runs: a small chart per metric (or one metric), x-axis and smoothing.
 
     `comparison` is a tracking.compare.Comparison (its runs, labels and cached series);
-    `run_ids` defaults to its selected runs. `traces` are the traces drawn: trace i belongs to
-    run `traces_runs[i]` (its `meta` is the run id); the figure may hold more, hidden, traces.
+    `run_ids` defaults to its selected runs. `chart.spec` is what is drawn; `panels` the charts
+    (one per metric, in order) and `traces_runs` the runs that have a curve in them.
     """
 
     def __init__(
@@ -49,18 +67,25 @@ class CurvesWidget(StaticFallback, widgets.VBox):
         *,
         metric: str | None = None,
         max_points: int = MAX_POINTS,
-        height: int = 360,
-        width: int | None = None,
+        panel_points: int = PANEL_POINTS,
+        columns: int = 3,
         **kwargs: Any,
     ) -> None:
         self.comparison = comparison
         self.max_points = max_points
-        self.run_ids: list[str] = list(comparison.selected if run_ids is None else run_ids)
+        self.panel_points = panel_points
+        self.columns = columns
+        self.run_ids: list[str] = list(
+            dict.fromkeys(comparison.selected if run_ids is None else run_ids)
+        )
+        self.position = {r: i for i, r in enumerate(comparison.run_ids())}
+        self.panels: list[Panel] = []
         self.traces_runs: list[str] = []
+        self._cache: dict[tuple[Any, ...], tuple[list[Any], list[Any], Any]] = {}
         metrics = list(comparison.metrics())
         self.metric = widgets.Dropdown(
-            options=metrics,
-            value=metric if metric in metrics else self._default_metric(metrics),
+            options=[("all metrics", ALL)] + [(m, m) for m in metrics],
+            value=metric if metric in metrics else ALL,
             description="metric",
         )
         self.xaxis = widgets.ToggleButtons(
@@ -78,124 +103,135 @@ class CurvesWidget(StaticFallback, widgets.VBox):
             continuous_update=False,
             readout_format=".2f",
         )
-        layout: dict[str, Any] = {
-            "height": height,
-            "margin": {"l": 60, "r": 20, "t": 30, "b": 50},
-            "xaxis": {"title": {"text": X_TITLES["step"]}},
-            "yaxis": {"title": {"text": html.escape(self.metric.value or "")}},
-            "legend": {"orientation": "h", "y": -0.2},
-            "hovermode": "closest",
-        }
-        if width is not None:
-            layout["width"] = width
-        self.figure = go.FigureWidget(layout=layout)
-        self.figure.add_class("nbm-curves")
+        # built with its first content and classes: they travel in the opening messages
+        self.chart = Chart("nbm-curves", content=self.content())
         for control in (self.metric, self.xaxis, self.smoothing):
             control.observe(lambda _: self.redraw(), "value")
         controls = widgets.HBox(
             [self.metric, self.xaxis, self.smoothing], layout=widgets.Layout(flex_flow="row wrap")
         )
-        super().__init__([controls, self.figure], **kwargs)
-        self.add_class("nbm-curves-widget")
-        self.redraw()
-
-    def _default_metric(self, metrics: list[str]) -> str | None:
-        """The first metric (by name) that a run shown has, else the first of all."""
-        for name in metrics:
-            if any(name in (self.comparison.doc(r).get("metrics") or {}) for r in self.run_ids):
-                return name
-        return metrics[0] if metrics else None
+        kwargs.setdefault("_dom_classes", ("nbm-curves-widget",))
+        super().__init__([controls, self.chart], **kwargs)
 
     # ------------------------------------------------------------------ public
     def update(self, run_ids: Sequence[str]) -> None:
-        """Show the curves of these runs (in this order)."""
-        self.run_ids = list(dict.fromkeys(run_ids))
-        self.redraw()
+        """Show the curves of these runs; nothing is sent when they are the ones shown."""
+        ids = list(dict.fromkeys(run_ids))
+        if ids != self.run_ids:
+            self.run_ids = ids
+            self.redraw()
 
-    def curves(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
-        """(run id, x, y) of each run that has the metric: smoothed and downsampled, as drawn."""
-        metric = self.metric.value
-        if not metric:
-            return []
-        weight = float(self.smoothing.value)
-        out = []
-        for run_id in self.run_ids:
-            steps, values, times = self.comparison.series(run_id, metric)
-            if not len(steps):
-                continue
-            if self.xaxis.value == "time":
-                origin = start_time(self.comparison.doc(run_id))
-                x = times - (times[0] if origin is None else origin)
-            else:
-                x = steps
-            y = ema(values, weight) if weight > 0 else values
-            x, y = downsample(x, y, self.max_points)
-            out.append((run_id, x, y))
-        return out
-
-    def redraw(self) -> None:
-        """Redraw every trace in one batch (one message to the front end)."""
-        curves = self.curves()
-        fig = self.figure
-        metric = self.metric.value or ""
-        color = {r: PALETTE[i % len(PALETTE)] for i, r in enumerate(self.run_ids)}
-        with fig.batch_update():
-            # Traces are a pool: a redraw restyles them and hides the ones not needed instead of
-            # deleting them, so selecting and unselecting sends one update message, never the
-            # delete/add pairs the front end applies asynchronously.
-            if len(fig.data) < len(curves):
-                fig.add_traces(
-                    [go.Scatter(mode="lines") for _ in range(len(curves) - len(fig.data))]
-                )
-            for trace, (run_id, x, y) in zip(fig.data, curves, strict=False):
-                name = html.escape(self.comparison.label(run_id))  # plotly.js shows entities
-                trace.update(
-                    x=x,
-                    y=y,
-                    name=name,
-                    meta=run_id,
-                    legendgroup=run_id,
-                    visible=True,
-                    line={"color": color[run_id], "width": 1.5},
-                    mode="lines" if len(x) > 1 else "markers",
-                    hovertemplate=f"{name}<br>%{{x}}: %{{y}}<extra></extra>",
-                )
-            for trace in fig.data[len(curves) :]:
-                trace.update(x=[], y=[], name="", meta=None, legendgroup=None, visible=False)
-            fig.layout.xaxis.title.text = X_TITLES[self.xaxis.value]
-            fig.layout.yaxis.title.text = html.escape(metric)
-            fig.layout.annotations = [] if curves else [self._empty_note(metric)]
-        self.traces_runs = [run_id for run_id, _, _ in curves]
+    def panel_metrics(self) -> list[str]:
+        """The metrics drawn: the one picked, else those of the shown runs, most shared first."""
+        if self.metric.value:
+            return [self.metric.value]
+        counts = Counter(
+            m for r in self.run_ids for m in (self.comparison.doc(r).get("metrics") or {})
+        )
+        return sorted(counts, key=lambda m: (-counts[m], m))[:MAX_PANELS]
 
     @property
-    def traces(self) -> list[Any]:
-        """The traces drawn (the pool's hidden spares left out), in `traces_runs` order."""
-        return list(self.figure.data[: len(self.traces_runs)])
+    def traces(self) -> list[dict[str, Any]]:
+        """The traces drawn (raw curves under smoothed ones included), as in the spec."""
+        return list((self.chart.spec or {}).get("data") or [])
 
-    def _empty_note(self, metric: str) -> dict[str, Any]:
-        if not self.run_ids:
-            text = "select runs in the table to see their curves"
-        elif not metric:
-            text = "these runs logged no metrics"
-        else:
-            text = f"no selected run logged {html.escape(metric)}"
+    def redraw(self) -> None:
+        """Send the chart again (one message), if it changed."""
+        self.chart.show(self.content())
+
+    def content(self) -> Content:
+        """The chart of the shown runs as the controls say: spec, static form and caption."""
+        panels = self._panels()
+        x_title = X_TITLES[self.xaxis.value]
+        note = None if panels else self._empty_note()
+        single = bool(self.metric.value)
+        spec = panels_spec(
+            panels,
+            x_title=x_title,
+            columns=1 if single else self.columns,
+            row_height=360 if single else 250,
+            note=note,
+        )
+        caption = panels_caption(panels, x_title=self.xaxis.value) if panels else note or ""
+        self.panels = panels
+        drawn = {ln.group for p in panels for ln in p.lines}
+        self.traces_runs = [r for r in self.run_ids if r in drawn]
+        return Content(spec, panels_html(panels, x_title=x_title, caption=caption), caption)
+
+    # ---------------------------------------------------------------- building
+    def _names(self) -> dict[str, str]:
+        """Legend names: the run's name, or `name (id)` where names repeat or are empty."""
+        names = {r: str(self.comparison.doc(r).get("name") or "") for r in self.run_ids}
+        repeated = {n for n, c in Counter(names.values()).items() if c > 1}
         return {
-            "text": text,
-            "showarrow": False,
-            "xref": "paper",
-            "yref": "paper",
-            "x": 0.5,
-            "y": 0.5,
+            r: n if n and n not in repeated else self.comparison.label(r) for r, n in names.items()
         }
+
+    def _panels(self) -> list[Panel]:
+        names = self._names()
+        panels = []
+        for metric in self.panel_metrics():
+            lines = []
+            for run_id in self.run_ids:
+                drawn = self._curve(run_id, metric)
+                if drawn is None:
+                    continue
+                x, y, raw = drawn
+                lines.append(
+                    Line(
+                        name=names[run_id],
+                        x=x,
+                        y=y,
+                        color=run_color(self.position.get(run_id, 0)),
+                        group=run_id,
+                        raw=raw,
+                        meta=run_id,
+                    )
+                )
+            if lines:
+                panels.append(Panel(metric, metric, lines))
+        return panels
+
+    def _curve(self, run_id: str, metric: str) -> tuple[list[Any], list[Any], Any] | None:
+        """(x, y, raw or None) of one run's metric as drawn: smoothed, downsampled, JSON-ready."""
+        weight = float(self.smoothing.value)
+        points = self.max_points if self.metric.value else self.panel_points
+        key = (run_id, metric, self.xaxis.value, weight, points)
+        found = self._cache.get(key)
+        if found is not None:
+            return found
+        steps, values, times = self.comparison.series(run_id, metric)
+        if not len(steps):
+            return None
+        if self.xaxis.value == "time":
+            origin = start_time(self.comparison.doc(run_id))
+            x = np.round(times - (times[0] if origin is None else origin), 3)
+        else:
+            x = steps
+        raw = None
+        if weight > 0:
+            rx, ry = downsample(x, values, points)
+            raw = (numbers(rx, 10), numbers(ry))
+            sx, sy = downsample(x, ema(values, weight), points)
+        else:
+            sx, sy = downsample(x, values, points)
+        drawn = (numbers(sx, 10), numbers(sy), raw)
+        if self.comparison.doc(run_id).get("status") != "running":  # a running run grows
+            if len(self._cache) >= MAX_CACHED:
+                self._cache.clear()
+            self._cache[key] = drawn
+        return drawn
+
+    def _empty_note(self) -> str:
+        if not self.run_ids:
+            return "select runs in the table to see their curves"
+        if self.metric.value:
+            return f"no selected run logged {self.metric.value}"
+        return "the selected runs logged no metrics"
 
     # ----------------------------------------------------------------- static
     def _fallback_html(self) -> str:
-        lines = {self.comparison.label(r): (x, y) for r, x, y in self.curves()}
-        return (
-            "<div class='nbm-curves-static'>"
-            + line_chart(lines, title=self.metric.value or "", x_label=X_TITLES[self.xaxis.value])
-            + "</div>"
-        )
+        return self.chart.outputs[-1]["data"]["text/html"]
 
     def _fallback_text(self) -> str:
-        return f"curves of {self.metric.value} for {len(self.traces_runs)} run(s)"
+        return f"curves: {self.chart.text}"

@@ -128,7 +128,9 @@ class DataDiffWidget(StaticFallback, widgets.VBox):
         children: list[widgets.Widget] = [self.summary]
         if len(self.tables) == 1:
             ((p, view),) = self.tables.items()
-            children += [widgets.HTML(f"<h5>{esc(p or d.path)}</h5>"), view]
+            if p:  # a file in a folder; a single-file dataset is named by the summary's title
+                children.append(widgets.HTML(f"<h5>{esc(p)}</h5>"))
+            children.append(view)
         elif self.tables:
             tabs = widgets.Tab(children=list(self.tables.values()))
             for i, p in enumerate(self.tables):

@@ -2,9 +2,10 @@
 
 The tabs are the RunDetail's own sections (overview, metrics, artifacts, data, cells,
 environment, and when the run has them output, traceback, figures and tables), whose HTML the
-RunDetail builds; the widget adds a header line, a small curves figure under the metrics table
-and live figures. Figures inside tabs get a fixed size, since a hidden tab has no width for plotly
-to autosize to. The static fallback is the RunDetail's own HTML.
+RunDetail builds; the widget adds a header line, small charts of the curves under the metrics
+table (one per metric kind, as the live chart draws them: a `Chart`, a plain JSON spec) and the
+stored figures. Charts inside tabs get a fixed width, since a hidden tab has no width to
+autosize to. The static fallback is the RunDetail's own HTML.
 """
 
 from __future__ import annotations
@@ -13,15 +14,21 @@ import html
 from typing import Any
 
 import ipywidgets as widgets
-import plotly.graph_objects as go
 
-from nb_mlops.downsample import downsample
+from nb_mlops.notebook.widgets.chart import (
+    Chart,
+    Content,
+    metric_panels,
+    panels_caption,
+    panels_html,
+    panels_spec,
+)
 from nb_mlops.notebook.widgets.render import StaticFallback
-from nb_mlops.svgchart import PALETTE
 from nb_mlops.text import fmt_duration
 from nb_mlops.tracking.views import status_badge
 
-CURVE_POINTS = 1000  # per metric in the small curves figure
+CURVE_POINTS = 1000  # per metric in the small charts
+CURVES_WIDTH = 720  # px: fixed, a hidden tab has no width to fill
 
 
 class RunDetailWidget(StaticFallback, widgets.VBox):
@@ -32,11 +39,11 @@ class RunDetailWidget(StaticFallback, widgets.VBox):
         self.fallback = detail
         self.doc: dict[str, Any] = detail.to_dict()
         self.ws = getattr(detail, "ws", None)
-        self.curves: go.FigureWidget | None = None
+        self.curves: Chart | None = None
         names = detail.sections()
         self.tabs = widgets.Tab(children=[self._tab(n) for n in names], titles=names)
+        kwargs.setdefault("_dom_classes", ("nbm-run-detail",))  # in the opening message
         super().__init__([widgets.HTML(self._header_html()), self.tabs], **kwargs)
-        self.add_class("nbm-run-detail")
 
     @property
     def tab_titles(self) -> list[str]:
@@ -76,27 +83,14 @@ class RunDetailWidget(StaticFallback, widgets.VBox):
         curves = [(n, *series[n]) for n in sorted(series) if len(series[n][0]) > 1]
         if not curves:
             return table
-        self.curves = go.FigureWidget(
-            layout={
-                "width": 640,
-                "height": 300,
-                "autosize": False,
-                "margin": {"l": 50, "r": 10, "t": 20, "b": 40},
-                "xaxis": {"title": {"text": "step"}},
-                "legend": {"orientation": "h", "y": -0.25},
-            }
+        panels = metric_panels(
+            {name: (steps, values) for name, steps, values in curves}, max_points=CURVE_POINTS
         )
-        self.curves.add_class("nbm-detail-curves")
-        with self.curves.batch_update():
-            for i, (name, steps, values) in enumerate(curves):
-                x, y = downsample(steps, values, CURVE_POINTS)
-                self.curves.add_scatter(
-                    x=x,
-                    y=y,
-                    name=html.escape(name),
-                    mode="lines",
-                    line={"color": PALETTE[i % len(PALETTE)], "width": 1.5},
-                )
+        spec = panels_spec(panels, x_title="step", columns=2, row_height=230)
+        spec["layout"].update(width=CURVES_WIDTH, autosize=False)
+        caption = panels_caption(panels, x_title="step", what="metric")
+        static = panels_html(panels, x_title="step", caption=caption)
+        self.curves = Chart("nbm-detail-curves", content=Content(spec, static, caption))
         return widgets.VBox([table, self.curves])
 
     def _figures_tab(self) -> widgets.Widget:

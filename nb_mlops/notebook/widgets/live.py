@@ -8,25 +8,33 @@ points, and `finish()` (called by the magic once the run has ended) stops the th
 last points and updates the display a final time, so the saved notebook's static fallback (an
 SVG chart) shows the final values too.
 
-Importing this module costs nothing heavy: plotly is imported with the first point.
+The chart is no widget: it is a display (`display_id`) whose bundle is the chart spec
+(`CHART_MIME`, redrawn in place by our front-end extension on each `update_display`), inline
+SVG and text, so it is part of the saved notebook and survives a page reload. Metrics of one
+kind (train and val loss) share a small chart and its y axis; each curve is downsampled to
+`MAX_POINTS`, so an update costs a bounded number of bytes however long the run, and redraws
+come less often as the run goes on (every `interval` s at first, at most `MAX_WAIT` s apart).
+
+Importing this module costs nothing heavy: numpy and the chart helpers load with the first point.
 """
 
 from __future__ import annotations
 
 import contextvars
-import html
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nb_mlops.notebook.widgets.render import static_bundle
 from nb_mlops.store.series import METRICS_FILE
 
 INTERVAL_S = 0.25
-MAX_POINTS = 2000  # per metric, drawn
+MAX_WAIT = 5.0  # s: the longest wait between redraws of a long run
+SLOWDOWN = 20  # the wait grows as the run's age / SLOWDOWN (from INTERVAL_S to MAX_WAIT)
+MAX_POINTS = 500  # per metric, drawn
 
 log = logging.getLogger("nb_mlops")
 
@@ -42,8 +50,8 @@ class LiveChart:
 
     `show(chart)` puts the chart in the output and returns a handle with `update(obj)`
     (default: IPython's `display(..., display_id=True)`). `points` maps each metric to its
-    (steps, values) lists; `figure` is the plotly FigureWidget once there is something to draw;
-    `updates` counts redraws.
+    (steps, values) lists; `spec` is the chart spec once there is something to draw; `updates`
+    counts redraws.
     """
 
     def __init__(
@@ -57,7 +65,9 @@ class LiveChart:
         self.path = Path(run.dir) / METRICS_FILE
         self.interval = interval
         self.points: dict[str, tuple[list[int], list[float]]] = {}
-        self.figure: Any = None
+        self.spec: dict[str, Any] | None = None
+        self.static_html = ""
+        self.text = ""
         self.handle: Any = None
         self.updates = 0
         self.finished = False
@@ -66,6 +76,7 @@ class LiveChart:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._started = time.monotonic()
 
     # ---------------------------------------------------------------- control
     def start(self) -> LiveChart:
@@ -113,8 +124,14 @@ class LiveChart:
                 self.handle = self._show(self)
             return True
 
+    def wait(self) -> float:
+        """Seconds until the next poll: `interval` at first, longer as the run goes on, so a
+        long run does not send its chart four times a second for hours."""
+        age = time.monotonic() - self._started
+        return min(MAX_WAIT, max(self.interval, age / SLOWDOWN))
+
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
+        while not self._stop.wait(self.wait()):
             try:
                 self.poll()
             except Exception as exc:  # the chart is a nicety: never disturb the run
@@ -146,68 +163,30 @@ class LiveChart:
 
     # ---------------------------------------------------------------- drawing
     def _redraw(self) -> None:
-        import numpy as np
+        from nb_mlops.notebook.widgets.chart import (
+            metric_panels,
+            panels_html,
+            panels_spec,
+            x_span,
+        )
 
-        from nb_mlops.downsample import downsample
-        from nb_mlops.svgchart import PALETTE
-
-        if self.figure is None:
-            self.figure = self._make_figure()
-        fig = self.figure
-        names = list(self.points)
-        with fig.batch_update():
-            missing = len(names) - len(fig.data)
-            if missing > 0:
-                fig.add_traces([{"type": "scatter", "mode": "lines"} for _ in range(missing)])
-            for i, (trace, name) in enumerate(zip(fig.data, names, strict=False)):
-                steps, values = self.points[name]
-                order = np.argsort(np.asarray(steps), kind="stable")
-                x, y = downsample(np.asarray(steps)[order], np.asarray(values)[order], MAX_POINTS)
-                trace.update(
-                    x=x,
-                    y=y,
-                    name=html.escape(name),
-                    mode="lines+markers" if len(x) <= 50 else "lines",
-                    line={"color": PALETTE[i % len(PALETTE)], "width": 1.5},
-                    marker={"size": 4},
-                )
-            fig.layout.title.text = self._title()
+        panels = metric_panels(self.points, max_points=MAX_POINTS)
+        title = self._title()
+        self.spec = panels_spec(panels, x_title="step", columns=2, row_height=230, title=title)
+        last = ", ".join(f"{k}={v[-1]:.6g}" for k, (_, v) in self.points.items() if v)
+        span = x_span(panels, x_title="step")
+        self.text = f"{title}: {last}" + (f" ({span})" if span else "")
+        self.static_html = panels_html(panels, x_title="step", caption=self.text)
         self.updates += 1
 
     def _title(self) -> str:
         state = self.run.status if self.finished else "running"
-        return f"{html.escape(self.run.name)} · {html.escape(state)}"
-
-    def _make_figure(self) -> Any:
-        import plotly.graph_objects as go
-
-        fig = go.FigureWidget(
-            layout={
-                "height": 260,
-                "width": 560,
-                "autosize": False,
-                "margin": {"l": 50, "r": 10, "t": 30, "b": 30},
-                "title": {"text": self._title(), "font": {"size": 12}},
-                "legend": {"orientation": "h", "y": -0.2},
-                "xaxis": {"title": {"text": ""}},
-            }
-        )
-        fig.add_class("nbm-live")
-        return fig
+        return f"{self.run.name} · {state}"
 
     # ---------------------------------------------------------------- display
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        data = dict(self.figure._repr_mimebundle_(**kwargs) or {}) if self.figure else {}
-        data.update(static_bundle(self._fallback_html, self._fallback_text))
-        return data
+        from nb_mlops.notebook.widgets.chart import chart_data
 
-    def _fallback_html(self) -> str:
-        from nb_mlops.svgchart import line_chart
-
-        lines = {name: (list(s), list(v)) for name, (s, v) in self.points.items()}
-        title = f"{self.run.name} · {self.run.status if self.finished else 'running'}"
-        return f"<div class='nbm-live-static'>{line_chart(lines, title=title)}</div>"
-
-    def _fallback_text(self) -> str:
-        last = ", ".join(f"{k}={v[-1]:.6g}" for k, (_, v) in self.points.items() if v)
-        return f"live metrics of run {self.run.name}: {last}"
+        if self.spec is None:
+            return {"text/plain": f"live metrics of run {self.run.name}: none yet"}
+        return chart_data(self.spec, self.static_html, self.text)

@@ -1,10 +1,15 @@
 """Display integration: every widget carries a static fallback, and domain results show as widgets.
 
-A widget's bundle holds the live view (`application/vnd.jupyter.widget-view+json`) *and*
-`text/html` + `text/plain`, so a notebook saved without widget state (nbconvert, GitHub) still
-shows the result. `%load_ext nb_mlops` registers mimebundle printers for the domain results
-(RunTable, Comparison, RunDetail, DataDiff) by module and class name, so loading imports neither
-the domain modules nor ipywidgets; the printers build the widget on first display.
+A widget's bundle holds the live view through our front-end extension
+(`application/vnd.nbmlops.view+json`: the widget's model id) *and* `text/html` + `text/plain`.
+There is no `application/vnd.jupyter.widget-view+json` at the top level: front ends pick the
+richest mime they can draw, and a saved widget state would make them pick the widget view and
+show it blank wherever its model is gone. With our mime, every front end without the extension
+(nbconvert, GitHub, VS Code) shows the static HTML, and the extension falls back to it too.
+
+`%load_ext nb_mlops` registers mimebundle printers for the domain results (RunTable, Comparison,
+RunDetail, DataDiff) by module and class name, so loading imports neither the domain modules nor
+ipywidgets; the printers build the widget on first display.
 
 This module is imported at `%load_ext` time: keep its imports to the standard library.
 """
@@ -16,7 +21,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"  # never at the top level (see above)
 
 log = logging.getLogger("nb_mlops")
 
@@ -30,7 +35,7 @@ DOMAIN_TYPES: dict[tuple[str, str], str] = {
 
 
 class StaticFallback:
-    """Mixin for widgets: `_repr_mimebundle_` = the widget view + text/html + text/plain.
+    """Mixin for widgets: `_repr_mimebundle_` = our view mime (model id) + text/html + text/plain.
 
     The fallback is the `to_html()` and `to_text()` of `fallback`, the domain result the widget
     shows (escaped HTML that needs no JavaScript); widgets without one override
@@ -48,9 +53,20 @@ class StaticFallback:
         return self.fallback.to_text()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        data = dict(super()._repr_mimebundle_(**kwargs) or {})  # type: ignore[misc]
-        data.update(static_bundle(self._fallback_html, self._fallback_text))
-        return data
+        return view_bundle(self, self._fallback_html, self._fallback_text)
+
+
+def view_bundle(
+    widget: Any, make_html: Callable[[], str], make_text: Callable[[], str]
+) -> dict[str, Any]:
+    """A widget's top-level bundle: our view mime with its model id, and the static forms."""
+    from nb_mlops.notebook.widgets.chart import VIEW_MIME  # not at `%load_ext`: numpy, ipywidgets
+
+    data: dict[str, Any] = {
+        VIEW_MIME: {"model_id": widget.model_id, "version_major": 2, "version_minor": 0}
+    }
+    data.update(static_bundle(make_html, make_text))
+    return data
 
 
 def static_bundle(make_html: Callable[[], str], make_text: Callable[[], str]) -> dict[str, str]:

@@ -11,8 +11,8 @@ import pytest
 import nb_mlops as nm
 from nb_mlops.data.rowdiff import diff_tables
 from nb_mlops.data.rowdiff import shown_value as cell_text
+from nb_mlops.notebook.widgets.chart import VIEW_MIME
 from nb_mlops.notebook.widgets.datadiff import DataDiffWidget, RowDiffWidget
-from nb_mlops.notebook.widgets.render import WIDGET_VIEW
 
 EVIL = "<img src=x onerror=alert(1)>"
 
@@ -41,12 +41,13 @@ def test_cards_and_file_list(diff) -> None:
     widget = DataDiffWidget(diff)
     summary = widget.summary.value
     assert "nbm-datadiff" in widget._dom_classes
-    assert "<b>1</b> files modified" in summary
     assert "<b>30</b> rows added" in summary
     assert "<b>2</b> rows removed" in summary
-    assert "<b>1</b> rows changed" in summary
-    assert "<b>1</b> schema changes" in summary  # score: int -> double
-    assert "class='nbm-file-modified'" in summary and "reviews.csv" in summary
+    assert "<b>1</b> row changed" in summary
+    assert "<b>1</b> schema change" in summary  # score: int -> double
+    # a single file: no "0 files added" cards, no one-line file list; the title names it
+    assert "file" not in re.sub(r"<h4>.*?</h4>", "", summary)
+    assert "<h4>reviews.csv: version 1 → version 2</h4>" in summary
     assert "version 1" in summary and "version 2" in summary
 
 
@@ -58,8 +59,14 @@ def test_rows_are_colored_by_kind_and_changed_cells_show_old_and_new(diff) -> No
     classes = row_classes(html_text)
     assert len(classes) == 10
     assert classes[:4] == ["nbm-row-changed", "nbm-row-removed", "nbm-row-removed", "nbm-row-added"]
-    assert "<span class='nbm-old' style='color:#bd2130'>row 2</span> → " in html_text
-    assert "<span class='nbm-new' style='color:#1e7e34'>changed</span>" in html_text
+    assert "<span class='nbm-old' style='color:var(--jp-error-color1, #bd2130)'>row 2</span>" in (
+        html_text
+    )
+    assert (
+        "<span class='nbm-new' style='color:var(--jp-success-color1, #1e7e34)'>changed</span>"
+        in (html_text)
+    )
+    assert "row 2</span> → <span" in html_text
     assert "2.5" in html_text
     assert "rgba(40,167,69" in html_text and "rgba(220,53,69" in html_text  # green, red
 
@@ -96,7 +103,7 @@ def test_values_and_names_are_escaped(diff) -> None:
     assert EVIL not in view.table.value
     assert "&lt;img src=x onerror=alert(1)&gt;" in view.table.value
     bundle = widget._repr_mimebundle_()
-    assert WIDGET_VIEW in bundle
+    assert VIEW_MIME in bundle
     assert EVIL not in bundle["text/html"] and "nbm-datadiff" in bundle["text/html"]
 
 
@@ -170,3 +177,19 @@ def test_the_widget_shows_the_html_the_static_view_is_made_of(diff) -> None:
     )
     assert static.replace(note, "") == datadiff_html(diff, 5, None)  # the same, plus a note
     assert diff.to_html() == datadiff_html(diff, 20)
+
+
+def test_a_single_file_shows_its_rows_without_empty_cards_or_repeated_titles(diff) -> None:
+    widget = DataDiffWidget(diff)
+    titles = [c.value for c in widget.children if isinstance(c, widgets.HTML)]
+    assert titles == [widget.summary.value]  # no second "reviews.csv" heading
+    cards = re.findall(r"<b>([\d,]+)</b> ([^<]*)</span>", widget.summary.value)
+    assert cards == [
+        ("30", "rows added"),
+        ("2", "rows removed"),
+        ("1", "row changed"),
+        ("1", "schema change"),
+    ]
+    static = widget._repr_mimebundle_()["text/html"]
+    assert "<h5>" not in static and static.count("rows added") == 1
+    assert "33 rows, 2 unchanged, 2 cells changed" in widget.tables[""].header.value

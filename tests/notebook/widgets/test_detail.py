@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import ipywidgets as widgets
-import plotly.graph_objects as go
 import pytest
 from IPython.utils.capture import capture_output
 
 import nb_mlops as nm
+from nb_mlops.notebook.widgets.chart import CHART_MIME, VIEW_MIME, Chart
 from nb_mlops.notebook.widgets.detail import RunDetailWidget
 from nb_mlops.notebook.widgets.render import WIDGET_VIEW
 
@@ -21,6 +21,9 @@ EVIL = "<img src=x onerror=alert(1)>"
 def html_values(widget: widgets.Widget) -> Iterator[str]:
     if isinstance(widget, widgets.HTML):
         yield widget.value
+    if isinstance(widget, widgets.Output):
+        for out in widget.outputs:
+            yield out["data"]["text/html"]
     for child in getattr(widget, "children", ()):
         yield from html_values(child)
 
@@ -82,24 +85,30 @@ def test_tabs_of_a_failed_run(failed_run) -> None:
     assert "Traceback" in traceback and "ValueError" in traceback
 
 
-def test_metrics_have_sparklines_and_a_small_curves_figure(failed_run) -> None:
+def test_metrics_have_sparklines_and_small_charts(failed_run) -> None:
     widget = RunDetailWidget(nm.get_run(failed_run))
-    table = tab(widget, "metrics").children[0].value
+    metrics = tab(widget, "metrics")
+    table = metrics.children[0].value
     assert table.count('class="nbm-spark"') == 2
     assert "30 points" in table
-    assert widget.curves is not None
-    assert [t.name for t in widget.curves.data] == ["acc", "loss"]
-    loss = widget.curves.data[1]
-    assert len(loss.y) == 30 and loss.y[-1] == pytest.approx(1 / 30)
-    assert widget.curves.layout.width == 640  # fixed: a hidden tab has no width to fill
+    assert isinstance(widget.curves, Chart) and metrics.children[1] is widget.curves
+    spec = widget.curves.spec
+    acc, loss = spec["data"]
+    assert (acc["name"], loss["name"]) == ("acc", "loss")
+    assert acc.get("yaxis", "y") != loss.get("yaxis", "y")  # a chart per metric kind
+    assert len(loss["y"]) == 30 and loss["y"][-1] == pytest.approx(1 / 30)
+    assert spec["layout"]["width"] == 720  # fixed: a hidden tab has no width to fill
+    data = widget.curves.outputs[0]["data"]
+    assert CHART_MIME in data and data["text/html"].count("<svg") == 2
+    assert "acc, loss: 2 metrics, steps 0–29" in data["text/html"]
 
 
 def test_figures_and_tables(failed_run) -> None:
     widget = RunDetailWidget(nm.get_run(failed_run))
     figures = tab(widget, "figures")
     (cell,) = figures.children
-    assert isinstance(cell.children[1], go.FigureWidget)
-    assert cell.children[1].data[0].type == "scatter"
+    assert isinstance(cell, Chart)
+    assert cell.spec["data"][0]["type"] == "scatter" and cell.spec["layout"]["width"] == 420
     tables = tab(widget, "tables").value
     assert "preview: 1 rows × 2 columns" in tables
     assert "&lt;img src=x onerror=alert(1)&gt;" in tables
@@ -112,7 +121,7 @@ def test_no_user_string_is_raw(failed_run) -> None:
     for value in values:
         assert EVIL not in value
     bundle = widget._repr_mimebundle_()
-    assert WIDGET_VIEW in bundle
+    assert bundle[VIEW_MIME]["model_id"] == widget.model_id and WIDGET_VIEW not in bundle
     assert EVIL not in bundle["text/html"] and "nbm-run" in bundle["text/html"]
 
 
