@@ -46,9 +46,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 from bench_widgets_wire import FILL_SMALL, LIVE, fill  # noqa: E402
-from common import machine  # noqa: E402
+from common import save_side_by_side  # noqa: E402
 
-RESULTS = HERE / "results"
 CHROMIUM = os.environ.get("NB_MLOPS_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
@@ -318,23 +317,14 @@ def main() -> int:
         lines.append(
             f"| {label} | {show(old, unit)} | {show(new, unit)} | {ratio} | {goal} | {verdict} |"
         )
-    doc = {
-        "stamp": stamp,
-        "machine": machine(),
-        "trees": {k: str(v) for k, v in trees.items()},
-        "rounds": samples,
-        "medians": medians,
-        "targets": TARGETS,
-        "wall_s": time.perf_counter() - t_start,
-    }
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"widgets-browser-{stamp}.json"
-    out.write_text(json.dumps(doc, indent=1, default=str) + "\n", encoding="utf-8")
+    out = save_side_by_side("widgets-browser", stamp, trees, samples, medians, TARGETS, t_start)
     print("\n".join(lines))
     for t, rs in samples.items():
         print(f"{t}: cold {[round(r['cold_s'], 2) for r in rs]} s, "
               f"warm {[round(r['warm_s'], 2) for r in rs]} s")  # fmt: skip
-    print(f"\nresults: {out.relative_to(REPO)}; took {doc['wall_s'] / 60:.1f} min")
+    print(
+        f"\nresults: {out.relative_to(REPO)}; took {(time.perf_counter() - t_start) / 60:.1f} min"
+    )
     return 1 if failed else 0
 
 

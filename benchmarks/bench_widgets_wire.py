@@ -42,9 +42,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
-from common import machine  # noqa: E402
+from common import save_side_by_side  # noqa: E402
 
-RESULTS = HERE / "results"
 TARGETS = {
     "bytes_5x3x100": 300_000,
     "cold_1k_s": 0.8,
@@ -338,25 +337,17 @@ def main() -> int:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     medians = {t: {**median_figures(samples[t]), **extra[t]} for t in ("old", "new")}
-    doc = {
-        "stamp": stamp,
-        "machine": machine(),
-        "trees": {k: str(v) for k, v in trees.items()},
-        "rounds": samples,
-        "quickstart": extra,
-        "medians": medians,
-        "targets": TARGETS,
-        "wall_s": time.perf_counter() - t_start,
-    }
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"widgets-wire-{stamp}.json"
-    out.write_text(json.dumps(doc, indent=1, default=str) + "\n", encoding="utf-8")
+    out = save_side_by_side(
+        "widgets-wire", stamp, trees, samples, medians, TARGETS, t_start, quickstart=extra
+    )
     print(table(medians))
     for t in ("old", "new"):
         if samples[t]:
             spread = [r["cold_1k_s"] for r in samples[t]]
             print(f"{t}: cold 1k over rounds {', '.join(f'{s:.3f}' for s in spread)} s")
-    print(f"\nresults: {out.relative_to(REPO)}; took {doc['wall_s'] / 60:.1f} min")
+    print(
+        f"\nresults: {out.relative_to(REPO)}; took {(time.perf_counter() - t_start) / 60:.1f} min"
+    )
     failed = "FAIL" in table(medians)
     return 1 if failed else 0
 

@@ -136,6 +136,35 @@ def write_json_out(path: Path, doc: dict[str, object], figures: list[dict]) -> P
     return path
 
 
+def save_side_by_side(
+    kind: str,
+    stamp: str,
+    trees: dict,
+    samples: dict,
+    medians: dict,
+    targets: dict,
+    t_start: float,
+    **extra: object,
+) -> Path:
+    """An old-vs-new run's results as benchmarks/results/<kind>-<stamp>.json: the machine, the
+    trees, every round's samples, the medians, the targets and the wall time."""
+    doc = {
+        "stamp": stamp,
+        "machine": machine(),
+        "trees": {k: str(v) for k, v in trees.items()},
+        "rounds": samples,
+        **extra,
+        "medians": medians,
+        "targets": targets,
+        "wall_s": time.perf_counter() - t_start,
+    }
+    folder = Path(__file__).resolve().parent / "results"
+    folder.mkdir(exist_ok=True)
+    out = folder / f"{kind}-{stamp}.json"
+    out.write_text(json.dumps(doc, indent=1, default=str) + "\n", encoding="utf-8")
+    return out
+
+
 def shown(path: Path) -> str:
     """A results path as printed: relative to the repository when inside it."""
     try:
