@@ -46,7 +46,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 from bench_widgets_wire import FILL_SMALL, LIVE, fill  # noqa: E402
-from common import save_side_by_side  # noqa: E402
+from common import TABLE_HEAD, save_side_by_side, table_row  # noqa: E402
 
 CHROMIUM = os.environ.get("NB_MLOPS_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -256,16 +256,6 @@ ROWS = [
 ]  # fmt: skip
 
 
-def show(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit == "B":
-        return f"{value / 1e6:.2f} MB" if value >= 1e6 else f"{value / 1e3:.1f} KB"
-    if unit == "n":
-        return f"{value:g}"
-    return f"{value:.2f} s"
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--old", type=Path, default=Path("/tmp/old-tree"))
@@ -301,22 +291,13 @@ def main() -> int:
     medians = {
         t: {k: statistics.median(r[k] for r in rs) for k, *_ in ROWS} for t, rs in samples.items()
     }
-    lines = [
-        "| measure | old | new | new/old | target | result |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
+    lines = list(TABLE_HEAD)
     failed = False
     for key, label, unit, target in ROWS:
         old, new = medians["old"][key], medians["new"][key]
-        ratio = f"{new / old:.3f}" if old else "-"
-        verdict = ""
-        if target:
-            verdict = "PASS" if new <= TARGETS[target] else "FAIL"
-            failed |= verdict == "FAIL"
-        goal = f"<= {show(TARGETS[target], unit)}" if target else ""
-        lines.append(
-            f"| {label} | {show(old, unit)} | {show(new, unit)} | {ratio} | {goal} | {verdict} |"
-        )
+        line, verdict = table_row(label, old, new, unit, TARGETS[target] if target else None)
+        lines.append(line)
+        failed |= verdict == "FAIL"
     out = save_side_by_side("widgets-browser", stamp, trees, samples, medians, TARGETS, t_start)
     print("\n".join(lines))
     for t, rs in samples.items():

@@ -42,7 +42,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
-from common import save_side_by_side  # noqa: E402
+from common import TABLE_HEAD, save_side_by_side, table_row  # noqa: E402
 
 TARGETS = {
     "bytes_5x3x100": 300_000,
@@ -263,33 +263,15 @@ ROWS = [  # key, label, unit, target key
 ]  # fmt: skip
 
 
-def show(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit == "B":
-        return f"{value / 1e6:.2f} MB" if value >= 1e6 else f"{value / 1e3:.1f} KB"
-    return f"{value:.3f} s" if value >= 1 else f"{value * 1e3:.0f} ms"
-
-
 def table(medians: dict[str, dict[str, float]]) -> str:
-    lines = [
-        "| measure | old | new | new/old | target | result |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
+    lines = list(TABLE_HEAD)
     for key, label, unit, target in ROWS:
         old, new = medians["old"].get(key), medians["new"].get(key)
-        ratio = f"{new / old:.3f}" if old and new is not None else "-"
-        goal = f"<= {show(TARGETS[target], unit)}" if target else ""
-        verdict = ""
-        if target and new is not None:
-            verdict = "PASS" if new <= TARGETS[target] else "FAIL"
-        if key == "live_bytes" and new is not None and verdict == "PASS":
+        limit = TARGETS[target] if target else None
+        if key == "live_bytes" and new is not None:  # no more than the others, within the target
             base = medians["new"].get("bytes_5x3x100")
-            if base is not None and new > max(base, TARGETS["bytes_5x3x100"]):
-                verdict = "FAIL"
-        lines.append(
-            f"| {label} | {show(old, unit)} | {show(new, unit)} | {ratio} | {goal} | {verdict} |"
-        )
+            limit = min(base, TARGETS["bytes_5x3x100"]) if base is not None else limit
+        lines.append(table_row(label, old, new, unit, limit)[0])
     return "\n".join(lines)
 
 

@@ -165,6 +165,35 @@ def save_side_by_side(
     return out
 
 
+def show_value(value: float | None, unit: str) -> str:
+    """A figure as the side-by-side tables print it: bytes ("B") in KB/MB, counts ("n") as they
+    are, seconds ("s") in s from one second up and in ms below; None as "-"."""
+    if value is None:
+        return "-"
+    if unit == "B":
+        return f"{value / 1e6:.2f} MB" if value >= 1e6 else f"{value / 1e3:.1f} KB"
+    if unit == "n":
+        return f"{value:g}"
+    return f"{value:.3f} s" if value >= 1 else f"{value * 1e3:.0f} ms"
+
+
+TABLE_HEAD = [
+    "| measure | old | new | new/old | target | result |",
+    "| --- | --- | --- | --- | --- | --- |",
+]
+
+
+def table_row(
+    label: str, old: float | None, new: float | None, unit: str, target: float | None
+) -> tuple[str, str]:
+    """One line of an old-vs-new table, and its verdict ("PASS", "FAIL" or "" with no target)."""
+    ratio = f"{new / old:.3f}" if old and new is not None else "-"
+    goal = f"<= {show_value(target, unit)}" if target is not None else ""
+    verdict = "" if target is None or new is None else ("PASS" if new <= target else "FAIL")
+    line = f"| {label} | {show_value(old, unit)} | {show_value(new, unit)} | {ratio} | {goal} |"
+    return f"{line} {verdict} |", verdict
+
+
 def shown(path: Path) -> str:
     """A results path as printed: relative to the repository when inside it."""
     try:
