@@ -122,6 +122,26 @@ export function readSpec(value: unknown): IChartSpec | null {
   return { data: copy.data, layout: obj(copy.layout), config: obj(copy.config) };
 }
 
+/**
+ * Whether a spec holds parallel coordinates: a WebGL trace whose first draw reads its pixels
+ * back, which holds the page for a second or more where there is no GPU. Such a chart is drawn
+ * once the page is idle, after the other charts of the output.
+ */
+export function drawnLate(spec: IChartSpec): boolean {
+  return spec.data.some(trace => trace?.type === 'parcoords');
+}
+
+function whenIdle(): Promise<void> {
+  return new Promise(resolve => {
+    const idle = (window as Json).requestIdleCallback;
+    if (typeof idle === 'function') {
+      idle(() => resolve(), { timeout: 1000 });
+    } else {
+      window.setTimeout(resolve, 50);
+    }
+  });
+}
+
 function specHeight(spec: IChartSpec): number {
   const h = Number(spec.layout.height);
   return Number.isFinite(h) && h > 0 ? h : DEFAULT_HEIGHT;
@@ -240,6 +260,12 @@ export class ChartRenderer extends Panel implements IRenderMime.IRenderer {
     if (!this.isAttached) {
       // Drawn once in the page, so plotly measures the real width.
       await this.attachedOnce;
+    }
+    if (!this.plotted && drawnLate(spec)) {
+      await whenIdle();
+      if (this.isDisposed) {
+        return;
+      }
     }
     try {
       const Plotly = await loadPlotly();

@@ -659,7 +659,16 @@ class NotebookUI:
             self.page.wait_for_function(
                 "() => !document.querySelector('.jp-Notebook .jp-CodeCell')", timeout=30_000
             )
+            # The closed panel's document context is disposed a moment after its DOM goes; an
+            # open before that can be handed the dying context, whose saves then fail
+            # ("Disposed"). Give the disposal time, then check the new panel's context is alive.
+            self.page.wait_for_timeout(1500)
             self.command("docmanager:open", {"path": self.rel})
+            self.page.wait_for_function(
+                """() => { const w = window.jupyterapp.shell.currentWidget;
+                    return !!w && !!w.context && !w.context.isDisposed && w.context.isReady; }""",
+                timeout=PAGE_LOAD_S * 1000,
+            )
         else:
             self.page.goto(
                 f"{self.server.base}/tree?token={self.server.token}", wait_until="domcontentloaded"
