@@ -14,6 +14,7 @@ FLOORS = [
     ("8", ["notebook", "cli"]),
     ("7", ["commands"]),
     ("6", ["api"]),
+    ("5", ["evals"]),
     ("4", ["registry"]),
     ("3", ["data"]),
     ("2", ["tracking"]),

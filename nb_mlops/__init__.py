@@ -29,6 +29,11 @@ if TYPE_CHECKING:  # what the names below are, for readers and type checkers
         delete_version,
         diff,
         end_run,
+        eval_examples,
+        eval_regressions,
+        eval_scoreboard,
+        eval_side_by_side,
+        evaluate,
         export_model,
         fingerprint,
         gc,
@@ -85,6 +90,12 @@ __all__ = [
     "delete_version",
     "diff",
     "end_run",
+    "eval_examples",
+    "eval_regressions",
+    "eval_scoreboard",
+    "eval_side_by_side",
+    "evals",
+    "evaluate",
     "export_model",
     "fingerprint",
     "gc",
@@ -127,11 +138,18 @@ __all__ = [
 
 _ELSEWHERE = {"NbMlopsError": "nb_mlops.errors", "track": "nb_mlops.tracking.active"}
 _EAGER = {"__version__", "load_ipython_extension", "unload_ipython_extension"}
-_LAZY = {name: _ELSEWHERE.get(name, "nb_mlops.api") for name in __all__ if name not in _EAGER}
+_SUBPACKAGES = {"evals"}
+_LAZY = {
+    name: _ELSEWHERE.get(name, "nb_mlops.api")
+    for name in __all__
+    if name not in _EAGER | _SUBPACKAGES
+}
 
 
 def __getattr__(name: str) -> Any:
     """`nm.start_run` and the other verbs: imported from their module the first time."""
+    if name in _SUBPACKAGES:  # `nm.evals`: the sub-package, loaded when first named
+        return importlib.import_module(f"nb_mlops.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'nb_mlops' has no attribute {name!r}")

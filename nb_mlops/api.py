@@ -20,6 +20,8 @@ from nb_mlops.tracking import active
 if TYPE_CHECKING:
     import pandas as pd
 
+    from nb_mlops.evals.run import EvalResult
+    from nb_mlops.evals.scoreboard import ItemTable, Regressions, Scoreboard
     from nb_mlops.registry.aliases import AliasMove
     from nb_mlops.registry.run import Run
     from nb_mlops.registry.versions import ModelVersion
@@ -596,3 +598,90 @@ def fingerprint(model: Any) -> str:
     from nb_mlops.registry.fingerprint import fingerprint as _fingerprint
 
     return _fingerprint(model)
+
+
+# ------------------------------------------------------------------------------- evals
+def evaluate(
+    model: Any,
+    dataset: Any,
+    *,
+    metrics: list[str] | None = None,
+    task: str | None = None,
+    style: str | None = None,
+    num_fewshot: int = 0,
+    seed: int = 1234,
+    limit: int | None = None,
+    name: str | None = None,
+    experiment: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    cache: bool = True,
+    progress: bool | None = None,
+    lang: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    mode: str = "auto",
+    model_options: Mapping[str, Any] | None = None,
+) -> EvalResult:
+    """Evaluate a model on a dataset and log it as a run; returns the scores with intervals.
+
+    `model`: a callable `generate(prompt, **options) -> str` (optionally with
+    `loglikelihood(context, continuation)`), an adapter, or a spec: `hf:PATH`,
+    `openai:BASE_URL#MODEL`, `models:/NAME@ALIAS`, `py:module:attr`. `dataset`: a local
+    JSON-lines/CSV/Parquet file, a DataFrame, a list of dicts, a `datasets.Dataset`, or
+    `sample:NAME` (the sets nb-mlops ships). Multiple-choice items give acc and acc_norm
+    (lm-evaluation-harness conventions; `style` arc, hellaswag, mmlu or plain, `num_fewshot`);
+    items with references are generated and scored with `metrics` (bleu, chrf, rouge*,
+    exact_match, f1); `metrics=["perplexity"]` scores texts with a local model. Answers are
+    cached per model version (`cache=False` asks again); `options` are decoding settings,
+    `model_options` the adapter's (`concurrency`, `timeout`, `batch_size`, ...).
+    """
+    from nb_mlops.evals.run import evaluate as _evaluate
+
+    return _evaluate(
+        workspace(),
+        model,
+        dataset,
+        metrics=metrics,
+        task=task,
+        style=style,
+        num_fewshot=num_fewshot,
+        seed=seed,
+        limit=limit,
+        name=name,
+        experiment=experiment,
+        tags=tags,
+        cache=cache,
+        progress=progress,
+        lang=lang,
+        options=options,
+        mode=mode,
+        model_options=model_options,
+    )
+
+
+def eval_scoreboard(filter: str | None = None, *, latest: bool = True) -> Scoreboard:
+    """Evaluation runs (matching a run filter) as models x metrics with intervals; the same
+    model name with another reported version or fingerprint is another row, its change named."""
+    from nb_mlops.evals.scoreboard import scoreboard
+
+    return scoreboard(workspace(), filter, latest=latest)
+
+
+def eval_regressions(a: str, b: str, *, threshold: float | None = None) -> Regressions:
+    """Items evaluation run `a` got right and run `b` got wrong, and the reverse."""
+    from nb_mlops.evals.scoreboard import regressions
+
+    return regressions(workspace(), a, b, threshold=threshold)
+
+
+def eval_examples(run: str) -> ItemTable:
+    """The per-item rows of one evaluation run (inputs, outputs, scores, errors); `.to_frame()`."""
+    from nb_mlops.evals.scoreboard import item_table
+
+    return item_table(workspace(), run)
+
+
+def eval_side_by_side(*runs: str) -> ItemTable:
+    """Items of several evaluation runs of one dataset, one answer column per run."""
+    from nb_mlops.evals.scoreboard import side_by_side
+
+    return side_by_side(workspace(), list(runs))

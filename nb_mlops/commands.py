@@ -90,6 +90,15 @@ def one_of(*dests: str) -> Rule:
     return Rule(f"choose {flags}", when=dests[:1], forbids=dests[1:])
 
 
+def exclusive(*dests: str) -> tuple[Rule, ...]:
+    """At most one of these flags, whichever comes first."""
+    flags = ", ".join(f"--{d.replace('_', '-')}" for d in dests)
+    return tuple(
+        Rule(f"choose one of {flags}", when=(d,), forbids=dests[i + 1 :])
+        for i, d in enumerate(dests[:-1])
+    )
+
+
 def _given(ns: argparse.Namespace, dest: str) -> bool:
     name, eq, value = dest.partition("=")
     got = getattr(ns, name, None)
@@ -259,6 +268,43 @@ def _pull(args: argparse.Namespace, ctx: Context) -> Any:
 
     return api.pull(
         args.path, args.remote, force=args.force, progress=not getattr(args, "json", False)
+    )
+
+
+# ----------------------------------------------------------------------- evals
+def _eval(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    if args.board:
+        return api.eval_scoreboard(args.filter or None, latest=not args.all)
+    if args.regressions:
+        return api.eval_regressions(*args.regressions, threshold=args.threshold)
+    if args.items:
+        return api.eval_examples(args.items)
+    if args.side_by_side:
+        return api.eval_side_by_side(*args.side_by_side)
+    options: dict[str, Any] = {}
+    if args.max_new_tokens is not None:
+        options["max_new_tokens"] = args.max_new_tokens
+    if args.temperature is not None:
+        options["temperature"] = args.temperature
+    return api.evaluate(
+        args.model,
+        args.dataset,
+        metrics=args.metric or None,
+        task=args.task,
+        style=args.style,
+        num_fewshot=args.fewshot,
+        seed=args.seed,
+        limit=args.limit,
+        name=args.name,
+        experiment=args.experiment,
+        tags=dict(args.tag),
+        cache=not args.no_cache,
+        progress=None if ctx.surface != "cli" or not getattr(args, "json", False) else False,
+        lang=args.lang,
+        options=options,
+        mode=args.mode,
     )
 
 
@@ -732,6 +778,95 @@ COMMANDS: dict[str, Command] = {
                 arg("--remove", action="store_true", help="remove the hooks (of --alias only)"),
             ),
             rules=(Rule("hook --remove takes no COMMAND", when=("remove",), forbids=("command",)),),
+        ),
+        Command(
+            "eval",
+            "evaluate a model on a dataset as a run (scores with intervals); or show the "
+            "scoreboard, one run's items, runs side by side, or the regressions between two",
+            _eval,
+            (
+                arg(
+                    "model",
+                    nargs="?",
+                    help="hf:PATH, openai:BASE_URL#MODEL (key from OPENAI_API_KEY), "
+                    "models:/NAME@ALIAS or py:module:attr",
+                ),
+                arg(
+                    "dataset",
+                    nargs="?",
+                    help="a local .jsonl/.json/.csv/.parquet file, or sample:NAME (shipped sets)",
+                ),
+                arg(
+                    "-m",
+                    "--metric",
+                    action="append",
+                    default=[],
+                    metavar="METRIC",
+                    help="acc, acc_norm, bleu, chrf, rouge, rouge1, rouge2, rougeL, rougeLsum, "
+                    "exact_match, f1 or perplexity (repeatable; default: by the dataset)",
+                ),
+                arg("--task", choices=["choice", "text", "perplexity"], help="default: by data"),
+                arg(
+                    "--style",
+                    choices=["arc", "hellaswag", "mmlu", "plain"],
+                    help="prompt format of multiple-choice items (default: plain)",
+                ),
+                arg("--fewshot", type=int, default=0, metavar="K", help="few-shot examples"),
+                arg("--seed", type=int, default=1234, help="few-shot sampling and bootstrap seed"),
+                arg("--limit", type=int, metavar="N", help="only the first N items"),
+                arg(
+                    "--mode",
+                    choices=["auto", "loglikelihood", "generate"],
+                    default="auto",
+                    help="multiple choice by log-likelihoods or by parsing a generated letter",
+                ),
+                arg("--lang", help="language of the texts (ko, en; default: detected)"),
+                arg("--max-new-tokens", type=int, metavar="N", help="generation length"),
+                arg("--temperature", type=float, help="sampling temperature (default 0)"),
+                arg("--no-cache", action="store_true", help="ask the model again for everything"),
+                arg("-n", "--name", help="the run's name (default: eval-MODEL-DATASET)"),
+                _EXPERIMENT,
+                _TAG,
+                arg("--board", action="store_true", help="show the scoreboard"),
+                arg("--all", action="store_true", help="with --board: every run, not the latest"),
+                arg("--filter", metavar="FILTER", help="with --board: a run filter (quote it)"),
+                arg("--items", metavar="RUN", help="show one evaluation run's items"),
+                arg(
+                    "--side-by-side",
+                    nargs="+",
+                    metavar="RUN",
+                    help="answers of several evaluation runs side by side",
+                ),
+                arg(
+                    "--regressions",
+                    nargs=2,
+                    metavar="RUN",
+                    help="items the first run got right and the second wrong",
+                ),
+                arg("--threshold", type=float, help="with --regressions: the score that is right"),
+            ),
+            rules=(
+                *exclusive("board", "items", "side_by_side", "regressions"),
+                Rule(
+                    "eval needs MODEL and DATASET (or --board, --items, --side-by-side, "
+                    "--regressions)",
+                    unless=("board", "items", "side_by_side", "regressions"),
+                    needs=("model", "dataset"),
+                ),
+                Rule(
+                    "--board, --items, --side-by-side and --regressions take no MODEL or DATASET",
+                    when=("board", "items", "side_by_side", "regressions"),
+                    forbids=("model",),
+                ),
+                Rule(
+                    "--all and --filter go with --board", when=("all", "filter"), needs=("board",)
+                ),
+                Rule(
+                    "--threshold goes with --regressions",
+                    when=("threshold",),
+                    needs=("regressions",),
+                ),
+            ),
         ),
         Command(
             "init",

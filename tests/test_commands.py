@@ -37,6 +37,7 @@ SUBCOMMANDS = {
     "alias": False,
     "rollback": False,
     "hook": False,
+    "eval": False,
     "init": False,
 }
 

@@ -53,6 +53,8 @@ SHAPES: Shapes = {
         "flags": "list[str]",
         "error": "dict?",
         "refs": "list[str]",
+        "eval": "dict?",
+        "caches": "list[str]",
     },
     "snapshots": {
         "path": "str!",

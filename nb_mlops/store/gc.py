@@ -11,6 +11,10 @@ keep their objects too: such a record may be fixed and put back, and its objects
 there then. Those lines are damaged, so they are read leniently: every object hash written
 anywhere in them counts. Deleting a set-aside copy lets gc free what only it named.
 
+The evaluator's kept answers (`cache/evals/<key>.jsonl`, one file per model identity) stay
+while a run names the key in its `caches` list, or while the file is younger than the grace
+period; the others go.
+
 Temporary files that killed writers left in the cache go once they are an hour old and no
 process holds them (see ObjectDB.remove_stale_temps), whatever the grace for objects.
 """
@@ -49,6 +53,7 @@ class GcReport(Result):
     kept_for_set_aside: int = 0
     set_aside_copies: list[str] = field(default_factory=list)
     staging_removed: int = 0
+    eval_caches_removed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +65,7 @@ class GcReport(Result):
             "kept_for_set_aside": self.kept_for_set_aside,
             "set_aside_copies": list(self.set_aside_copies),
             "staging_removed": self.staging_removed,
+            "eval_caches_removed": self.eval_caches_removed,
         }
 
     def to_text(self) -> str:
@@ -69,6 +75,8 @@ class GcReport(Result):
         )
         if self.staging_removed:
             text += f", {self.staging_removed} checkout staging folders"
+        if self.eval_caches_removed:
+            text += f", {self.eval_caches_removed} eval caches no run names"
         text += f" removed; {self.objects_kept} objects kept"
         if self.kept_for_set_aside:
             where = ", ".join(self.set_aside_copies)
@@ -107,7 +115,9 @@ def collect(ws: Workspace, grace_s: float = GRACE_S, dry_run: bool = False) -> G
     with ws.catalog.locked():
         live = ws.objects.expand(referenced(ws))
         aside = set_aside_refs(ws)
-        run_ids = set(ws.catalog.docs("runs"))
+        runs = ws.catalog.docs("runs")
+        run_ids = set(runs)
+        caches = {k for doc in runs.values() for k in doc.get("caches") or () if isinstance(k, str)}
     aside_keep: dict[str, set[Path]] = {}  # kept only for set-aside lines -> their copies
     for md5, where in aside.items():
         for kept in ws.objects.expand([md5]) - live:
@@ -142,6 +152,28 @@ def collect(ws: Workspace, grace_s: float = GRACE_S, dry_run: bool = False) -> G
             report.bytes_freed += size
             if not dry_run:
                 shutil.rmtree(folder, ignore_errors=True)
+    _collect_eval_caches(ws, caches, now - grace_s, report, dry_run)
     if not dry_run:
         report.temps_removed = ws.objects.remove_stale_temps(older_than_s=TEMP_AGE_S)
     return report
+
+
+def _collect_eval_caches(
+    ws: Workspace, named: set[str], before: float, report: GcReport, dry_run: bool
+) -> None:
+    """Remove eval cache files no run names, last written before `before`."""
+    if not ws.eval_cache_dir.is_dir():
+        return
+    for path in ws.eval_cache_dir.iterdir():
+        if path.suffix != ".jsonl" or path.stem in named or not path.is_file():
+            continue
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        if stat.st_mtime >= before:
+            continue
+        report.eval_caches_removed += 1
+        report.bytes_freed += stat.st_size
+        if not dry_run:
+            path.unlink(missing_ok=True)

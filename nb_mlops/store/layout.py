@@ -21,6 +21,8 @@ LEGACY_CATALOG_FILE = "db.json"  # format 1
 RUNS_DIR = "runs"
 HISTORY_DIR = "history"
 CACHE_DIR = "cache"
+EVAL_CACHE_DIR = "evals"
+"""Under CACHE_DIR: model answers kept by the evaluator, one file per model identity."""
 STATE_FILE = "state"
 MODELS_DIR = "models"
 LOCKS_DIR = "locks"

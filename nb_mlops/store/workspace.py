@@ -76,6 +76,7 @@ class Workspace:
         self.runs_dir = self.home / layout.RUNS_DIR
         self.history_dir = self.home / layout.HISTORY_DIR
         self.cache_dir = self.home / layout.CACHE_DIR
+        self.eval_cache_dir = self.cache_dir / layout.EVAL_CACHE_DIR
         self.models_dir = self.home / layout.MODELS_DIR
         self.config_path = self.home / layout.CONFIG_FILE
         self._locks: dict[str, Any] = {}
@@ -125,6 +126,12 @@ class Workspace:
     def history_file(self, session: str) -> Path:
         """The execution history of one kernel session (one JSON line per cell)."""
         return self.history_dir / f"{session}.jsonl"
+
+    def eval_cache_file(self, key: str) -> Path:
+        """The evaluator's kept answers of one model identity (`key`: hex, from the identity)."""
+        if not key or any(c not in "0123456789abcdef" for c in key):
+            raise ValueError(f"an eval cache key is lowercase hex, not {key!r}")
+        return self.eval_cache_dir / f"{key}.jsonl"
 
     def model_dir(self, name: str, version: int) -> Path:
         """Where a model version's verified copy is checked out for loading."""

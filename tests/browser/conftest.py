@@ -82,6 +82,10 @@ class WidgetsNotebook:
     malicious: str = MALICIOUS
 
 
+EVAL_ITEMS = 31
+"""Items of the two evaluations the widgets notebook makes (echo-2 gets two of them wrong)."""
+
+
 def write_widgets_notebook(path: Path) -> WidgetsNotebook:
     """Write the notebook: runs with 200-step curves, a run named like an XSS payload, a CSV
     snapshotted twice with added/removed/changed rows, then the widget cells."""
@@ -137,6 +141,23 @@ def write_widgets_notebook(path: Path) -> WidgetsNotebook:
         ("diff", "%track diff data.csv 1 2 --key id"),
         ("show", "%track show fast"),
         ("show_malicious", f'%track show "{MALICIOUS}"'),
+        (
+            None,  # two evaluations of one model name whose reported version changed
+            "class Echo:\n"
+            "    def __init__(self, version, wrong=()):\n"
+            "        self.version, self.wrong = version, set(wrong)\n\n"
+            "    def generate(self, prompt, **options):\n"
+            "        word = prompt.split(': ', 1)[1]\n"
+            "        return 'nope' if word in self.wrong else word\n\n"
+            f"items = [{{'id': f'w{{i}}', 'prompt': f'say: word{{i}}', 'reference': f'word{{i}}'}} "
+            f"for i in range({EVAL_ITEMS - 1})]\n"
+            f"items.insert(0, {{'id': 'evil', 'prompt': 'say: ' + {MALICIOUS!r}, "
+            f"'reference': {MALICIOUS!r}}})\n"
+            "nm.evaluate(Echo('echo-1'), items, metrics=['exact_match'], name='echo-1');\n"
+            "nm.evaluate(Echo('echo-2', wrong={'word3', 'word7'}), items, "
+            "metrics=['exact_match'], name='echo-2');",
+        ),
+        ("board", "%track eval --board"),
     ]
     return _write_cells(path, sources, "# nb-mlops widgets (written by tests/browser)")
 

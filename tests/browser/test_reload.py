@@ -115,6 +115,7 @@ def test_the_other_views_survive_a_reload(ui):
         ("runs", ".nbm-runs-table", "fast"),
         ("diff", ".nbm-datadiff", "great"),
         ("show", ".nbm-run-detail", "fast"),
+        ("board", ".nbm-scoreboard-widget", "echo-2"),
     ):
         out = ui.output(key)
         try:

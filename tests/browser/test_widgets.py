@@ -137,3 +137,30 @@ def test_model_registry_view_shows_versions_aliases_and_charts(ui):
     assert ui.page.locator('img[src="x"]').count() == 0, "a description became an <img> element"
     assert ui.alerts() == [], f"a dialog fired: {ui.alerts()}"
     ui.screenshot("models", out)
+
+
+def test_scoreboard_names_the_change_and_lists_the_regressions(ui):
+    out = ui.output("board")
+    view = ui.visible(out.locator(".nbm-scoreboard-widget"), "the scoreboard widget")
+    text = view.first.inner_text()
+    assert "reported version echo-1 -> echo-2" in text, text[:600]
+    # 31 items (conftest.EVAL_ITEMS), two of them wrong in echo-2
+    assert "2 of 31 items went from right to wrong" in text, text[:600]
+    assert "word3" in text and "word7" in text
+    assert ui.nb.malicious in text  # an item's prompt, shown as text
+    assert ui.page.locator('img[src="x"]').count() == 0, "an item became an <img> element"
+    ui.screenshot("scoreboard", out)
+    before = view.first.locator("select").first
+    options = before.locator("option").all_inner_texts()
+    assert len(options) == 2 and "echo-2" in options[1], options
+    before.select_option(index=1)  # before = after: nothing to compare
+    ui.wait_until(
+        lambda: "pick two different evaluations" in view.first.inner_text(),
+        "choosing the same evaluation twice did not clear the comparison",
+    )
+    before.select_option(index=0)
+    ui.wait_until(
+        lambda: "went from right to wrong" in view.first.inner_text(),
+        "choosing the first evaluation again did not bring the regressions back",
+    )
+    assert ui.alerts() == [], f"a dialog fired: {ui.alerts()}"

@@ -227,6 +227,7 @@ def test_gc_of_an_empty_store(ws: Workspace) -> None:
         "kept_for_set_aside": 0,
         "set_aside_copies": [],
         "staging_removed": 0,
+        "eval_caches_removed": 0,
     }
 
 

@@ -8,8 +8,8 @@ show it blank wherever its model is gone. With our mime, every front end without
 (nbconvert, GitHub, VS Code) shows the static HTML, and the extension falls back to it too.
 
 `%load_ext nb_mlops` registers mimebundle printers for the domain results (RunTable, Comparison,
-RunDetail, DataDiff) by module and class name, so loading imports neither the domain modules nor
-ipywidgets; the printers build the widget on first display.
+RunDetail, DataDiff, Scoreboard) by module and class name, so loading imports neither the domain
+modules nor ipywidgets; the printers build the widget on first display.
 
 This module is imported at `%load_ext` time: keep its imports to the standard library.
 """
@@ -31,6 +31,7 @@ DOMAIN_TYPES: dict[tuple[str, str], str] = {
     ("nb_mlops.tracking.compare", "Comparison"): "_comparison_widget",
     ("nb_mlops.tracking.views", "RunDetail"): "_detail_widget",
     ("nb_mlops.data.diff", "DataDiff"): "_datadiff_widget",
+    ("nb_mlops.evals.scoreboard", "Scoreboard"): "_scoreboard_widget",
 }
 
 
@@ -124,6 +125,12 @@ def _datadiff_widget(diff: Any) -> Any:
     from nb_mlops.notebook.widgets.datadiff import DataDiffWidget
 
     return DataDiffWidget(diff)
+
+
+def _scoreboard_widget(board: Any) -> Any:
+    from nb_mlops.notebook.widgets.scoreboard import ScoreboardWidget
+
+    return ScoreboardWidget(board)
 
 
 def domain_bundle(obj: Any) -> dict[str, Any] | None:
