@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # what the names below are, for readers and type checkers
         eval_side_by_side,
         evaluate,
         export_model,
+        export_record,
         fingerprint,
         gc,
         get_model_version,
@@ -55,6 +56,7 @@ if TYPE_CHECKING:  # what the names below are, for readers and type checkers
         remotes,
         remove_deploy_hooks,
         repair,
+        reproduce,
         restore_model_version,
         rollback,
         runs,
@@ -67,6 +69,7 @@ if TYPE_CHECKING:  # what the names below are, for readers and type checkers
         status,
         update_model,
         update_model_version,
+        verify,
         versions,
         workspace,
     )
@@ -97,6 +100,7 @@ __all__ = [
     "evals",
     "evaluate",
     "export_model",
+    "export_record",
     "fingerprint",
     "gc",
     "get_model_version",
@@ -114,10 +118,12 @@ __all__ = [
     "protect_alias",
     "pull",
     "push",
+    "records",
     "register_model",
     "remotes",
     "remove_deploy_hooks",
     "repair",
+    "reproduce",
     "restore_model_version",
     "rollback",
     "runs",
@@ -132,13 +138,14 @@ __all__ = [
     "unload_ipython_extension",
     "update_model",
     "update_model_version",
+    "verify",
     "versions",
     "workspace",
 ]
 
 _ELSEWHERE = {"NbMlopsError": "nb_mlops.errors", "track": "nb_mlops.tracking.active"}
 _EAGER = {"__version__", "load_ipython_extension", "unload_ipython_extension"}
-_SUBPACKAGES = {"evals"}
+_SUBPACKAGES = {"evals", "records"}
 _LAZY = {
     name: _ELSEWHERE.get(name, "nb_mlops.api")
     for name in __all__

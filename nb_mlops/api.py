@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from nb_mlops.evals.run import EvalResult
     from nb_mlops.evals.scoreboard import ItemTable, Regressions, Scoreboard
+    from nb_mlops.records.verdict import Verdict
     from nb_mlops.registry.aliases import AliasMove
     from nb_mlops.registry.run import Run
     from nb_mlops.registry.versions import ModelVersion
@@ -685,3 +686,73 @@ def eval_side_by_side(*runs: str) -> ItemTable:
     from nb_mlops.evals.scoreboard import side_by_side
 
     return side_by_side(workspace(), list(runs))
+
+
+# ----------------------------------------------------------------------------- records
+def export_record(
+    run: str, out: str | os.PathLike | None = None, *, with_data: bool = False
+) -> Any:
+    """Write a run as a reproducible record: one RO-Crate zip with the cells that led to it
+    (tracked or not, in execution order, as a runnable notebook), params, seeds, environment
+    lock, git state, data inputs by hash (the data itself with `with_data`), artifacts and
+    model fingerprints and fitted arrays, metrics and outputs; secrets redacted."""
+    from nb_mlops.records.export import export_record as _export
+
+    return _export(workspace(), run, out, with_data=with_data)
+
+
+def reproduce(
+    record: str | os.PathLike,
+    *,
+    workdir: str | os.PathLike | None = None,
+    env: bool = False,
+    remote: str | None = None,
+    yes: bool = False,
+    confirm: Callable[[str], bool] | None = None,
+    rtol_params: float = 1e-6,
+    rtol_metrics: float = 1e-3,
+) -> Verdict:
+    """Re-execute a record in a fresh folder and kernel (its own store: nothing is registered,
+    promoted, deployed or pushed in yours) and return a tiered verdict (`.tier`,
+    `.differences`), kept here as a run linked to the original. Executing the record's code
+    needs `yes=True` or a `confirm(summary) -> bool`; `env=True` first builds a virtual
+    environment from the recorded lock."""
+    from nb_mlops.records.replay import reproduce as _reproduce
+
+    return _reproduce(
+        workspace(),
+        record,
+        workdir=workdir,
+        env=env,
+        remote=remote,
+        yes=yes,
+        confirm=confirm,
+        rtol_params=rtol_params,
+        rtol_metrics=rtol_metrics,
+    )
+
+
+def verify(
+    run: str,
+    *,
+    workdir: str | os.PathLike | None = None,
+    remote: str | None = None,
+    yes: bool = False,
+    confirm: Callable[[str], bool] | None = None,
+    rtol_params: float = 1e-6,
+    rtol_metrics: float = 1e-3,
+) -> Verdict:
+    """Reproduce a run of this store without writing a record first: its cells are replayed in
+    a fresh kernel and compared with the run (see `reproduce`)."""
+    from nb_mlops.records.verify import verify as _verify
+
+    return _verify(
+        workspace(),
+        run,
+        workdir=workdir,
+        remote=remote,
+        yes=yes,
+        confirm=confirm,
+        rtol_params=rtol_params,
+        rtol_metrics=rtol_metrics,
+    )

@@ -44,6 +44,17 @@ class _CliContext:
         line = sys.stdin.readline() if sys.stdin is not None else ""
         return line.removesuffix("\n").removesuffix("\r")
 
+    def confirm(self, summary: str) -> bool:
+        """At a terminal, ask; elsewhere nobody can answer, so refuse (the user passes --yes)."""
+        if sys.stdin is None or not sys.stdin.isatty():
+            raise NbMlopsError("not at a terminal, so nobody can confirm: pass --yes")
+        print(summary, file=sys.stderr)
+        try:
+            answer = input("go ahead? [y/N] ")
+        except (EOFError, KeyboardInterrupt):
+            return False
+        return answer.strip().lower() in ("y", "yes")
+
 
 def _strict(value: Any) -> Any:
     """JSON has no NaN or Infinity: write them as the strings Python's float() reads back."""

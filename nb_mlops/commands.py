@@ -49,6 +49,10 @@ class Context(Protocol):
         """A string typed at a hidden prompt (or read from a pipe), never from the arguments."""
         ...
 
+    def confirm(self, summary: str) -> bool:
+        """Show `summary` and ask yes or no (refused where nobody can answer: pass --yes)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Arg:
@@ -308,6 +312,43 @@ def _eval(args: argparse.Namespace, ctx: Context) -> Any:
     )
 
 
+# --------------------------------------------------------------------- records
+def _export(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    return api.export_record(args.run, args.out, with_data=args.with_data)
+
+
+def _replay_options(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    """What reproduce and verify share: confirmation and tolerances."""
+    return {
+        "yes": args.yes,
+        "confirm": None if args.yes else ctx.confirm,
+        "rtol_params": args.rtol_params,
+        "rtol_metrics": args.rtol_metrics,
+    }
+
+
+def _reproduce(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    return api.reproduce(
+        args.record,
+        workdir=args.workdir,
+        env=args.env,
+        remote=args.remote,
+        **_replay_options(args, ctx),
+    )
+
+
+def _verify(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    return api.verify(
+        args.run, workdir=args.workdir, remote=args.remote, **_replay_options(args, ctx)
+    )
+
+
 # -------------------------------------------------------------------- registry
 def _register(args: argparse.Namespace, ctx: Context) -> Any:
     from nb_mlops import api
@@ -467,6 +508,24 @@ _ALIAS = arg("alias", help="the alias")
 _WHY = arg("-m", "--message", metavar="WHY", help="why (kept in the history)")
 
 _RUN_OPTIONS = (_EXPERIMENT, _SEED, _DATA, _TAG)
+_WORKDIR = arg("--workdir", metavar="DIR", help="where to unpack and run (new or empty; kept)")
+_REPLAY_OPTIONS = (
+    arg("--yes", action="store_true", help="execute the recorded code without asking"),
+    arg(
+        "--rtol-params",
+        type=float,
+        default=1e-6,
+        metavar="R",
+        help="relative tolerance for model parameters (default 1e-6)",
+    ),
+    arg(
+        "--rtol-metrics",
+        type=float,
+        default=1e-3,
+        metavar="R",
+        help="relative tolerance for metrics (default 1e-3)",
+    ),
+)
 """What a tracked cell and `start` both take about the run they begin."""
 
 CELL = Command(
@@ -867,6 +926,40 @@ COMMANDS: dict[str, Command] = {
                     needs=("regressions",),
                 ),
             ),
+        ),
+        Command(
+            "export",
+            "write a run as a reproducible record (an RO-Crate zip): its cells in execution "
+            "order, params, seeds, environment, git state, data hashes, artifacts, metrics",
+            _export,
+            (
+                arg("run", help=_RUN_HELP),
+                arg("--out", metavar="FILE", help="the zip to write (default: RUN-NAME.zip here)"),
+                arg("--with-data", action="store_true", help="put the data objects in the record"),
+            ),
+        ),
+        Command(
+            "reproduce",
+            "re-execute a record in a fresh folder and kernel (its own store) and give a "
+            "tiered verdict, kept here as a run",
+            _reproduce,
+            (
+                arg("record", metavar="FILE", help="a record (.zip) written by export"),
+                _WORKDIR,
+                arg(
+                    "--env",
+                    action="store_true",
+                    help="first build a virtual environment from the recorded package lock",
+                ),
+                _REMOTE,
+                *_REPLAY_OPTIONS,
+            ),
+        ),
+        Command(
+            "verify",
+            "replay the cells that led to a run of this store in a fresh kernel and compare",
+            _verify,
+            (arg("run", help=_RUN_HELP), _WORKDIR, _REMOTE, *_REPLAY_OPTIONS),
         ),
         Command(
             "init",

@@ -38,6 +38,9 @@ SUBCOMMANDS = {
     "rollback": False,
     "hook": False,
     "eval": False,
+    "export": False,
+    "reproduce": False,
+    "verify": False,
     "init": False,
 }
 

@@ -117,8 +117,12 @@ def push(
 
     What can be sent is sent. Objects that could not be (missing from the local cache, corrupt)
     are in the report's `failed`, their versions stay out of the remote's version list, and a
-    RemoteError naming the first problem and the count is raised at the end.
+    RemoteError naming the first problem and the count is raised at the end. In the kernel of
+    a record's replay (NB_MLOPS_REPLAY set) nothing is sent: the replay's data stays with it.
     """
+    if os.environ.get("NB_MLOPS_REPLAY", "") not in ("", "0"):
+        report = TransferReport(remote or "the default remote", "push")
+        return SyncResult(report, [], notes=["push is off while replaying a record"])
     rels = _datasets(ws, path)
     hashes: set[str] = set()
     for rel in rels:

@@ -7,8 +7,7 @@ morphemes the `ko` extra (kiwipiepy).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from nb_mlops.lazy import exports
 
 _WHERE = {
     "Adapter": "model",
@@ -46,16 +45,4 @@ _WHERE = {
 }
 
 __all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'nb_mlops.evals' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"nb_mlops.evals.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = exports(__name__, _WHERE)

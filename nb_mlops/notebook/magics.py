@@ -253,6 +253,19 @@ class _MagicContext:
                 "this front end cannot ask for hidden input; run `nb-mlops scrub` in a terminal"
             ) from None
 
+    def confirm(self, summary: str) -> bool:
+        """Ask in the notebook (ipykernel answers input()); a front end that cannot ask refuses."""
+        from IPython.core.error import StdinNotImplementedError
+
+        print(summary)
+        try:
+            answer = input("go ahead? [y/N] ")
+        except (EOFError, KeyboardInterrupt):
+            return False
+        except StdinNotImplementedError:
+            raise NbMlopsError("this front end cannot ask for confirmation: pass --yes") from None
+        return answer.strip().lower() in ("y", "yes")
+
     def run_cell(self, args: argparse.Namespace) -> Any:
         __tracebackhide__ = True
         return self.magics.run_tracked(args, self.line, self.cell or "")

@@ -112,8 +112,21 @@ def on_alias_move(
     return remove
 
 
+REPLAY_ENV = "NB_MLOPS_REPLAY"
+"""Set (to anything but empty or 0) in the kernel of a record's replay: no hook runs there, so
+a replay never deploys (see records/replay.py)."""
+
+
+def replaying() -> bool:
+    """Whether this process is replaying a record (deploy hooks and push are off)."""
+    return os.environ.get(REPLAY_ENV, "") not in ("", "0")
+
+
 def matching(ws: Workspace, move: AliasMove) -> bool:
-    """Whether any hook (a kept command, or a callable of this process) is for this move."""
+    """Whether any hook (a kept command, or a callable of this process) is for this move;
+    never while replaying a record."""
+    if replaying():
+        return False
     if any(h.get("alias") in (None, move.alias) for h in _commands(ws, move.name)):
         return True
     return any(
@@ -162,6 +175,8 @@ def run_deploy_hooks(
     """Run every hook that matches `move`, appending each outcome to `move.hooks` (and telling
     `on_outcome`) as it lands; return the problems to warn about once all are recorded."""
     assert move.to_version is not None and move.uri is not None
+    if replaying():
+        return []
     hooks = [h for h in _commands(ws, move.name) if h.get("alias") in (None, move.alias)]
     timeout, bad_config = _timeout(ws) if hooks else (DEFAULT_TIMEOUT_S, None)
     calls: list[Callable[[], dict[str, Any]]] = [

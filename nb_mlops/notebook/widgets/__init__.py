@@ -8,8 +8,7 @@ use, so importing this package (at `%load_ext`) does not import ipywidgets or nu
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from nb_mlops.lazy import exports
 
 _EXPORTS = {
     "Chart": "chart",
@@ -24,10 +23,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__, __dir__ = exports(__name__, _EXPORTS)
