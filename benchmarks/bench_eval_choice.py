@@ -1,6 +1,6 @@
 """Multiple-choice throughput on a local transformers model, nb-mlops beside lm-eval (issue 12).
 
-    .venv/bin/python benchmarks/bench_eval_choice.py     # ~25 minutes on 2 cores
+    .venv/bin/python benchmarks/bench_eval_choice.py     # ~13 minutes on 2 cores
 
 A 1,000-item ARC-style set (4 choices each, so 4,000 log-likelihood requests; generated with a
 fixed seed, English and Korean words mixed, questions of 6 to 30 words, choices of 1 to 6) is
