@@ -135,33 +135,12 @@ def make_items(n: int, seed: int = 0) -> list[dict[str, object]]:
 
 
 def write_task(folder: Path, items: list[dict[str, object]]) -> Path:
-    """The items as JSON lines and an lm-eval task YAML (ARC prompt) beside them; the data file."""
-    folder.mkdir(parents=True, exist_ok=True)
-    data = folder / "items.jsonl"
-    with data.open("w", encoding="utf-8") as fh:
-        for item in items:
-            fh.write(json.dumps(item, ensure_ascii=False) + "\n")
-    (folder / f"{TASK}.yaml").write_text(
-        f"task: {TASK}\n"
-        "dataset_path: json\n"
-        "dataset_kwargs:\n"
-        "  data_files:\n"
-        f"    test: {json.dumps(str(data))}\n"
-        "test_split: test\n"
-        "output_type: multiple_choice\n"
-        'doc_to_text: "Question: {{question}}\\nAnswer:"\n'
-        'doc_to_choice: "{{choices}}"\n'
-        'doc_to_target: "{{answer}}"\n'
-        "metric_list:\n"
-        "  - metric: acc\n"
-        "    aggregation: mean\n"
-        "    higher_is_better: true\n"
-        "  - metric: acc_norm\n"
-        "    aggregation: mean\n"
-        "    higher_is_better: true\n",
-        encoding="utf-8",
-    )
-    return data
+    """The items and an lm-eval task YAML (ARC prompt) beside them, as the parity test writes
+    them (tests/evals/lm_fixtures.py); the data file."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "evals"))
+    from lm_fixtures import write_arc_task
+
+    return write_arc_task(folder, TASK, items)
 
 
 def run(folder: Path, items: list, batch_size: int) -> tuple[float, object]:

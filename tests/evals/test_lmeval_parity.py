@@ -46,33 +46,11 @@ ITEMS = [
 
 def write_task(folder: Path) -> Path:
     """The items as JSON lines and an ARC-style lm-eval task YAML beside them; the data file."""
-    folder.mkdir(parents=True, exist_ok=True)
-    data = folder / "items.jsonl"
-    with data.open("w", encoding="utf-8") as fh:
-        for i, (question, choices, answer) in enumerate(ITEMS):
-            row = {"id": f"q{i:02d}", "question": question, "choices": choices, "answer": answer}
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    (folder / f"{TASK}.yaml").write_text(
-        f"task: {TASK}\n"
-        "dataset_path: json\n"
-        "dataset_kwargs:\n"
-        "  data_files:\n"
-        f"    test: {json.dumps(str(data))}\n"
-        "test_split: test\n"
-        "output_type: multiple_choice\n"
-        'doc_to_text: "Question: {{question}}\\nAnswer:"\n'
-        'doc_to_choice: "{{choices}}"\n'
-        'doc_to_target: "{{answer}}"\n'
-        "metric_list:\n"
-        "  - metric: acc\n"
-        "    aggregation: mean\n"
-        "    higher_is_better: true\n"
-        "  - metric: acc_norm\n"
-        "    aggregation: mean\n"
-        "    higher_is_better: true\n",
-        encoding="utf-8",
-    )
-    return data
+    rows = [
+        {"id": f"q{i:02d}", "question": question, "choices": choices, "answer": answer}
+        for i, (question, choices, answer) in enumerate(ITEMS)
+    ]
+    return lm_fixtures.write_arc_task(folder, TASK, rows)
 
 
 @pytest.fixture(scope="module")
