@@ -20,6 +20,11 @@ from nb_mlops.tracking import active
 if TYPE_CHECKING:
     import pandas as pd
 
+    from nb_mlops.evals.agreement import Agreement, JudgeAgreement
+    from nb_mlops.evals.annotate import AnnotationSession
+    from nb_mlops.evals.arena import ArenaRatings
+    from nb_mlops.evals.judging import JudgeResult
+    from nb_mlops.evals.rag import RagResult
     from nb_mlops.evals.run import EvalResult
     from nb_mlops.evals.scoreboard import ItemTable, Regressions, Scoreboard
     from nb_mlops.records.verdict import Verdict
@@ -686,6 +691,236 @@ def eval_side_by_side(*runs: str) -> ItemTable:
     from nb_mlops.evals.scoreboard import side_by_side
 
     return side_by_side(workspace(), list(runs))
+
+
+def judge(
+    judge: Any,
+    items: Any = None,
+    *,
+    runs: list[str] | None = None,
+    mode: str | None = None,
+    lang: str = "en",
+    retries: int = 2,
+    limit: int | None = None,
+    name: str | None = None,
+    experiment: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
+    model_options: Mapping[str, Any] | None = None,
+) -> JudgeResult:
+    """Have an LLM judge grade replies (1-10 with a rationale) or compare two models' replies
+    (asked in both orders; a verdict that flips with the order is a tie). Logged as eval runs.
+
+    `judge`: a `nm.evals.Judge`, or a model spec/callable made into one (`lang` "en" or "ko",
+    `retries`, decoding `options`). `items`: a file, DataFrame or dicts with `question` (or
+    `turns`), `answer` (or `answers`) and `model`, optional `reference`; pairs have `answer_a`,
+    `answer_b`, `model_a`, `model_b`. Or `runs`: one text evaluation run to grade, two to
+    compare. `mode` "single" or "pair" (default: by the items).
+    """
+    from nb_mlops.evals.judge import Judge
+    from nb_mlops.evals.judging import items_from_runs, judge_answers, judge_pairs, read_items
+    from nb_mlops.evals.model import EvalError
+
+    ws = workspace()
+    if (items is None) == (not runs):
+        raise EvalError("judge needs items or runs (one of the two)")
+    if not isinstance(judge, Judge):
+        judge = Judge(
+            judge,
+            lang=lang,
+            retries=retries,
+            options=options,
+            workspace=ws,
+            **dict(model_options or {}),
+        )
+    elif options or model_options:
+        raise EvalError("options and model_options go to Judge(...) when you pass a Judge")
+    if runs:
+        rows = items_from_runs(ws, list(runs))
+        source: Any = rows
+    else:
+        rows, _ = read_items(items, limit=limit)
+        source = items if isinstance(items, str | os.PathLike) else rows
+    if mode is None:
+        mode = "pair" if any(k in rows[0] for k in ("answer_a", "answers_a")) else "single"
+    if mode not in ("single", "pair"):
+        raise EvalError(f"mode {mode!r}: choose single or pair")
+    run = judge_pairs if mode == "pair" else judge_answers
+    return run(ws, judge, rows, source=source, name=name, experiment=experiment, tags=tags)
+
+
+def evaluate_rag(
+    items: Any,
+    *,
+    method: str = "lexical",
+    lang: str | None = "en",
+    judge: Any = None,
+    embed: Callable[[list[str]], Any] | str | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    measures: list[str] | None = None,
+    system: str = "rag",
+    name: str | None = None,
+    experiment: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+) -> RagResult:
+    """Evaluate retrieval-augmented answers and log an eval run: faithfulness (claims of the
+    answer supported by the retrieved chunks / all claims), answer relevance and context
+    relevance (share of relevant chunks), each with the method named and a per-item
+    explanation (the unsupported claims, the irrelevant chunks).
+
+    `items`: a file, DataFrame or dicts with `question`, `answer`, `contexts` (the retrieved
+    chunks). `method`: "lexical" (fuzzy word overlap, no model), "embeddings" (with `embed`,
+    your function texts -> vectors, or `py:module:attr` naming it) or "judge" (an LLM
+    `judge`: a Judge or a model spec). `lang` "en", "ko" or None (detected). `system` names
+    the pipeline on the scoreboard.
+    """
+    from nb_mlops.evals.model import python_target
+    from nb_mlops.evals.rag import MEASURES
+    from nb_mlops.evals.ragrun import evaluate_rag as _evaluate_rag
+
+    if isinstance(embed, str):
+        embed = python_target(embed, what="embed")
+
+    return _evaluate_rag(
+        workspace(),
+        items,
+        method=method,
+        lang=lang,
+        judge=judge,
+        embed=embed,
+        thresholds=thresholds,
+        measures=tuple(measures or MEASURES),
+        system=system,
+        name=name,
+        experiment=experiment,
+        tags=tags,
+    )
+
+
+def annotate(
+    name: str,
+    items: Any = None,
+    *,
+    rater: str,
+    mode: str | None = None,
+    criteria: Any = None,
+    seed: int = 0,
+) -> AnnotationSession:
+    """Human evaluation: `rater` labels the items of the annotation task `name` one at a time
+    (in a notebook, an annotation widget with keyboard shortcuts; labels are stored as given,
+    so a session resumes where that rater stopped).
+
+    The first call creates the task from `items` (a DataFrame or dicts): `prompt` and
+    `response` rated on `criteria` (default fluency, helpfulness, faithfulness, harmlessness,
+    1-5), or `response_a`/`response_b` (with `model_a`/`model_b`) compared; the judge's names
+    (`question`, `answer_a`, ...) work too. Later calls open it by name.
+    """
+    from nb_mlops.evals.annotate import AnnotationSession, AnnotationTask
+
+    if isinstance(items, str | os.PathLike):
+        items = _file_rows(items)
+    task = AnnotationTask.open(workspace(), name, items, mode=mode, criteria=criteria, seed=seed)
+    return AnnotationSession(task, rater)
+
+
+def rater_agreement(task: str, *, criterion: str | None = None) -> Agreement:
+    """Agreement between the raters of an annotation task, per criterion: Krippendorff's
+    alpha at the criterion's level (nominal, ordinal, interval) and Cohen's kappa per pair."""
+    from nb_mlops.evals.annotate import AnnotationTask
+
+    return AnnotationTask.open(workspace(), task).agreement(criterion)
+
+
+def judge_agreement(*sources: Any, humans_as_one: bool = False) -> JudgeAgreement:
+    """How often judges agree on the same pairs, with and without ties, as a table per judge.
+
+    Sources: results of `nm.judge(..., mode="pair")`, pairwise judging runs (id or name),
+    pairwise annotation tasks (by name: each rater is `human:<rater>`), or vote tables
+    (judge, item, model_a, model_b, winner). `humans_as_one` pools the human raters.
+    """
+    from nb_mlops.evals.agreement import judge_agreement as _agreement
+
+    return _agreement(_votes(sources), humans_as_one=humans_as_one)
+
+
+FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
+"""A source named with one of these is a file of rows, not a run or an annotation task."""
+
+
+def arena(
+    battles: Any = None,
+    *,
+    runs: list[str] | None = None,
+    method: str = "bradley_terry",
+    **options: Any,
+) -> ArenaRatings:
+    """Arena ratings from pairwise battles: Bradley-Terry (maximum likelihood on the Elo
+    scale, bootstrap intervals) or `method="elo"` (online Elo). `battles`: Chatbot Arena rows
+    (model_a, model_b, winner), a pairwise judge result or annotation task name, or a list of
+    those; `runs`: pairwise judging runs. `options` go to `nm.evals.bradley_terry` / `elo`."""
+    from nb_mlops.evals import arena as arenas
+    from nb_mlops.evals.model import EvalError
+
+    if method not in ("bradley_terry", "elo"):
+        raise EvalError(f"method {method!r}: choose bradley_terry or elo")
+    sources = list(runs or [])
+    if isinstance(battles, os.PathLike) or (
+        isinstance(battles, str) and os.path.splitext(battles)[1] in FILE_SUFFIXES
+    ):
+        battles = _file_rows(battles)
+    if battles is not None:
+        sources += (
+            list(battles) if isinstance(battles, list | tuple) and not _rows(battles) else [battles]
+        )
+    if not sources:
+        raise EvalError("arena needs battles or runs")
+    rate = arenas.bradley_terry if method == "bradley_terry" else arenas.elo
+    return rate(_votes(sources), **options)
+
+
+def _file_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The rows of a .jsonl/.json/.csv/.parquet file as dicts."""
+    from nb_mlops.evals.datasets import read_rows
+
+    return [row.data for row in read_rows(path)]
+
+
+def _rows(value: Any) -> bool:
+    """Whether a list is battle rows (dicts) rather than a list of sources."""
+    return bool(value) and all(isinstance(v, Mapping) for v in value)
+
+
+def _votes(sources: Any) -> Any:
+    """One vote table (judge, item, model_a, model_b, winner) from any mix of sources."""
+    import pandas as pd
+
+    from nb_mlops.evals.annotate import AnnotationTask
+    from nb_mlops.evals.judging import battles_from_runs
+    from nb_mlops.evals.model import EvalError
+
+    ws = workspace()
+    parts = []
+    for source in sources:
+        if isinstance(source, str):
+            if (ws.annotations_dir() / source).is_dir():
+                parts.append(AnnotationTask.open(ws, source).battles())
+            else:
+                parts.append(battles_from_runs(ws, [source]).rename(columns={"id": "item"}))
+        elif isinstance(source, AnnotationTask):
+            parts.append(source.battles())
+        elif hasattr(source, "votes"):
+            parts.append(source.votes())
+        elif hasattr(source, "battles"):
+            parts.append(source.battles())
+        elif isinstance(source, pd.DataFrame):
+            parts.append(source)
+        elif isinstance(source, list | tuple) and _rows(source):
+            parts.append(pd.DataFrame(list(source)))
+        else:
+            raise EvalError(f"{type(source).__name__} holds no pairwise votes")
+    if not parts:
+        raise EvalError("no votes given")
+    return pd.concat(parts, ignore_index=True)
 
 
 # ----------------------------------------------------------------------------- records

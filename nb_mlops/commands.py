@@ -141,6 +141,14 @@ class ArgParser(argparse.ArgumentParser):
         raise HelpShown(self.format_help())
 
 
+def _threshold(item: str) -> tuple[str, float]:
+    name, _, value = item.partition("=")
+    try:
+        return name.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{item!r}: expected NAME=NUMBER") from None
+
+
 def tag_pair(item: str) -> tuple[str, str]:
     """`--tag K=V` as (K, V); argparse reports anything else as a usage error."""
     key, eq, value = item.partition("=")
@@ -309,6 +317,72 @@ def _eval(args: argparse.Namespace, ctx: Context) -> Any:
         lang=args.lang,
         options=options,
         mode=args.mode,
+    )
+
+
+def _judge(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    return api.judge(
+        args.judge,
+        args.items,
+        runs=args.runs or None,
+        mode="pair" if args.pair else None,
+        lang=args.lang,
+        retries=args.retries,
+        limit=args.limit,
+        name=args.name,
+        experiment=args.experiment,
+        tags=dict(args.tag),
+    )
+
+
+def _rag(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    method = args.method or ("embeddings" if args.embed else "judge" if args.judge else "lexical")
+    return api.evaluate_rag(
+        args.items,
+        method=method,
+        lang=None if args.lang == "auto" else args.lang,
+        judge=args.judge,
+        embed=args.embed,
+        thresholds=dict(args.threshold) or None,
+        system=args.system,
+        name=args.name,
+        experiment=args.experiment,
+        tags=dict(args.tag),
+    )
+
+
+def _annotate(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    if args.agreement:
+        return api.rater_agreement(args.task, criterion=args.criterion)
+    items = args.items
+    # in a notebook the session shows as the labelling widget; the CLI prints its progress
+    return api.annotate(args.task, items, rater=args.rater, mode=args.mode)
+
+
+def _agreement(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    return api.judge_agreement(*args.sources, humans_as_one=args.humans_as_one)
+
+
+def _arena(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    options: dict[str, Any] = {"seed": args.seed}
+    for key in ("k", "bootstrap"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
+    return api.arena(
+        args.battles,
+        runs=args.runs or None,
+        method="elo" if args.elo else "bradley_terry",
+        **options,
     )
 
 
@@ -925,6 +999,182 @@ COMMANDS: dict[str, Command] = {
                     when=("threshold",),
                     needs=("regressions",),
                 ),
+            ),
+        ),
+        Command(
+            "judge",
+            "have an LLM judge grade replies 1-10 with a rationale, or compare two models' "
+            "replies in both orders (a verdict that flips is a tie); logged as eval runs",
+            _judge,
+            (
+                arg(
+                    "judge",
+                    help="the judge model: openai:BASE_URL#MODEL, hf:PATH, models:/NAME@ALIAS "
+                    "or py:module:attr",
+                ),
+                arg(
+                    "items",
+                    nargs="?",
+                    help="a .jsonl/.json/.csv/.parquet file: question (or turns), answer and "
+                    "model; pairs: answer_a, answer_b, model_a, model_b; reference optional",
+                ),
+                arg(
+                    "--runs",
+                    nargs="+",
+                    metavar="RUN",
+                    help="text evaluation runs instead: one to grade, two to compare",
+                ),
+                arg("--pair", action="store_true", help="compare pairs (default: by the items)"),
+                arg(
+                    "--lang", choices=["en", "ko"], default="en", help="the judge prompts' language"
+                ),
+                arg(
+                    "--retries",
+                    type=int,
+                    default=2,
+                    help="asks again after a failed call or an unreadable verdict (default 2)",
+                ),
+                arg("--limit", type=int, metavar="N", help="only the first N items"),
+                arg("-n", "--name", help="the run's name (default: judge-MODEL)"),
+                _EXPERIMENT,
+                _TAG,
+            ),
+            rules=(
+                Rule("judge needs ITEMS or --runs", unless=("runs",), needs=("items",)),
+                Rule("give ITEMS or --runs, not both", when=("runs",), forbids=("items",)),
+                Rule("--limit goes with ITEMS", when=("limit",), forbids=("runs",)),
+            ),
+        ),
+        Command(
+            "rag",
+            "evaluate retrieval-augmented answers as a run: faithfulness, answer relevance and "
+            "context relevance, each with its method and a per-item explanation",
+            _rag,
+            (
+                arg("items", help="a .jsonl/.json/.csv/.parquet file: question, answer, contexts"),
+                arg(
+                    "--method",
+                    choices=["lexical", "embeddings", "judge"],
+                    help="default: lexical (judge with --judge, embeddings with --embed)",
+                ),
+                arg("--judge", metavar="SPEC", help="an LLM judge: openai:BASE_URL#MODEL, hf:PATH"),
+                arg("--embed", metavar="py:MODULE:FUNC", help="your function texts -> vectors"),
+                arg("--lang", choices=["en", "ko", "auto"], default="en", help="default: en"),
+                arg(
+                    "--threshold",
+                    action="append",
+                    default=[],
+                    type=_threshold,
+                    metavar="NAME=VALUE",
+                    help="override a method's threshold (repeatable)",
+                ),
+                arg("--system", default="rag", help="the RAG pipeline's name on the scoreboard"),
+                arg("-n", "--name", help="the run's name (default: rag-SYSTEM)"),
+                _EXPERIMENT,
+                _TAG,
+            ),
+            rules=(
+                Rule(
+                    "--judge goes with --method judge",
+                    when=("judge",),
+                    forbids=("method=lexical", "method=embeddings"),
+                ),
+                Rule(
+                    "--embed goes with --method embeddings",
+                    when=("embed",),
+                    forbids=("method=lexical", "method=judge"),
+                ),
+                Rule("--method judge needs --judge", when=("method=judge",), needs=("judge",)),
+                Rule(
+                    "--method embeddings needs --embed",
+                    when=("method=embeddings",),
+                    needs=("embed",),
+                ),
+            ),
+        ),
+        Command(
+            "annotate",
+            "human evaluation: open (or create from ITEMS) an annotation task for a rater, "
+            "labelled in the notebook's widget; or the raters' agreement (kappa, alpha)",
+            _annotate,
+            (
+                arg("task", help="the annotation task's name"),
+                arg(
+                    "items",
+                    nargs="?",
+                    help="to create it: a .jsonl/.json/.csv/.parquet file (prompt and response, "
+                    "or response_a and response_b with model_a and model_b)",
+                ),
+                arg("--rater", help="who labels (each rater's labels are kept apart)"),
+                arg("--mode", choices=["rating", "pairwise"], help="default: by the items"),
+                arg(
+                    "--agreement",
+                    action="store_true",
+                    help="Krippendorff's alpha and Cohen's kappa between the task's raters",
+                ),
+                arg("--criterion", help="with --agreement: one criterion only"),
+            ),
+            rules=(
+                Rule(
+                    "annotate needs --rater (or --agreement)",
+                    unless=("agreement",),
+                    needs=("rater",),
+                ),
+                Rule(
+                    "--agreement takes no ITEMS, --rater or --mode",
+                    when=("agreement",),
+                    forbids=("items", "rater", "mode"),
+                ),
+                Rule(
+                    "--criterion goes with --agreement", when=("criterion",), needs=("agreement",)
+                ),
+            ),
+        ),
+        Command(
+            "agreement",
+            "how often judges agree on the same pairs (with and without ties), a table per "
+            "judge: pairwise judging runs, pairwise annotation tasks, vote files",
+            _agreement,
+            (
+                arg(
+                    "sources",
+                    nargs="+",
+                    metavar="SOURCE",
+                    help="a pairwise judging run (id or name) or annotation task (by name)",
+                ),
+                arg(
+                    "--humans-as-one",
+                    action="store_true",
+                    help="pool the human raters into one judge 'human'",
+                ),
+            ),
+        ),
+        Command(
+            "arena",
+            "arena ratings from pairwise battles: Bradley-Terry on the Elo scale with bootstrap "
+            "intervals (or online Elo), a leaderboard and a win-rate matrix",
+            _arena,
+            (
+                arg(
+                    "battles",
+                    nargs="?",
+                    help="a .jsonl/.json/.csv/.parquet file of model_a, model_b, winner "
+                    "(model_a, model_b, tie or tie (bothbad))",
+                ),
+                arg("--runs", nargs="+", metavar="RUN", help="pairwise judging runs instead"),
+                arg("--elo", action="store_true", help="online Elo instead of Bradley-Terry"),
+                arg("--k", type=float, help="with --elo: the K factor (default 4)"),
+                arg(
+                    "--bootstrap",
+                    type=int,
+                    metavar="N",
+                    help="bootstrap rounds for the intervals (default 1000; 0 with --elo)",
+                ),
+                arg("--seed", type=int, default=0, help="the bootstrap's seed"),
+            ),
+            rules=(
+                Rule("arena needs BATTLES or --runs", unless=("runs",), needs=("battles",)),
+                Rule("--k goes with --elo", when=("k",), needs=("elo",)),
             ),
         ),
         Command(

@@ -1,10 +1,12 @@
 // nb-mlops in JupyterLab 4 and Notebook 7. The package's plugins, one file each: the chart
-// renderer (plotly.js loaded once per page) and the widget-view wrapper with its static fallback.
+// renderer (plotly.js loaded once per page), the widget-view wrapper with its static fallback,
+// and the keyboard shortcuts of the annotation widget.
 import { JupyterFrontEndPlugin } from '@jupyterlab/application';
 
 import { chartPlugin } from './chart';
+import { keysPlugin } from './keys';
 import { viewPlugin } from './view';
 
-const plugins: JupyterFrontEndPlugin<any>[] = [chartPlugin, viewPlugin];
+const plugins: JupyterFrontEndPlugin<any>[] = [chartPlugin, viewPlugin, keysPlugin];
 
 export default plugins;

@@ -334,25 +334,33 @@ def resolve(spec: str, *, workspace: Any = None, **options: Any) -> Adapter:
 
 def _python_model(spec: str, target: str) -> Adapter:
     """`py:module:attr` (a callable or model object) or `py:module` (a module with generate()
-    and/or loglikelihood()); modules are found on sys.path and then in the cwd."""
+    and/or loglikelihood())."""
+    obj = python_target(spec, what="model")
+    if isinstance(obj, Adapter):
+        return obj
+    return CallableModel(obj, name=target)
+
+
+def python_target(spec: str, *, what: str = "model") -> Any:
+    """The object `py:module:attr` (or the module `py:module`) names; modules are found on
+    sys.path and then in the cwd (a file beside the notebook or the shell's cwd)."""
     import importlib
     import os
     import sys
 
+    scheme, _, target = spec.partition(":")
     module_name, _, attr = target.partition(":")
-    if not module_name:
-        raise EvalError(f"model {spec!r}: write py:module:attr")
-    if os.getcwd() not in sys.path:  # a model file beside the notebook or the shell's cwd
+    if scheme != "py" or not module_name:
+        raise EvalError(f"{what} {spec!r}: write py:module:attr")
+    if os.getcwd() not in sys.path:
         sys.path.append(os.getcwd())
     try:
         obj: Any = importlib.import_module(module_name)
     except Exception as exc:
-        raise EvalError(f"model {spec!r}: cannot import {module_name}: {exc}") from None
+        raise EvalError(f"{what} {spec!r}: cannot import {module_name}: {exc}") from None
     for part in attr.split(".") if attr else ():
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise EvalError(f"model {spec!r}: {module_name} has no {attr}") from None
-    if isinstance(obj, Adapter):
-        return obj
-    return CallableModel(obj, name=target)
+            raise EvalError(f"{what} {spec!r}: {module_name} has no {attr}") from None
+    return obj

@@ -46,6 +46,8 @@ class EvalResult(Result):
     cache: dict[str, int] = field(default_factory=dict)
     examples: Any = None
     """The per-item rows as a pandas DataFrame (also kept with the run as a table)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """What a kind of evaluation adds to the record (a judge's identity and prompts, methods)."""
 
     def score(self, metric: str) -> float:
         return float(self.scores[metric]["score"])
@@ -63,6 +65,7 @@ class EvalResult(Result):
             "unparsed": self.unparsed,
             "versions": dict(self.versions),
             "cache": dict(self.cache),
+            **self.extra,
         }
 
     def _lines(self) -> list[str]:
@@ -181,36 +184,72 @@ def evaluate(
     data = _dataset_record(ws, dataset, label, items)
     show = progress if progress is not None else len(items) >= 50
     run = _start(ws, name, experiment, tags, identity, spec, data, task, metrics, num_fewshot, seed)
-    try:
-        run.ws.catalog.set("runs", run.run_id, {"caches": sorted(cached.keys)})
-        if task == "choice":
-            scored = _choice(cached, items, style, num_fewshot, seed, mode, show)
-        elif task == "perplexity":
-            scored = _perplexity(adapter, items, show)
-        else:
-            scored = _text(cached, items, metrics, lang, dict(options or {}), seed, show)
-        versions = _versions(cached.seen, identity)
+    with run:  # ends the run: finished, or failed/interrupted with the error
+        try:
+            run.ws.catalog.set("runs", run.run_id, {"caches": sorted(cached.keys)})
+            if task == "choice":
+                scored = _choice(cached, items, style, num_fewshot, seed, mode, show)
+            elif task == "perplexity":
+                scored = _perplexity(adapter, items, show)
+            else:
+                scored = _text(cached, items, metrics, lang, dict(options or {}), seed, show)
+            versions = _versions(cached.seen, identity)
+            result = EvalResult(
+                run_id=run.run_id,
+                run_name=run.name,
+                identity=identity,
+                dataset=data,
+                task=task,
+                n=scored.n,
+                scores=scored.scores,
+                errors=scored.errors,
+                unparsed=scored.unparsed,
+                versions=versions,
+                cache={"hits": cached.hits, "asked": cached.asked},
+                examples=scored.frame,
+            )
+            _log(run, result, sorted(cached.keys))
+        finally:
+            cached.close()
+    return result
+
+
+def record_eval(
+    ws: Workspace,
+    *,
+    identity: ModelIdentity,
+    source: Any,
+    items: list[Mapping[str, Any]],
+    task: str,
+    scores: dict[str, dict[str, Any]],
+    frame: Any,
+    name: str,
+    experiment: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> EvalResult:
+    """Log an evaluation scored elsewhere (judge grades, RAG measures) as an eval run: the same
+    record, metrics and per-item table as `evaluate`, so the scoreboard shows it. `source` is
+    what the items were read from (a file, or the items themselves)."""
+    source, label = _source(ws, source)
+    data = _dataset_record(ws, source, label, [dict(i) for i in items])
+    errors = sum(_errors(frame)) if frame is not None else 0
+    run = _start(ws, name, experiment, tags, identity, None, data, task, list(scores), 0, 0, params)
+    with run:
         result = EvalResult(
             run_id=run.run_id,
             run_name=run.name,
             identity=identity,
             dataset=data,
             task=task,
-            n=scored.n,
-            scores=scored.scores,
-            errors=scored.errors,
-            unparsed=scored.unparsed,
-            versions=versions,
-            cache={"hits": cached.hits, "asked": cached.asked},
-            examples=scored.frame,
+            n=len(items) - errors,
+            scores=scores,
+            errors=errors,
+            examples=frame,
+            extra=dict(extra or {}),
         )
-        _log(run, result, sorted(cached.keys))
-    except BaseException as exc:
-        run.end("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", exc)
-        raise
-    finally:
-        cached.close()
-    run.end("finished")
+        _log(run, result, [])
     return result
 
 
@@ -321,6 +360,7 @@ def _start(
     metrics: list[str],
     num_fewshot: int,
     seed: int,
+    extra_params: Mapping[str, Any] | None = None,
 ) -> Any:
     from nb_mlops.tracking.run import start_run
 
@@ -344,6 +384,7 @@ def _start(
         params["fewshot_seed"] = seed
     for key, value in identity.settings.items():
         params[f"decoding.{key}"] = value
+    params.update(extra_params or {})
     inputs = [data] if "version" in data else None
     label = Path(str(data["name"]).partition("sample:")[2] or str(data["name"])).stem
     return start_run(

@@ -270,6 +270,10 @@ def right_column(frame: Any, task: str, threshold: float | None) -> tuple[str, A
         if metric in frame:
             limit = default if threshold is None else threshold
             return f"{metric} >= {limit:g}", pd.to_numeric(frame[metric]) >= limit
+    for metric, default in (("rating", 7.0), ("faithfulness", 1.0)):  # judge grades, RAG
+        if metric in frame:
+            limit = default if threshold is None else threshold
+            return f"{metric} >= {limit:g}", pd.to_numeric(frame[metric]) >= limit
     for metric in ("bleu", "chrf", "rougeL", "rouge1", "rougeLsum", "rouge2"):
         if metric in frame:
             limit = (
@@ -340,7 +344,12 @@ def _answer(row: Any, task: str) -> str:
             if key in row and row[key] is not None:
                 return str(row[key])
         return ""
-    return "" if row.get("prediction") is None else str(row["prediction"])
+    answer = "" if row.get("prediction") is None else str(row["prediction"])
+    for key in ("explanation", "rationale"):  # why a judge or a RAG measure decided so
+        note = row.get(key)
+        if isinstance(note, str) and note:
+            return f"{answer} — {note}" if answer else note
+    return answer
 
 
 def _expected(row: Any, task: str) -> str:

@@ -133,6 +133,15 @@ class Workspace:
             raise ValueError(f"an eval cache key is lowercase hex, not {key!r}")
         return self.eval_cache_dir / f"{key}.jsonl"
 
+    def annotations_dir(self, task: str | None = None) -> Path:
+        """The folder of annotation task `task` (a plain folder name), or of all tasks."""
+        folder = self.home / layout.ANNOTATIONS_DIR
+        if task is None:
+            return folder
+        if not task or task[0] == "." or any(not (c.isalnum() or c in "._-@") for c in task):
+            raise ValueError(f"an annotation task name is a plain folder name, not {task!r}")
+        return folder / task
+
     def model_dir(self, name: str, version: int) -> Path:
         """Where a model version's verified copy is checked out for loading."""
         return self.models_dir / name / str(version)

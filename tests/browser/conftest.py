@@ -158,6 +158,20 @@ def write_widgets_notebook(path: Path) -> WidgetsNotebook:
             "metrics=['exact_match'], name='echo-2');",
         ),
         ("board", "%track eval --board"),
+        (
+            "leaderboard",  # arena ratings: a model named like an XSS payload among them
+            "battles = [('alpha', 'beta', 'model_a')] * 6 + [('beta', 'gamma', 'model_a')] * 5\n"
+            f"battles += [('gamma', {MALICIOUS!r}, 'model_a')] * 4 + [('alpha', 'gamma', 'tie')]\n"
+            f"battles += [('beta', 'alpha', 'model_a'), ({MALICIOUS!r}, 'alpha', 'model_a')]\n"
+            "rows = [dict(model_a=a, model_b=b, winner=w) for a, b, w in battles]\n"
+            "nm.evals.bradley_terry(rows, bootstrap=50)",
+        ),
+        (
+            "annotate",
+            "nm.annotate('reload-check', [{'id': str(i), 'prompt': f'question {i}', "
+            "'response': f'answer {i}'} for i in range(3)], rater='rita', "
+            "criteria=['fluency'])",
+        ),
     ]
     return _write_cells(path, sources, "# nb-mlops widgets (written by tests/browser)")
 
@@ -942,15 +956,16 @@ def notebook_page(
     browser: Any,
     server: JupyterServer,
     name: str,
-    kind: str = "widgets",
+    kind: str | Callable[[Path], WidgetsNotebook] = "widgets",
     run: Callable[[NotebookUI], None] = NotebookUI.run_all_and_wait,
 ) -> Iterator[NotebookUI]:
-    """Write a notebook (`kind`: widgets or wire) into the server's folder, open it in a new
-    browser context, `run` it (default: Run All Cells, then wait); closed on exit. A failure
-    while opening or running leaves a screenshot and says what the console and server said."""
+    """Write a notebook (`kind`: widgets or wire, or a function that writes one and says where
+    its cells are) into the server's folder, open it in a new browser context, `run` it
+    (default: Run All Cells, then wait); closed on exit. A failure while opening or running
+    leaves a screenshot and says what the console and server said."""
     folder = server.root / Path(name).stem
     init_store(folder)
-    nb = NOTEBOOKS[kind](folder / name)
+    nb = (NOTEBOOKS[kind] if isinstance(kind, str) else kind)(folder / name)
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(30_000)
     page = context.new_page()

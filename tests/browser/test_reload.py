@@ -116,6 +116,8 @@ def test_the_other_views_survive_a_reload(ui):
         ("diff", ".nbm-datadiff", "great"),
         ("show", ".nbm-run-detail", "fast"),
         ("board", ".nbm-scoreboard-widget", "echo-2"),
+        ("leaderboard", ".nbm-leaderboard-widget", "gamma"),
+        ("annotate", ".nbm-annotator", "question 0"),
     ):
         out = ui.output(key)
         try:

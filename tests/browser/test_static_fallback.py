@@ -25,7 +25,7 @@ from nb_mlops.notebook.widgets.chart import VIEW_MIME
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-WIDGET_CELLS = ("runs", "diff", "show", "show_malicious", "board")  # shown through VIEW
+WIDGET_CELLS = ("runs", "diff", "show", "show_malicious", "board", "leaderboard", "annotate")
 SHOWN_CELLS = (*WIDGET_CELLS, "models")  # outputs that must never be blank
 QUICKSTART_MAX_BYTES = 1_500_000  # issue 11: the quickstart executed by nbconvert
 DIFF_ROWS = {"added": "great", "removed": "bad", "changed": "fine"}

@@ -164,3 +164,19 @@ def test_scoreboard_names_the_change_and_lists_the_regressions(ui):
         "choosing the first evaluation again did not bring the regressions back",
     )
     assert ui.alerts() == [], f"a dialog fired: {ui.alerts()}"
+
+
+def test_leaderboard_draws_ratings_intervals_and_win_rates(ui):
+    out = ui.output("leaderboard")
+    view = ui.visible(out.locator(".nbm-leaderboard-widget"), "the leaderboard widget")
+    text = view.first.inner_text()
+    assert "alpha" in text and "gamma" in text and "rank" in text, text[:600]
+    assert ui.nb.malicious in text  # a model name, shown as text
+    assert ui.page.locator('img[src="x"]').count() == 0, "a model name became an <img> element"
+    for selector in (".nbm-leaderboard-intervals", ".nbm-leaderboard-heatmap"):
+        chart = ui.visible(
+            out.locator(f"{selector} .js-plotly-plot, {selector}.js-plotly-plot"),
+            f"a plotly chart in {selector}",
+        )
+        assert chart.first.locator(".main-svg").count() >= 1, f"{selector} is not drawn"
+    ui.screenshot("leaderboard", out)

@@ -67,3 +67,18 @@ def test_quickstart_leaves_runs_the_cli_lists(project: Path) -> None:
     # the untracked cell that built X and y is in the run's lead-up, then the run's own cell
     assert "load_wine" in cells[0]["source"]
     assert cells[-1]["source"].startswith("%%track -n rf-baseline")
+
+
+@pytest.mark.slow
+def test_llm_judge_notebook_records_verdicts_labels_and_rag(project: Path) -> None:
+    nb = execute("llm-judge.ipynb", project)
+    text = json.dumps(nb.cells[0].source)
+    assert "STAND-IN" in text  # the stand-in judge is labelled as one
+    runs = json.loads(cli(project, "runs", "--json").stdout)["runs"]
+    tasks = {r["name"]: r for r in runs}
+    assert "judge-careful-bot" in tasks and "judge-pair-first-position" in tasks
+    assert {"rag-wiki-rag", "rag-wiki-rag-ko"} <= set(tasks)
+    labels = project / ".nbmlops" / "annotations" / "helpfulness" / "labels"
+    assert sorted(p.name for p in labels.iterdir()) == ["min-ji.jsonl", "sam.jsonl"]
+    agreement = cli(project, "annotate", "helpfulness", "--agreement")
+    assert agreement.returncode == 0 and "Krippendorff's alpha" in agreement.stdout

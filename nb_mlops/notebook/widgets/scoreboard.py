@@ -3,7 +3,9 @@
 The table is the Scoreboard's own HTML (the static fallback shows the same). Below it, two
 pickers choose a "before" and an "after" evaluation of the same dataset: the widget shows the
 items that went from right to wrong between them and the two answers of every item side by
-side, a page at a time. Everything shown is escaped HTML built by the domain results; nothing
+side, a page at a time. The "items" view shows one evaluation's rows instead, with the reasons
+kept beside the scores (a judge's rationale, which claim a RAG answer made up, which retrieved
+chunk was off the point). Everything shown is escaped HTML built by the domain results; nothing
 but the page on screen crosses the wire.
 """
 
@@ -38,6 +40,14 @@ class ScoreboardWidget(StaticFallback, widgets.VBox):
         before, after = _default_pair(rows)
         self.before = widgets.Dropdown(options=options, value=before, description="before")
         self.after = widgets.Dropdown(options=options, value=after, description="after")
+        self.view = widgets.ToggleButtons(
+            options=[("before / after", "compare"), ("one run's items", "items")],
+            value="compare" if len(rows) >= 2 else "items",
+        )
+        self.view.add_class("nbm-scoreboard-view")
+        last = rows[-1]["run_id"] if rows else None
+        self.items_of = widgets.Dropdown(options=options, value=last, description="items of")
+        self.pickers = widgets.HBox([self.before, self.after])
         self.detail = widgets.HTML()
         self.items = widgets.HTML(layout=widgets.Layout(overflow="auto"))
         self.prev_button = widgets.Button(description="◀ prev", layout=widgets.Layout(width="80px"))
@@ -47,23 +57,49 @@ class ScoreboardWidget(StaticFallback, widgets.VBox):
         self.next_button.on_click(lambda _: self.go_to(self.page + 1))
         self.before.observe(self._on_pick, "value")
         self.after.observe(self._on_pick, "value")
+        self.items_of.observe(self._on_pick, "value")
+        self.view.observe(self._on_pick, "value")
         self._frame: Any = None
         children: list[Any] = [self.table]
-        if len(rows) >= 2:
+        if rows:
             children += [
-                widgets.HBox([self.before, self.after]),
+                self.view,
+                self.pickers,
+                self.items_of,
                 self.detail,
                 self.items,
                 widgets.HBox([self.prev_button, self.page_label, self.next_button]),
             ]
         super().__init__(children, **kwargs)
         self.add_class("nbm-scoreboard-widget")
-        if len(rows) >= 2:
-            self._compare()
+        if rows:
+            self._on_pick(None)
 
     # ----------------------------------------------------------------- drill-down
     def _on_pick(self, _change: Any) -> None:
-        self._compare()
+        compare = self.view.value == "compare"
+        self.pickers.layout.display = None if compare else "none"
+        self.items_of.layout.display = "none" if compare else None
+        if compare:
+            self._compare()
+        else:
+            self._show_items()
+
+    def _show_items(self) -> None:
+        from nb_mlops.evals.model import EvalError
+        from nb_mlops.evals.scoreboard import examples
+
+        self._frame = None
+        run = self.items_of.value
+        try:
+            frame = examples(self.ws, run)
+        except EvalError as exc:
+            self.detail.value = f"<i>{html.escape(str(exc))}</i>"
+        else:
+            self._frame = readable(frame)
+            self.detail.value = f"<b>items of evaluation run {html.escape(str(run))}</b>"
+        self.page = 0
+        self._render()
 
     def _compare(self) -> None:
         from nb_mlops.evals.model import EvalError
@@ -108,6 +144,15 @@ class ScoreboardWidget(StaticFallback, widgets.VBox):
         self.page_label.value = f"items {start + 1}-{start + len(part)} of {len(self._frame)}"
         self.prev_button.disabled = self.page == 0
         self.next_button.disabled = self.page >= self.page_count - 1
+
+
+HIDDEN = ("raw", "cached", "version", "attempts", "turns")
+"""Per-item columns the items view leaves out (they stay in the run's table)."""
+
+
+def readable(frame: Any) -> Any:
+    """One run's rows with the columns a reader wants on screen."""
+    return frame[[c for c in frame.columns if c not in HIDDEN]]
 
 
 def _default_pair(rows: list[dict[str, Any]]) -> tuple[str | None, str | None]:

@@ -58,7 +58,27 @@ def test_bundle_carries_the_view_and_the_escaped_static_board(board):
     assert "v1 -> v2" in bundle["text/plain"]
 
 
-def test_a_board_of_one_has_no_pickers(ws):
+def test_a_board_of_one_shows_its_items(ws):
     nm.evaluate(Chooser(), CHOICE_ITEMS)
     widget = ScoreboardWidget(nm.eval_scoreboard())
+    assert widget.view.value == "items"
+    assert widget.pickers.layout.display == "none"
+    assert widget.page_label.value == f"items 1-{len(CHOICE_ITEMS)} of {len(CHOICE_ITEMS)}"
+
+
+def test_an_empty_board_is_only_the_table(ws):
+    widget = ScoreboardWidget(nm.eval_scoreboard())
     assert widget.children == (widget.table,)
+
+
+def test_items_view_shows_a_judges_rationale_escaped(ws):
+    from nb_mlops.evals.judge import Judge
+
+    def grader(prompt: str, **options: object) -> str:
+        return f"Too vague {EVIL}.\nRating: [[3]]"
+
+    nm.judge(Judge(grader), [{"id": "1", "question": "q?", "answer": "a", "model": "m"}])
+    widget = ScoreboardWidget(nm.eval_scoreboard())
+    assert widget.view.value == "items"
+    assert "Too vague &lt;img" in widget.items.value and EVIL not in widget.items.value
+    assert "rationale" in widget.items.value
