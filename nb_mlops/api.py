@@ -155,23 +155,36 @@ def set_tags(tags: Mapping[str, Any]) -> None:
     active.require("nm.set_tags").set_tags(tags)
 
 
-def run_table(filter: str | None = None, *, with_size: bool = False) -> RunTable:
+def run_table(
+    filter: str | None = None,
+    *,
+    order_by: str | list[str] | None = None,
+    max_results: int | None = None,
+    with_size: bool = False,
+) -> RunTable:
     """Runs matching `filter` as a result object (text, HTML, `to_dict`, `to_frame`)."""
     from nb_mlops.tracking.query import select_runs
     from nb_mlops.tracking.views import RunTable
 
     ws = workspace()
+    rows = select_runs(ws, filter, order_by, max_results)
     store = {"path": str(ws.home), "bytes": ws.size()} if with_size else {}
-    return RunTable(select_runs(ws, filter), filter=filter or None, store=store)
+    clauses = [order_by] if isinstance(order_by, str) else list(order_by or [])
+    return RunTable(rows, filter=filter or None, store=store, order_by=clauses)
 
 
-def runs(filter: str | None = None) -> pd.DataFrame:
-    """Runs matching an MLflow-style filter as a DataFrame, newest first.
+def runs(
+    filter: str | None = None,
+    order_by: str | list[str] | None = None,
+    max_results: int | None = None,
+) -> pd.DataFrame:
+    """Runs matching an MLflow-style filter as a DataFrame, newest first unless `order_by`.
 
-    Columns: run_id, name, experiment, status, start, duration, params.*, metrics.* (last
-    values), tags.*, parent. See docs/filter.md for the filter grammar.
+    `order_by` takes MLflow's clauses (`["metrics.acc DESC", "start_time"]`; runs without the
+    key come last); `max_results` keeps the first N. Columns: run_id, name, experiment, status,
+    start, duration, params.*, metrics.* (last values), tags.*, parent. See docs/filter.md.
     """
-    return run_table(filter).to_frame()
+    return run_table(filter, order_by=order_by, max_results=max_results).to_frame()
 
 
 def get_run(run: str) -> RunDetail:

@@ -113,6 +113,8 @@ def _run(argv: list[str]) -> int:
     sys.stdout.flush()  # a closed pipe shows here, inside main, not at interpreter exit
     if getattr(result, "hooks_failed", False):
         return 3  # the alias moved, but a deploy hook failed: a CI step must be able to tell
+    if getattr(result, "failed", None):
+        return 1  # `status`: a dataset could not be read (a damaged .dvc file), the rest listed
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import re
 import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -129,7 +130,16 @@ class Command:
 class ArgParser(argparse.ArgumentParser):
     """argparse that raises instead of exiting, so a magic can turn it into a UsageError."""
 
+    known_flags: tuple[str, ...] = ()
+    """The command's option strings, for "did you mean" on an unknown option."""
+
     def error(self, message: str) -> NoReturn:
+        from nb_mlops.text import did_you_mean
+
+        unknown = re.match(r"unrecognized arguments: (\S+)", message)
+        if unknown and unknown.group(1).startswith("-"):
+            flag = unknown.group(1).split("=", 1)[0]
+            message += did_you_mean(flag, self.known_flags)
         raise UsageProblem(message, self.format_usage())
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
@@ -161,7 +171,23 @@ def tag_pair(item: str) -> tuple[str, str]:
 def _runs(args: argparse.Namespace, ctx: Context) -> Any:
     from nb_mlops import api
 
-    return api.run_table(args.filter or None, with_size=True)
+    return api.run_table(
+        args.filter or None,
+        order_by=args.order_by or None,
+        max_results=args.max_results,
+        with_size=True,
+    )
+
+
+def _positive_int(text: str) -> int:
+    """`--max-results N`: a positive integer; argparse reports anything else as a usage error."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
 
 
 def _show(args: argparse.Namespace, ctx: Context) -> Any:
@@ -636,8 +662,23 @@ COMMANDS: dict[str, Command] = {
         ),
         Command(
             "runs",
-            "list runs, newest first, with the store's size",
+            "list runs, newest first (or --order-by), with the store's size",
             _runs,
+            (
+                arg(
+                    "--order-by",
+                    action="append",
+                    metavar="CLAUSE",
+                    help="MLflow-style order_by clause, e.g. 'metrics.accuracy DESC' "
+                    "(repeat for ties; runs without the key come last)",
+                ),
+                arg(
+                    "--max-results",
+                    type=_positive_int,
+                    metavar="N",
+                    help="show at most N runs (the first N in order)",
+                ),
+            ),
             rest="filter",
             rest_help='MLflow-style filter, e.g. metrics.accuracy > 0.8 AND params.model = "rf"',
         ),
@@ -1237,6 +1278,8 @@ def _parser(name: str, prog: str, cli: bool) -> argparse.ArgumentParser:
         parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     if cmd.rest:
         parser.add_argument(cmd.rest, nargs="*", help=cmd.rest_help, metavar=cmd.rest.upper())
+    flags = [f for a in cmd.args for f in a.flags if f.startswith("-")]
+    parser.known_flags = (*flags, *(["--json"] if cli and cmd.json else []))
     return parser
 
 
@@ -1277,6 +1320,11 @@ def split_rest(text: str, cmd: Command, prog: str) -> tuple[list[str], str]:
         if tok is None or tok == lex.eof:
             return tokens, ""
         name = tok.split("=", 1)[0]
+        if re.match(r"--?[A-Za-z]", name) and name not in arity:  # no filter starts so
+            from nb_mlops.text import did_you_mean
+
+            hint = did_you_mean(name, arity)
+            raise UsageProblem(f"unrecognized option {name}{hint}", usage_line(cmd, prog))
         if not tok.startswith("-") or name not in arity:
             return tokens, text[before:].strip()
         tokens.append(tok)
@@ -1310,14 +1358,42 @@ def _shell_words(text: str, cmd: Command, prog: str) -> list[str]:
         raise UsageProblem(f"cannot split the line: {exc}", usage_line(cmd, prog)) from None
 
 
+def strip_comment(line: str) -> str:
+    """`line` without a trailing `# comment`: a `#` that starts a word outside quotes ('...',
+    "...", `...`; a backslash escapes the next character inside them)."""
+    quote = None
+    escaped = False
+    for i, ch in enumerate(line):
+        if escaped:
+            escaped = False
+        elif quote is not None:
+            if ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = None
+        elif ch in "'\"`":
+            quote = ch
+        elif ch == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i].rstrip()
+    return line
+
+
+def unknown_command(name: str, prog: str) -> UsageProblem:
+    """The error for a subcommand not in the table, naming the nearest ones."""
+    from nb_mlops.text import did_you_mean
+
+    hint = did_you_mean(name, COMMANDS)
+    return UsageProblem(f"unknown subcommand {name!r}{hint}", _overview_usage(prog))
+
+
 def parse_line(line: str, prog_prefix: str = "%track") -> tuple[Command, argparse.Namespace]:
-    """Parse a magic line `SUBCOMMAND ARGS...` against the table."""
-    head, _, tail = line.strip().partition(" ")
+    """Parse a magic line `SUBCOMMAND ARGS...` against the table (a `# comment` ignored)."""
+    head, _, tail = strip_comment(line).strip().partition(" ")
     if not head or head in ("-h", "--help", "help"):
         raise HelpShown(overview(prog_prefix))
     cmd = COMMANDS.get(head)
     if cmd is None:
-        raise UsageProblem(f"unknown subcommand {head!r}", _overview_usage(prog_prefix))
+        raise unknown_command(head, prog_prefix)
     prog = f"{prog_prefix} {cmd.name}"
     if cmd.rest:
         tokens, rest = split_rest(tail, cmd, prog)
@@ -1326,8 +1402,8 @@ def parse_line(line: str, prog_prefix: str = "%track") -> tuple[Command, argpars
 
 
 def parse_cell_line(line: str) -> argparse.Namespace:
-    """Parse the options of a `%%track` cell."""
-    return _parse(CELL, _shell_words(line, CELL, CELL.name), CELL.name, cli=False)
+    """Parse the options of a `%%track` cell (a `# comment` ignored)."""
+    return _parse(CELL, _shell_words(strip_comment(line), CELL, CELL.name), CELL.name, cli=False)
 
 
 def parse_argv(argv: Sequence[str], prog: str = "nb-mlops") -> tuple[Command, argparse.Namespace]:
@@ -1340,7 +1416,7 @@ def parse_argv(argv: Sequence[str], prog: str = "nb-mlops") -> tuple[Command, ar
         raise HelpShown(f"nb-mlops {__version__}")
     cmd = COMMANDS.get(argv[0])
     if cmd is None:
-        raise UsageProblem(f"unknown subcommand {argv[0]!r}", _overview_usage(prog))
+        raise unknown_command(argv[0], prog)
     return cmd, _parse(cmd, argv[1:], f"{prog} {cmd.name}", cli=True)
 
 

@@ -99,3 +99,15 @@ def text_table(header: list[str], rows: list[list[str]], max_width: int = 40) ->
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def did_you_mean(word: str, known: Any, *, prefix: str = "", cutoff: float = 0.6) -> str:
+    """The hint `; did you mean 'runs'?` when `word` is close to one of `known` (difflib), else
+    ""; `prefix` is put before each name shown (`metrics.` for a metric key)."""
+    import difflib
+
+    names = sorted({str(k) for k in known})
+    close = difflib.get_close_matches(str(word), names, n=3, cutoff=cutoff)
+    if not close:
+        return ""
+    return "; did you mean " + " or ".join(repr(prefix + c) for c in close) + "?"

@@ -135,3 +135,55 @@ def test_rules_do_not_refuse_what_they_allow() -> None:
 def test_a_usage_error_in_the_magic_is_a_usage_error(ip) -> None:
     with pytest.raises(UsageError, match="choose --archive or --restore"):
         ip.run_line_magic("track", "model m 1 --archive --restore")
+
+
+# ------------------------------------------------------- comments and "did you mean"
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("runs metrics.accuracy >= 5   # runs table", "runs metrics.accuracy >= 5"),
+        ("show rf-baseline  # one run in full", "show rf-baseline"),
+        ("runs tags.note = 'a # b'", "runs tags.note = 'a # b'"),
+        ('runs tags.note = "say \\" # no" # yes', 'runs tags.note = "say \\" # no"'),
+        ("runs `tags.a#b` = 'x'", "runs `tags.a#b` = 'x'"),
+        ("diff data.csv 1 2 --key id#x", "diff data.csv 1 2 --key id#x"),
+        ("# only a comment", ""),
+    ],
+)
+def test_comments_after_hash_are_dropped_outside_quotes(line: str, expected: str) -> None:
+    from nb_mlops.commands import strip_comment
+
+    assert strip_comment(line) == expected
+
+
+def test_magic_lines_with_trailing_comments_parse(ip) -> None:
+    cmd, args = parse_line("runs metrics.accuracy > 0.8   # the runs table")
+    assert cmd.name == "runs" and args.filter == "metrics.accuracy > 0.8"
+    _, shown = parse_line("show rf-baseline  # one run in full")
+    assert shown.run == "rf-baseline"
+    opts = parse_cell_line("-n rf --seed 0   # a tracked cell")
+    assert opts.name == "rf" and opts.seed == 0
+    with capture_output() as cap:
+        ip.run_cell("%%track -n commented   # note\nx = 1")
+    assert "commented" in cap.stdout
+
+
+@pytest.mark.parametrize(
+    ("line", "hint"),
+    [
+        ("runz", "did you mean 'runs'?"),
+        ("runs --order-bye start_time", "did you mean '--order-by'?"),
+        ("eval --bord", "did you mean '--board'"),
+        ("snapshot data.csv --mesage x", "did you mean '--message'?"),
+    ],
+)
+def test_unknown_names_get_a_suggestion(line: str, hint: str) -> None:
+    with pytest.raises(UsageProblem, match=re.escape(hint)):
+        parse_line(line)
+
+
+def test_cli_suggests_too(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["runz"]) != 0
+    assert "did you mean 'runs'?" in capsys.readouterr().err
+    assert main(["show", "x", "--jsn"]) != 0
+    assert "did you mean '--json'?" in capsys.readouterr().err

@@ -36,3 +36,13 @@ def test_every_arrow_points_down_a_floor() -> None:
 def test_the_readme_links_the_design_document() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert "docs/architecture.md" in readme
+
+
+def test_the_cheat_sheet_names_every_command() -> None:
+    from nb_mlops.commands import COMMANDS
+
+    text = (REPO / "docs" / "cheatsheet.md").read_text(encoding="utf-8")
+    missing = [
+        name for name in COMMANDS if f"%track {name}" not in text and f"nb-mlops {name}" not in text
+    ]
+    assert not missing, f"docs/cheatsheet.md does not name: {missing}"

@@ -11,7 +11,10 @@ outside the workspace. A dataset path that is a link (`data -> /mnt/elsewhere`),
 way to it that is one, or a folder inside the dataset on the way to a file the version writes or
 removes (`data/sub -> /etc`), makes it refuse before anything is written, with one line naming
 the link; it does not replace the link either (a link to another disk is usually on purpose, and
-quietly cutting it would be a surprise). Reading through links (status, snapshot, diff) is fine.
+quietly cutting it would be a surprise). Reading through links is fine: a dataset path that is a
+link, or a link to a file inside it, is read as what it names. A link to a folder inside a dataset
+is no part of it (dvc add does not follow it either): checkout leaves it, and what it leads to,
+alone, unless the version has files to write under its name (then it refuses, as above).
 
 The staging folder (`.<name>.nbmlops-checkout` beside the dataset) is locked (`flock`) by the
 checkout using it, so a leftover one is known to be stale when no process holds its lock: the
@@ -31,8 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nb_mlops.data.discover import dvcfile_datasets
 from nb_mlops.data.dvccache import dvc_dir, place_in_dvc_cache, sync_current
-from nb_mlops.data.dvcfile import write_dvcfile
+from nb_mlops.data.dvcfile import dvc_path, read_dvcfile, write_dvcfile
 from nb_mlops.data.snapshot import (
     TABLE,
     DataError,
@@ -43,7 +47,7 @@ from nb_mlops.data.snapshot import (
     relpath,
     version_doc,
 )
-from nb_mlops.errors import RefusedError
+from nb_mlops.errors import NbMlopsError, RefusedError
 from nb_mlops.results import Result
 from nb_mlops.store.hashing import map_in_threads
 from nb_mlops.store.listing import is_safe_relpath, linked_folder
@@ -59,7 +63,12 @@ STAGING_SUFFIX = ".nbmlops-checkout"
 
 @dataclass(repr=False)
 class Status(Result):
-    """How the workspace differs from the version its `.dvc` file names."""
+    """How the workspace differs from the version its `.dvc` file names.
+
+    File names are relative to a folder dataset; a single-file dataset's own name stands for it.
+    `named` is the hash the `.dvc` file names when this store has no version of it (a fresh
+    clone before a pull); `error` says why a dataset could not be looked at.
+    """
 
     path: str
     version: int | None
@@ -68,13 +77,15 @@ class Status(Result):
     added: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     modified: list[str] = field(default_factory=list)
+    named: str | None = None
+    error: str | None = None
 
     @property
     def clean(self) -> bool:
         return self.md5 is not None and self.md5 == self.workspace_md5
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "path": self.path,
             "version": self.version,
             "md5": self.md5,
@@ -84,10 +95,17 @@ class Status(Result):
             "deleted": self.deleted,
             "modified": self.modified,
         }
+        if self.named is not None:
+            out["named"] = self.named
+        if self.error is not None:
+            out["error"] = self.error
+        return out
 
     def to_text(self) -> str:
+        if self.error is not None:
+            return f"{self.path}: {self.error}"
         if self.version is None:
-            return f"{self.path}: no version recorded yet (snapshot it)"
+            return self._unknown_text()
         if self.workspace_md5 is None:
             return f"{self.path}: version {self.version}, missing from the workspace"
         if self.clean:
@@ -97,6 +115,20 @@ class Status(Result):
         for kind in _KINDS:
             lines += [f"  {kind}: {p}" for p in getattr(self, kind)[:20]]
         return "\n".join(lines)
+
+    def _unknown_text(self) -> str:
+        if self.named is None:
+            return f"{self.path}: no version recorded yet (snapshot it)"
+        dvcfile = f"{self.path}.dvc"
+        if self.workspace_md5 is None:
+            return (
+                f"{self.path}: not in the workspace; {dvcfile} names {self.named}, which no cache "
+                "here holds (fetch it with `pull`, or `dvc pull`)"
+            )
+        return (
+            f"{self.path}: changed from what {dvcfile} names ({self.named}), which no cache here "
+            "holds; snapshot it to record what is there, or `pull` to fetch that version"
+        )
 
 
 _KINDS = ("added", "deleted", "modified")
@@ -128,21 +160,37 @@ def status(ws: Workspace, path: str | os.PathLike) -> Status:
     doc = current_version(ws, rel)
     ws_md5, have = _workspace_files(ws, full)
     if doc is None:
-        return Status(rel, None, None, ws_md5)
+        dvcfile = dvc_path(full)
+        named = read_dvcfile(dvcfile).md5 if dvcfile.is_file() else None
+        return Status(rel, None, None, ws_md5, named=named)
     sync_current(ws, doc["md5"])
     st = Status(rel, doc["version"], doc["md5"], ws_md5)
     if ws_md5 != doc["md5"]:  # only a changed dataset needs the version's file list
         want = _files(ws, full, doc["md5"])
-        st.added = sorted(set(have) - set(want))
-        st.deleted = sorted(set(want) - set(have))
-        st.modified = sorted(p for p in set(want) & set(have) if want[p] != have[p])
+
+        def shown(paths: set[str]) -> list[str]:  # '' is the single-file dataset itself
+            return sorted(p or full.name for p in paths)
+
+        st.added = shown(set(have) - set(want))
+        st.deleted = shown(set(want) - set(have))
+        st.modified = shown({p for p in set(want) & set(have) if want[p] != have[p]})
     return st
 
 
 def all_statuses(ws: Workspace) -> list[Status]:
-    """Status of every dataset this store has versions of."""
-    paths = sorted({d["path"] for d in ws.catalog.docs("snapshots").values()})
-    return [status(ws, ws.root / p) for p in paths]
+    """Status of every dataset: those this store has versions of, and every `.dvc` file of the
+    project (a fresh clone's, before anything was read). A dataset that cannot be looked at
+    (a damaged `.dvc` file, an unreadable folder) gets a line saying why; the others still show.
+    """
+    paths = {d["path"] for d in ws.catalog.docs("snapshots").values()}
+    paths.update(dvcfile_datasets(ws.root))
+    out = []
+    for rel in sorted(paths):
+        try:
+            out.append(status(ws, ws.root / rel))
+        except NbMlopsError as exc:
+            out.append(Status(rel, None, None, None, error=str(exc)))
+    return out
 
 
 @dataclass(repr=False)

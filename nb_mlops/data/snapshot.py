@@ -1,15 +1,20 @@
 """Dataset versions: snapshotting a file or folder, listing its versions, and which runs used them.
 
-A snapshot hashes the data the way DVC 3 does, stores its objects in the cache, records version N
-in the catalog (table `snapshots`, id `PATH@N`) with our extras (message, size, file count, row
-count and schema of tabular files), and writes `PATH.dvc` exactly as `dvc add` would. Paths are
-kept relative to the workspace root, with `/` separators.
+A snapshot hashes the data the way DVC 3 does, over the files `dvc add` takes (dvcignore.py:
+`.dvcignore` rules, nested `.git` and DVC projects and links to folders left out), stores its
+objects in the cache, records version N in the catalog (table `snapshots`, id `PATH@N`) with our
+extras (message, size, file count, row count and schema of tabular files), and writes `PATH.dvc`
+exactly as `dvc add` would. What `dvc add` refuses (an ignored path, a `.dvcignore` inside the
+folder, a folder that is a DVC project of its own) is refused with one line. A version `dvc add`
+made is taken in with the same extras, read from its objects. Paths are kept relative to the
+workspace root, with `/` separators.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,11 +27,12 @@ from nb_mlops.data.dvcfile import (
     read_dvcfile,
     write_dvcfile,
 )
+from nb_mlops.data.dvcignore import project_root, walk_dataset, why_left_out
 from nb_mlops.errors import NbMlopsError, ObjectCorrupt, RefusedError
 from nb_mlops.redact import redact_text
 from nb_mlops.results import Result
 from nb_mlops.store.files import read_error
-from nb_mlops.store.hashing import hash_tree, md5_file, scan_tree, tree_listing
+from nb_mlops.store.hashing import map_in_threads, md5_file, tree_listing
 from nb_mlops.store.workspace import Workspace
 
 TABLE = "snapshots"
@@ -235,13 +241,62 @@ class Hashed:
     listing: bytes | None = None  # a folder's `.dir` object
 
 
-def hash_data(ws: Workspace, full: Path) -> Hashed:
-    """Hash a file or folder, the hash cache sparing files unchanged since they were hashed."""
+def scan_dataset(ws: Workspace, full: Path) -> tuple[list[tuple[str, os.stat_result]], dict]:
+    """The files of folder `full` as `dvc add` takes them (see dvcignore.py): (relpath, stat)
+    of each, and the md5s the hash cache already knows (relpath -> md5)."""
+    found = walk_dataset(project_root(ws.root, full), full)
     cache = ws.objects.hash_cache
+    md5s: dict[str, str] = {}
+    if cache is not None and found:
+        prefix = os.path.join(full, "")
+        hits = cache.get_many((prefix + rel, st) for rel, st in found)
+        for rel, _ in found:
+            hit = hits.get(prefix + rel)
+            if hit is not None:
+                md5s[rel] = hit
+    return found, md5s
+
+
+def _hash_misses(
+    ws: Workspace, full: Path, misses: list[tuple[str, os.stat_result]], seen_ns: int
+) -> dict[str, str]:
+    """md5 of each file the hash cache did not know (read in threads), remembered after."""
+    paths = [full / rel for rel, _ in misses]
+    md5s = map_in_threads(md5_file, paths, ws.objects.workers)
+    cache = ws.objects.hash_cache
+    if cache is not None:
+        fresh = [
+            (path, st, md5)
+            for path, (_, st), md5 in zip(paths, misses, md5s, strict=True)
+            if _unchanged(path, st)
+        ]
+        cache.put_many(fresh, seen_ns=seen_ns)
+    return {rel: md5 for (rel, _), md5 in zip(misses, md5s, strict=True)}
+
+
+def _unchanged(path: Path, before: os.stat_result) -> bool:
+    """The file still has the metadata seen before it was read (so its hash may be kept)."""
+    try:
+        after = os.stat(path)
+    except OSError:
+        return False
+    return (after.st_ino, after.st_mtime_ns, after.st_size) == (
+        before.st_ino,
+        before.st_mtime_ns,
+        before.st_size,
+    )
+
+
+def hash_data(ws: Workspace, full: Path) -> Hashed:
+    """Hash a file or folder as `dvc add` would, the hash cache sparing unchanged files."""
     if full.is_dir():
-        md5, entries, listing = hash_tree(full, cache=cache, workers=ws.objects.workers)
-        return Hashed(md5, sum(e["size"] for e in entries), len(entries), entries, listing)
-    return Hashed(md5_file(full, cache=cache), full.stat().st_size, 1)
+        seen_ns = time.time_ns()
+        found, md5s = scan_dataset(ws, full)
+        misses = [(rel, st) for rel, st in found if rel not in md5s]
+        if misses:
+            md5s.update(_hash_misses(ws, full, misses, seen_ns))
+        return _tree_hashed(found, md5s)
+    return Hashed(md5_file(full, cache=ws.objects.hash_cache), full.stat().st_size, 1)
 
 
 def store_data(ws: Workspace, full: Path, hashed: Hashed) -> None:
@@ -274,20 +329,17 @@ def ingest_data(ws: Workspace, rel: str, full: Path) -> tuple[Hashed, dict[str, 
         if md5 is None or not ws.objects.has(md5):
             md5 = ws.objects.add_file(full, md5).md5
         return Hashed(md5, st.st_size, 1), _known_version(ws, rel, md5)
-    found, md5s = scan_tree(full, cache)
+    found, md5s = scan_dataset(ws, full)
     _refuse_nested_datasets(rel, [r for r, _ in found])
     if len(md5s) == len(found):
-        md5, entries, listing = tree_listing(found, md5s)
-        known = _known_version(ws, rel, md5)
+        hashed = _tree_hashed(found, md5s)
+        known = _known_version(ws, rel, hashed.md5)
         if known is not None:
-            return Hashed(
-                md5, sum(e["size"] for e in entries), len(entries), entries, listing
-            ), known
+            return hashed, known
     misses = [(r, st) for r, st in found if r not in md5s]
     md5s.update(ws.objects.ingest(full, misses))
-    md5, entries, listing = tree_listing(found, md5s)
-    hashed = Hashed(md5, sum(e["size"] for e in entries), len(entries), entries, listing)
-    known = _known_version(ws, rel, md5)
+    hashed = _tree_hashed(found, md5s)
+    known = _known_version(ws, rel, hashed.md5)
     if known is None:
         store_data(ws, full, hashed)  # files the hash cache knew but the cache lacks; listing last
     return hashed, known
@@ -309,6 +361,15 @@ def _refuse_enclosing_dataset(ws: Workspace, rel: str) -> None:
             )
 
 
+def _refuse_left_out(ws: Workspace, full: Path, rel: str) -> None:
+    """Refuse what `dvc add` refuses or empties: a path its ignore rules leave out, a DVC project
+    of its own (dvcignore.py)."""
+    root = project_root(ws.root, full)
+    why = why_left_out(root, full.relative_to(root).as_posix(), full.is_dir())
+    if why is not None:
+        raise DataError(f"cannot snapshot {rel}: {why}")
+
+
 def _refuse_nested_datasets(rel: str, relpaths: list[str]) -> None:
     """Refuse to snapshot folder `rel` when a `.dvc` file inside it makes a dataset of a part."""
     nested = sorted(r for r in relpaths if r.endswith(".dvc") and len(os.path.basename(r)) > 4)
@@ -321,31 +382,37 @@ def _refuse_nested_datasets(rel: str, relpaths: list[str]) -> None:
         )
 
 
-def _tabular(full: Path, entries: list[dict] | None) -> dict[str, Any]:
-    """Row counts and schemas of the tabular files (CSV, TSV, Parquet, JSON lines)."""
+def _tabular(rel: str, files: list[tuple[str, Path]] | Path) -> dict[str, Any]:
+    """Row counts and schemas of the tabular files (CSV, TSV, Parquet, JSON lines).
+
+    `files` is a single-file dataset's path, or a folder's (relpath, path to read) pairs; the
+    path read may be a cache object (no suffix): the format comes from the relpath, and errors
+    name the workspace path.
+    """
     from nb_mlops.data.formats import table_format
 
-    names = [full.name] if entries is None else [e["relpath"] for e in entries]
-    if not any(table_format(n) for n in names):
+    single = isinstance(files, Path)
+    items = [(rel, files)] if isinstance(files, Path) else files
+    if not any(table_format(name) for name, _ in items):
         return {}  # no table here: spare the pyarrow import
     from nb_mlops.data.tabular import table_summary
 
-    if entries is None:
-        if not table_format(full):
-            return {}
+    if single:
+        ((name, path),) = items
         try:
-            return table_summary(full)
+            return table_summary(path, table_format(name), label=rel)
         except NbMlopsError as exc:  # versioned all the same; the summary says why it is missing
             return {"table_error": str(exc)}
     tables = {}
-    for entry in entries:
+    for name, path in items:
         if len(tables) >= _MAX_SUMMARIZED_FILES:
             break
-        if table_format(entry["relpath"]):
+        fmt = table_format(name)
+        if fmt:
             try:
-                tables[entry["relpath"]] = table_summary(full / entry["relpath"])
+                tables[name] = table_summary(path, fmt, label=f"{rel}/{name}")
             except NbMlopsError as exc:
-                tables[entry["relpath"]] = {"error": str(exc)}
+                tables[name] = {"error": str(exc)}
     if not tables:
         return {}
     rows = [t.get("rows") for t in tables.values()]
@@ -355,12 +422,27 @@ def _tabular(full: Path, entries: list[dict] | None) -> dict[str, Any]:
     return out
 
 
+def _workspace_tables(rel: str, full: Path, entries: list[dict] | None) -> dict[str, Any]:
+    if entries is None:
+        return _tabular(rel, full)
+    return _tabular(rel, [(e["relpath"], full.joinpath(*e["relpath"].split("/"))) for e in entries])
+
+
+def _cached_tables(ws: Workspace, rel: str, md5: str, entries: list[dict] | None) -> dict[str, Any]:
+    """The summary of a version read from its objects in the cache (a version `dvc add` made:
+    the workspace may hold other bytes by now)."""
+    if entries is None:
+        return _tabular(rel, ws.objects.path_of(md5))
+    return _tabular(rel, [(e["relpath"], ws.objects.path_of(e["md5"])) for e in entries])
+
+
 # ------------------------------------------------------------------------------ snapshot
 def snapshot(ws: Workspace, path: str | os.PathLike, message: str | None = None) -> SnapshotResult:
     """Make the next version of a file or folder (nothing changes when the data is a version)."""
     full = dataset_path(ws, path)
     rel = relpath(ws, full)
     _refuse_enclosing_dataset(ws, rel)
+    _refuse_left_out(ws, full, rel)
     repaired = []
     try:
         adopt_dvcfile(ws, rel)
@@ -382,7 +464,7 @@ def snapshot(ws: Workspace, path: str | os.PathLike, message: str | None = None)
             "message": redact_text(message or ""),
             "time": _now(),
             "source": "nb-mlops",
-            **_tabular(full, hashed.entries),
+            **_workspace_tables(rel, full, hashed.entries),
         },
     )
     notes = repaired + _finish(ws, full, doc)
@@ -457,6 +539,7 @@ def adopt_dvcfile(ws: Workspace, rel: str) -> dict[str, Any] | None:
             "message": "added with dvc",
             "time": when,
             "source": "dvc",
+            **_cached_tables(ws, rel, out.md5, entries),
         },
     )
 

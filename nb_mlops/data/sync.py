@@ -21,13 +21,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import subprocess
 import urllib.parse
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from nb_mlops.data.checkout import checkout, status
+from nb_mlops.data.discover import dvcfile_datasets
 from nb_mlops.data.dvcfile import dvc_path, read_dvcfile
 from nb_mlops.data.remote import open_remote
 from nb_mlops.data.snapshot import (
@@ -83,27 +82,7 @@ def _datasets(ws: Workspace, path: str | os.PathLike | None) -> list[str]:
     if path is not None:
         return [relpath(ws, dataset_path(ws, path, must_exist=False))]
     known = {d["path"] for d in ws.catalog.docs(TABLE).values()}
-    return sorted(known | set(_dvcfiles(ws)))
-
-
-def _dvcfiles(ws: Workspace) -> list[str]:
-    """Datasets named by `.dvc` files in the project (git's list when it has one)."""
-    try:
-        out = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "*.dvc"],
-            cwd=ws.root,
-            capture_output=True,
-            check=True,
-        )
-        names = [n for n in out.stdout.decode().split("\0") if n]
-    except (OSError, subprocess.CalledProcessError):
-        names = []
-        skip = {".git", ".dvc", ws.home.name, ".venv", "node_modules", "__pycache__"}
-        for folder, dirs, files in os.walk(ws.root):
-            dirs[:] = [d for d in dirs if d not in skip]
-            found = [os.path.join(folder, f) for f in files if f.endswith(".dvc")]
-            names += [os.path.relpath(f, ws.root) for f in found]
-    return sorted(Path(n).as_posix()[: -len(".dvc")] for n in names if Path(n).name != ".dvc")
+    return sorted(known | set(dvcfile_datasets(ws.root)))
 
 
 def push(

@@ -77,6 +77,11 @@ class StatusList(Result):
 
     items: list[Any]
 
+    @property
+    def failed(self) -> list[str]:
+        """The datasets that could not be looked at (each item's `error` says why)."""
+        return [s.path for s in self.items if getattr(s, "error", None)]
+
     def to_dict(self) -> dict[str, Any]:
         return {"datasets": [s.to_dict() for s in self.items]}
 

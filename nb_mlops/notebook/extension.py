@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from nb_mlops.errors import NbMlopsError
+from nb_mlops.notify import push_sink, remove_sink
 from nb_mlops.text import printable
 
 _state: dict[int, KernelTracker] = {}
@@ -112,6 +113,17 @@ def widgets_wanted(shell: Any) -> bool:
     return getattr(shell, "kernel", None) is not None
 
 
+def info_line(text: str) -> None:
+    """A notice under the running cell: a quiet grey line (plain text where HTML is not shown),
+    not red stderr."""
+    import html
+
+    from IPython.display import display
+
+    markup = f"<div class='nbm-notice' style='opacity:0.7'>{html.escape(text)}</div>"
+    display({"text/plain": text, "text/html": markup}, raw=True)
+
+
 def load(shell: Any) -> None:
     """Register the magics, the cell events and `track` (idempotent)."""
     if id(shell) in _state:
@@ -131,6 +143,7 @@ def load(shell: Any) -> None:
     if not shell.custom_exceptions:
         shell.set_custom_exc((NbMlopsError,), _one_line_error)
         state.owns_custom_exc = True
+    push_sink(info_line)
 
 
 def unload(shell: Any) -> None:
@@ -155,3 +168,4 @@ def unload(shell: Any) -> None:
         magics[kind].pop("track", None)
     if state.owns_custom_exc:
         shell.set_custom_exc((), None)
+    remove_sink(info_line)

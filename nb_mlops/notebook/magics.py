@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import argparse
 import ast
+import re
+import sys
+from types import TracebackType
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -124,12 +127,19 @@ class TrackMagics(Magics):
         status, error = "finished", None
         out = err = None
         live = self._live_chart(state, run)
+        cell_run = getattr(self.shell.displayhook, "exec_result", None)
+        filename = self._cell_filename(source, cell, cell_run)
         try:
             with captured(self.stdout_limit) as (out, err):
-                return self._execute(source, cell)
+                return self._execute(source, filename)
         except KeyboardInterrupt as exc:
             status, error = "interrupted", exc
             raise
+        except Exception as exc:
+            status, error = "failed", exc
+            exc.__traceback__ = user_frames(exc.__traceback__, filename)
+            if cell_run is None:  # called outside a cell: the caller shows or handles it
+                raise
         except BaseException as exc:
             status, error = "failed", exc
             raise
@@ -139,6 +149,26 @@ class TrackMagics(Magics):
             finally:
                 if live is not None:
                     self._end_live(live)
+        # Here only for an error the cell's own code raised. It is shown as an untracked
+        # cell's error is (the user's frames only, its own In[n]), after the run's summary
+        # line, and the cell still fails: a Run All stops here and %debug works.
+        sys.stdout.flush()
+        self.shell.showtraceback((type(error), error, error.__traceback__), tb_offset=0)
+        cell_run.error_in_exec = error
+        return None
+
+    def _shown_traceback(self, error: BaseException | None) -> str | None:
+        """The error's traceback as this shell shows it (cells as `Cell In[n]`, no temporary
+        file paths), as plain text; None to let the run format it itself."""
+        if error is None or error.__traceback__ is None:
+            return None
+        try:
+            stb = self.shell.InteractiveTB.structured_traceback(
+                type(error), error, error.__traceback__, tb_offset=0
+            )
+        except Exception:  # a formatter that fails must not lose the run's record
+            return None
+        return ANSI.sub("", "\n".join(stb)) + "\n"
 
     def _live_chart(self, state: Any, run: Any) -> Any:
         """Start a chart of the run's metrics that shows itself with the first point."""
@@ -161,11 +191,16 @@ class TrackMagics(Magics):
 
             logging.getLogger("nb_mlops").warning("nb-mlops: the live chart failed: %r", exc)
 
-    def _execute(self, source: str, raw: str) -> Any:
+    def _cell_filename(self, source: str, raw: str, cell_run: Any) -> str:
+        """The name the cell's code is compiled under, numbered as IPython numbers the cell
+        (`In[n]` of the running cell, not the count it has already moved on to)."""
+        number = getattr(cell_run, "execution_count", None) or self.shell.execution_count
+        return self.shell.compile.cache(source, number, raw_code=raw)
+
+    def _execute(self, source: str, filename: str) -> Any:
         """Run the cell's code in the user namespace; return its last expression's value."""
         __tracebackhide__ = True
         shell = self.shell
-        filename = shell.compile.cache(source, shell.execution_count, raw_code=raw)
         tree = shell.transform_ast(shell.compile.ast_parse(source, filename=filename))
         last = None
         if tree.body and isinstance(tree.body[-1], ast.Expr):
@@ -205,9 +240,21 @@ class TrackMagics(Magics):
             if out is not None:
                 run.save_output(out.text(), err.text())
         finally:
-            run.end(status, error)
+            run.end(status, error, shown=self._shown_traceback(error))
         if not self.quiet:
             print(printable(summary_line(run, error)))
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def user_frames(tb: TracebackType | None, filename: str) -> TracebackType | None:
+    """The traceback from the frame that runs the cell's own code on (our frames and the
+    magic's call dropped); unchanged when the error did not come through the cell's code."""
+    start = tb
+    while start is not None and start.tb_frame.f_code.co_filename != filename:
+        start = start.tb_next
+    return start if start is not None else tb
 
 
 def summary_line(run: Any, error: BaseException | None) -> str:

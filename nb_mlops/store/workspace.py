@@ -40,6 +40,18 @@ _GITIGNORE = """\
 !.gitignore
 !config.toml
 """
+"""`.nbmlops/.gitignore`, written when the store is created, as `dvc init` writes its own.
+
+What belongs in git is what a teammate's clone needs to work with the same project, and nothing
+that grows or changes with each run: this file and `config.toml` (remotes and settings, shared as
+`.dvc/config` is; a remote URL holding a password is refused, so no secret lands there). All the
+rest stays out: `cache/` (objects, like `.dvc/cache`: they travel by push and pull), `state` (the
+hash cache), the catalog, `runs/` and `history/` (records that change with every cell, would
+conflict on every merge and may hold private outputs; dataset versions travel by push and pull, a
+run as an exported record), `models/`, `annotations/`, `locks/`, `tmp/`, `backups/` and
+`format.json` (which describes the local catalog). An allow-list rather than a deny-list: a file
+a later release adds to the store stays out of git until it is listed here on purpose.
+"""
 
 
 def find_home(start: Path | None = None) -> Path | None:

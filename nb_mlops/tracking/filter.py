@@ -2,28 +2,43 @@
 
 A filter such as ``metrics.accuracy > 0.9 AND (params.model = 'rf' OR tags.team = "nlp")``
 is parsed once into a small tree of nodes; each node tests a run document (a dict) without
-eval/exec.  The grammar and the matching rules are written down for users in docs/filter.md.
+eval/exec.  The grammar, the matching rules and where we differ from MLflow on purpose are
+written down for users in docs/filter.md; the names a key can use live in fields.py.
 
 Rules worth knowing when reading the code:
 
 * A missing key (or a ``None`` value) makes a comparison false, ``!=`` included, like SQL NULL.
-  Only the ``null`` literal looks at missing keys: ``parent = null`` matches top-level runs.
+  Only ``IS [NOT] NULL`` and the ``null`` literal look at missing keys.
 * A number literal compares numerically with ints, floats and strings that parse as numbers; a
   string literal compares with the string form of the value (``8 = '8'``, ``True = 'True'``).
-* ``status`` ignores case; ``start``/``end`` compare as ISO-8601 text with a string literal and as
-  milliseconds since the epoch with a number literal (MLflow's ``start_time`` is in ms).
+* ``status`` ignores case and answers to MLflow's names too (``KILLED`` is ``interrupted``,
+  ``FAILED`` covers ``failed`` and ``crashed``); ``start``/``end`` compare as ISO-8601 text with
+  a string literal and in whole milliseconds since the epoch with a number literal.
+* A ``datasets.`` comparison holds when it holds for one of the data versions the run read.
 """
 
 from __future__ import annotations
 
-import numbers
 import operator
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from nb_mlops.errors import FilterSyntaxError
+from nb_mlops.tracking.fields import (
+    ATTRIBUTE_LIST,
+    DATASET_LIST,
+    SECTIONS,
+    Key,
+    as_number,
+    attribute_name,
+    dataset_field,
+    dataset_values,
+    epoch_ms,
+    reader,
+    status_names,
+)
 
 __all__ = [
     "And",
@@ -34,43 +49,14 @@ __all__ = [
     "compile_filter",
     "filter_keys",
     "parse_filter",
+    "parse_order_clause",
 ]
 
-# ---------------------------------------------------------------------------------------------
-# Vocabulary
-# ---------------------------------------------------------------------------------------------
-
-_SECTIONS = {
-    "metrics": "metrics",
-    "metric": "metrics",
-    "params": "params",
-    "param": "params",
-    "tags": "tags",
-    "tag": "tags",
-    "attributes": "attributes",
-    "attribute": "attributes",
-}
-
-_ATTRIBUTES = {
-    "run_id": "run_id",
-    "name": "name",
-    "run_name": "name",
-    "experiment": "experiment",
-    "experiment_name": "experiment",
-    "experiment_id": "experiment",
-    "status": "status",
-    "start": "start",
-    "start_time": "start",
-    "end": "end",
-    "end_time": "end",
-    "duration": "duration",
-    "parent": "parent",
-    "parent_run_id": "parent",
-}
-_ATTRIBUTE_LIST = "run_id, name, experiment, status, start, end, duration, parent"
-
-_KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "LIKE", "ILIKE", "TRUE", "FALSE", "NULL"})
-_OPERATOR_LIST = "=, !=, <, <=, >, >=, LIKE, ILIKE, IN or NOT IN"
+_KEYWORDS = frozenset(
+    {"AND", "OR", "NOT", "IN", "LIKE", "ILIKE", "IS", "TRUE", "FALSE", "NULL", "ASC", "DESC"}
+)
+_OPERATOR_LIST = "=, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN, IS NULL or IS NOT NULL"
+_PREFIX_LIST = "metrics, params, tags, attributes or datasets (or metric, param, tag, attribute)"
 
 _ORDERING = {
     "<": operator.lt,
@@ -87,6 +73,9 @@ _BARE_NAME = re.compile(r"[\w\-/]+(?:\.[\w\-/]+)*")
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _NUMBER_TAIL = re.compile(r"[\w.]+")
 
+ErrorType = Callable[[str, str, int], Exception]
+"""How a syntax error is made: (message, text, position) -> exception (FilterSyntaxError)."""
+
 
 # ---------------------------------------------------------------------------------------------
 # Tokens
@@ -98,26 +87,6 @@ class _Token(NamedTuple):
     value: Any
     pos: int
     end: int
-
-
-class _Key(NamedTuple):
-    """A resolved key: the section (metrics, params, tags, attributes) and the canonical name."""
-
-    section: str
-    name: str
-
-    @property
-    def column(self) -> str:
-        # Attributes are named as the columns of nm.runs(); the others keep their prefix.
-        return self.name if self.section == "attributes" else f"{self.section}.{self.name}"
-
-    def __str__(self) -> str:
-        if self.section == "attributes":
-            return self.name
-        if _BARE_NAME.fullmatch(self.name):
-            return f"{self.section}.{self.name}"
-        escaped = self.name.replace("\\", "\\\\").replace("`", "\\`")
-        return f"{self.section}.`{escaped}`"
 
 
 def _one_line(text: str) -> str:
@@ -135,12 +104,13 @@ def _show(text: str, limit: int = 30) -> str:
 class _Lexer:
     """Turns the filter into tokens on demand, so errors surface in reading order."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, error: ErrorType) -> None:
         self.text = text
         self.pos = 0
+        self.make_error = error
 
-    def error(self, message: str, position: int) -> FilterSyntaxError:
-        return FilterSyntaxError(message, _one_line(self.text), position)
+    def error(self, message: str, position: int) -> Exception:
+        return self.make_error(message, _one_line(self.text), position)
 
     def next(self) -> _Token:
         text = self.text
@@ -183,7 +153,14 @@ class _Lexer:
             self.pos = end
             return _Token("word", word.group(), pos, end)
         if ch == "`":
-            raise self.error("a backticked name needs a prefix, e.g. metrics.`f1 score`", pos)
+            # `metrics`.acc (a quoted prefix, as MLflow allows) or `Run name` (an attribute)
+            name, end = self._quoted(pos, ch, "name")
+            if end < len(text) and text[end] == ".":
+                return self._key(pos, name, end + 1)
+            if not name:
+                raise self.error("empty name in backticks", pos)
+            self.pos = end
+            return _Token("key", (None, name, pos), pos, end)
         raise self.error(f"unexpected character {_show(ch)}", pos)
 
     def _key(self, pos: int, prefix: str, name_pos: int) -> _Token:
@@ -209,6 +186,7 @@ class _Lexer:
         """Read a quoted run; a backslash escapes ' " ` or itself and is kept before anything else.
 
         Keeping other backslashes means LIKE patterns can still say ``\\%`` for a literal %.
+        In strings, a doubled quote is one quote, as in SQL (``'it''s'``).
         """
         text = self.text
         out: list[str] = []
@@ -220,6 +198,10 @@ class _Lexer:
                 out.append(text[i + 1])
                 i += 2
             elif c == quote:
+                if quote != "`" and i + 1 < n and text[i + 1] == quote:
+                    out.append(quote)
+                    i += 2
+                    continue
                 return "".join(out), i + 1
             else:
                 out.append(c)
@@ -230,25 +212,6 @@ class _Lexer:
 # ---------------------------------------------------------------------------------------------
 # Value coercion (the hot path: keep these cheap for the common types)
 # ---------------------------------------------------------------------------------------------
-
-
-def _as_number(value: Any) -> float | int | None:
-    """The value as a number, or None when it is not one (bools are not numbers here)."""
-    kind = type(value)
-    if kind is float or kind is int:
-        return value
-    if kind is bool:
-        return None
-    if kind is str:
-        text = value
-    elif isinstance(value, numbers.Real):  # numpy scalars and friends
-        return value
-    else:
-        text = str(value)
-    try:
-        return float(text)
-    except ValueError:
-        return None
 
 
 def _as_text(value: Any) -> str:
@@ -266,24 +229,6 @@ def _as_bool(value: Any) -> bool | None:
     if isinstance(value, str):
         return {"true": True, "false": False}.get(value.lower())
     return None
-
-
-def _epoch_ms(value: Any) -> float | None:
-    """A start/end value as milliseconds since the epoch (naive times are taken as UTC)."""
-    if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    elif isinstance(value, datetime):
-        moment = value
-    elif type(value) is not bool and isinstance(value, numbers.Real):
-        return value  # already a number: assume it is in ms like the literal
-    else:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp() * 1000.0
 
 
 def _casefold(text: str) -> str:
@@ -315,23 +260,18 @@ def _like_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _getter(key: _Key) -> Callable[[dict], Any]:
-    name = key.name
-    if key.section == "attributes":
-        return lambda doc: doc.get(name)
-    section = key.section
-
-    def get(doc: dict) -> Any:
-        values = doc.get(section)
-        return values.get(name) if values else None
-
-    return get
+def _is_status(key: Key) -> bool:
+    return key.section == "attributes" and key.name == "status"
 
 
-def _value_test(key: _Key, op: str, literal: Any) -> Callable[[Any], bool]:
+def _is_timed(key: Key) -> bool:
+    return key.section == "attributes" and key.name in ("start", "end")
+
+
+def _value_test(key: Key, op: str, literal: Any) -> Callable[[Any], bool]:
     """A test for a present (non-None) value against one literal."""
     if op in ("LIKE", "ILIKE"):
-        regex = _like_regex(literal, op == "ILIKE" or key.name == "status")
+        regex = _like_regex(literal, op == "ILIKE" or _is_status(key))
         return lambda v: regex.fullmatch(_as_text(v)) is not None
     if type(literal) is bool:
         if op == "=":
@@ -339,7 +279,7 @@ def _value_test(key: _Key, op: str, literal: Any) -> Callable[[Any], bool]:
         return lambda v: _as_bool(v) is not literal  # "!=": ordering was refused when parsing
 
     if isinstance(literal, str):
-        fold = _casefold if key.name == "status" and key.section == "attributes" else _same
+        fold = _casefold if _is_status(key) else _same
         text = fold(literal)
         if op == "=":
             return lambda v: fold(_as_text(v)) == text
@@ -349,8 +289,7 @@ def _value_test(key: _Key, op: str, literal: Any) -> Callable[[Any], bool]:
         return lambda v: compare(fold(_as_text(v)), text)
 
     # A number literal.
-    timed = key.section == "attributes" and key.name in ("start", "end")
-    coerce = _epoch_ms if timed else _as_number
+    coerce = epoch_ms if _is_timed(key) else as_number
     if op == "=":
 
         def equal(v: Any) -> bool:
@@ -376,14 +315,13 @@ def _value_test(key: _Key, op: str, literal: Any) -> Callable[[Any], bool]:
     return ordered
 
 
-def _in_test(key: _Key, literals: tuple[Any, ...]) -> Callable[[Any], bool]:
+def _in_test(key: Key, literals: tuple[Any, ...]) -> Callable[[Any], bool]:
     """A membership test: sets per literal kind so long IN lists stay cheap."""
-    fold = _casefold if key.name == "status" and key.section == "attributes" else _same
+    fold = _casefold if _is_status(key) else _same
     texts = {fold(x) for x in literals if isinstance(x, str)}
     nums = {x for x in literals if type(x) in (int, float)}
     flags = {x for x in literals if type(x) is bool}
-    timed = key.section == "attributes" and key.name in ("start", "end")
-    coerce = _epoch_ms if timed else _as_number
+    coerce = epoch_ms if _is_timed(key) else as_number
 
     def member(v: Any) -> bool:
         if texts and fold(_as_text(v)) in texts:
@@ -397,22 +335,59 @@ def _in_test(key: _Key, literals: tuple[Any, ...]) -> Callable[[Any], bool]:
     return member
 
 
-def _matcher(key: _Key, op: str, value: Any) -> Callable[[dict], bool]:
-    get = _getter(key)
+_NULL_OPS = {"IS NULL": True, "IS NOT NULL": False}
+
+
+def _one_value(key: Key, op: str, value: Any) -> Callable[[Any], bool]:
+    """The comparison as a test of one value, which may be None (the key is missing)."""
+    if op in _NULL_OPS or (value is None and op in ("=", "!=")):
+        if _NULL_OPS.get(op, op == "="):
+            return lambda v: v is None
+        return lambda v: v is not None
     if op in ("IN", "NOT IN"):
         with_null = any(x is None for x in value)
         member = _in_test(key, value)
         if op == "IN":
             if with_null:
-                return lambda doc: (v := get(doc)) is None or member(v)
-            return lambda doc: (v := get(doc)) is not None and member(v)
-        return lambda doc: (v := get(doc)) is not None and not member(v)
-    if value is None:  # "= null" / "!= null": the only tests that look at missing keys
-        if op == "=":
-            return lambda doc: get(doc) is None
-        return lambda doc: get(doc) is not None
+                return lambda v: v is None or member(v)
+            return lambda v: v is not None and member(v)
+        return lambda v: v is not None and not member(v)
     test = _value_test(key, op, value)
-    return lambda doc: (v := get(doc)) is not None and test(v)
+    return lambda v: v is not None and test(v)
+
+
+def _matcher(key: Key, op: str, value: Any, runs_uri: str | None) -> Callable[[dict], bool]:
+    if key.section == "datasets":
+        return _dataset_matcher(key, op, value)
+    get = reader(key, runs_uri)
+    if _is_status(key) and op not in _NULL_OPS and value is not None:
+        return _status_matcher(key, op, value, get)
+    test = _one_value(key, op, value)
+    return lambda doc: test(get(doc))
+
+
+def _status_matcher(
+    key: Key, op: str, value: Any, get: Callable[[dict], Any]
+) -> Callable[[dict], bool]:
+    """Status answers to our name and MLflow's: `!=` and NOT IN hold when neither name matches,
+    the other operators when either does."""
+    negated = {"!=": "=", "NOT IN": "IN"}.get(op)
+    test = _one_value(key, negated or op, value)
+    if negated:
+        return lambda doc: (s := get(doc)) is not None and not any(test(n) for n in status_names(s))
+    return lambda doc: (s := get(doc)) is not None and any(test(n) for n in status_names(s))
+
+
+def _dataset_matcher(key: Key, op: str, value: Any) -> Callable[[dict], bool]:
+    """Holds when the comparison holds for one of the data versions the run read (as MLflow's
+    join does, `!=` and NOT IN included); IS NULL: no data version has the field."""
+    values = dataset_values(key)
+    if op in _NULL_OPS or (value is None and op in ("=", "!=")):
+        if _NULL_OPS.get(op, op == "="):
+            return lambda doc: all(v is None for v in values(doc))
+        return lambda doc: any(v is not None for v in values(doc))
+    test = _one_value(key, op, value)
+    return lambda doc: any(test(v) for v in values(doc))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -466,16 +441,19 @@ class MatchAll(Node):
 
 
 class Comparison(Node):
-    """``KEY OP VALUE``; ``value`` is a number, str, bool, None (null) or a tuple for IN."""
+    """``KEY OP VALUE``; ``value`` is a number, str, bool, None (null) or a tuple for IN.
+
+    ``IS NULL`` / ``IS NOT NULL`` are operators with the value None.
+    """
 
     __slots__ = ("_column", "_match", "key", "op", "value")
 
-    def __init__(self, key: _Key, op: str, value: Any) -> None:
+    def __init__(self, key: Key, op: str, value: Any, runs_uri: str | None = None) -> None:
         self.key = str(key)
         self.op = op
         self.value = value
         self._column = key.column
-        self._match = _matcher(key, op, value)
+        self._match = _matcher(key, op, value, runs_uri)
 
     def evaluate(self, doc: dict) -> bool:
         return self._match(doc)
@@ -487,6 +465,8 @@ class Comparison(Node):
         return f"Comparison({self.key!r}, {self.op!r}, {self.value!r})"
 
     def __str__(self) -> str:
+        if self.op in _NULL_OPS:
+            return f"{self.key} {self.op}"
         return f"{self.key} {self.op} {_literal_text(self.value)}"
 
 
@@ -562,9 +542,13 @@ def _describe(token: _Token, text: str) -> str:
 class _Parser:
     """Recursive descent: or := and (OR and)*; and := primary (AND primary)*."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(
+        self, text: str, runs_uri: str | None = None, error: ErrorType = FilterSyntaxError
+    ) -> None:
         self.text = text
-        self.lexer = _Lexer(text)
+        self.runs_uri = runs_uri
+        self.make_error = error
+        self.lexer = _Lexer(text, error)
         self.token = self.lexer.next()
 
     # -- helpers --------------------------------------------------------------------------------
@@ -574,11 +558,11 @@ class _Parser:
         self.token = self.lexer.next()
         return token
 
-    def _error(self, message: str, token: _Token | None = None) -> FilterSyntaxError:
+    def _error(self, message: str, token: _Token | None = None) -> Exception:
         where = (token or self.token).pos
-        return FilterSyntaxError(message, _one_line(self.text), where)
+        return self.make_error(message, _one_line(self.text), where)
 
-    def _expected(self, what: str) -> FilterSyntaxError:
+    def _expected(self, what: str) -> Exception:
         return self._error(f"expected {what}, found {_describe(self.token, self.text)}")
 
     def _at_word(self, word: str) -> bool:
@@ -595,6 +579,18 @@ class _Parser:
         if self.token.kind != "eof":
             raise self._expected("AND, OR or end of filter")
         return node
+
+    def order_clause(self) -> tuple[Key, bool]:
+        """``KEY [ASC | DESC]`` (an order_by clause): the key and whether it is ascending."""
+        if self.token.kind == "eof":
+            raise self._expected("a key such as metrics.accuracy or start_time")
+        key = self._key("metrics.accuracy or start_time")
+        ascending = True
+        if self.token.kind == "word" and self.token.value.upper() in ("ASC", "DESC"):
+            ascending = self._advance().value.upper() == "ASC"
+        if self.token.kind != "eof":
+            raise self._expected("ASC, DESC or the end of the clause")
+        return key, ascending
 
     def _or(self) -> Node:
         items = [self._and()]
@@ -623,48 +619,63 @@ class _Parser:
         return self._comparison()
 
     def _comparison(self) -> Node:
-        key = self._key()
+        key = self._key("metrics.accuracy, params.model or status, or '('")
         op_token = self.token
         op = self._operator(key)
+        if op in _NULL_OPS:
+            return Comparison(key, op, None, self.runs_uri)
         if op in ("IN", "NOT IN"):
             values = self._in_list(key, op)
-            return Comparison(key, op, values)
+            return Comparison(key, op, values, self.runs_uri)
         value_token = self.token
         value = self._value(f"after {op}")
         self._check(key, op, op_token, value, value_token)
-        return Comparison(key, op, value)
+        return Comparison(key, op, value, self.runs_uri)
 
-    def _key(self) -> _Key:
+    def _key(self, example: str) -> Key:
         token = self.token
         if token.kind == "key":
             prefix, name, name_pos = token.value
-            section = _SECTIONS.get(prefix.lower())
+            section = SECTIONS.get(prefix.lower()) if prefix is not None else "attributes"
             if section is None:
-                raise self._error(
-                    f"unknown key prefix {_show(prefix)}: expected metrics, params, tags or "
-                    "attributes (or metric, param, tag, attribute)"
-                )
+                raise self._error(f"unknown key prefix {_show(prefix)}: expected {_PREFIX_LIST}")
             self._advance()
             if section == "attributes":
-                return _Key(section, self._attribute(name, name_pos))
-            return _Key(section, name)
+                return Key(section, self._attribute(name, name_pos))
+            if section == "datasets":
+                return Key(section, self._dataset_field(name, name_pos))
+            return Key(section, name)
         if token.kind == "word" and token.value.upper() not in _KEYWORDS:
             self._advance()
-            return _Key("attributes", self._attribute(token.value, token.pos))
-        raise self._expected("a key such as metrics.accuracy, params.model or status, or '('")
+            return Key("attributes", self._attribute(token.value, token.pos))
+        if token.kind == "string" and self.text[token.pos] == '"':
+            # "run name" = 'x': a double-quoted name on the left is a key, as in SQL
+            self._advance()
+            return Key("attributes", self._attribute(token.value, token.pos))
+        raise self._expected(f"a key such as {example}")
 
     def _attribute(self, name: str, position: int) -> str:
-        canonical = _ATTRIBUTES.get(name.lower())
+        canonical = attribute_name(name)
         if canonical is None:
-            raise FilterSyntaxError(
-                f"unknown attribute {_show(name)}: valid attributes are {_ATTRIBUTE_LIST}"
+            raise self.make_error(
+                f"unknown attribute {_show(name)}: valid attributes are {ATTRIBUTE_LIST}"
                 " (use metrics., params. or tags. for logged values)",
                 _one_line(self.text),
                 position,
             )
         return canonical
 
-    def _operator(self, key: _Key) -> str:
+    def _dataset_field(self, name: str, position: int) -> str:
+        canonical = dataset_field(name)
+        if canonical is None:
+            raise self.make_error(
+                f"unknown dataset field {_show(name)}: valid fields are {DATASET_LIST}",
+                _one_line(self.text),
+                position,
+            )
+        return canonical
+
+    def _operator(self, key: Key) -> str:
         token = self.token
         if token.kind == "op":
             self._advance()
@@ -680,6 +691,15 @@ class _Parser:
                     raise self._expected("IN after NOT")
                 self._advance()
                 return "NOT IN"
+            if word == "IS":
+                self._advance()
+                negated = self._at_word("NOT")
+                if negated:
+                    self._advance()
+                if not self._at_word("NULL"):
+                    raise self._expected(f"NULL after IS{' NOT' if negated else ''}")
+                self._advance()
+                return "IS NOT NULL" if negated else "IS NULL"
         raise self._expected(f"an operator ({_OPERATOR_LIST}) after {key}")
 
     def _value(self, context: str) -> Any:
@@ -701,7 +721,7 @@ class _Parser:
             raise self._expected(f"a value {context}; keys can only be on the left")
         raise self._expected(f"a value {context} (a number, a quoted string, true, false or null)")
 
-    def _in_list(self, key: _Key, op: str) -> tuple[Any, ...]:
+    def _in_list(self, key: Key, op: str) -> tuple[Any, ...]:
         if self.token.kind != "(":
             raise self._expected(f"'(' to start the {op} list, e.g. {op} ('a', 'b')")
         self._advance()
@@ -715,6 +735,9 @@ class _Parser:
             values.append(value)
             if self.token.kind == ",":
                 self._advance()
+                if self.token.kind == ")":  # ('a', 'b',): a trailing comma, as MLflow allows
+                    self._advance()
+                    return tuple(values)
                 continue
             if self.token.kind == ")":
                 self._advance()
@@ -722,7 +745,7 @@ class _Parser:
             raise self._expected(f"',' or ')' in the {op} list")
 
     def _check(
-        self, key: _Key, op: str, op_token: _Token | None, value: Any, value_token: _Token
+        self, key: Key, op: str, op_token: _Token | None, value: Any, value_token: _Token
     ) -> None:
         """Refuse comparisons that can never mean anything, at parse time, with a reason."""
         found = _describe(value_token, self.text)
@@ -749,19 +772,20 @@ class _Parser:
 # ---------------------------------------------------------------------------------------------
 
 
-def parse_filter(text: str) -> Node:
+def parse_filter(text: str, *, runs_uri: str | None = None) -> Node:
     """Parse a filter into a node tree; raise FilterSyntaxError pointing at the first fault.
 
-    An empty or blank filter parses to ``MatchAll()``.
+    An empty or blank filter parses to ``MatchAll()``. `runs_uri` is the store's runs folder as
+    a URI (what `artifact_uri` is built on); without it `artifact_uri` is read from the run.
     """
-    return _Parser(text).parse()
+    return _Parser(text, runs_uri).parse()
 
 
-def compile_filter(text: str | None) -> Callable[[dict], bool]:
+def compile_filter(text: str | None, *, runs_uri: str | None = None) -> Callable[[dict], bool]:
     """A predicate over run documents; parse once, call per run. None or blank matches all."""
     if text is None or not text.strip():
         return _always
-    return parse_filter(text).evaluate
+    return parse_filter(text, runs_uri=runs_uri).evaluate
 
 
 def filter_keys(text: str | None) -> list[str]:
@@ -773,6 +797,14 @@ def filter_keys(text: str | None) -> list[str]:
     if text is None or not text.strip():
         return []
     return parse_filter(text).keys()
+
+
+def parse_order_clause(text: str, error: ErrorType = FilterSyntaxError) -> tuple[Key, bool]:
+    """One order_by clause, ``KEY [ASC|DESC]`` with the filters' key syntax: (key, ascending).
+
+    `error` makes the exception for a clause that does not parse (message, text, position).
+    """
+    return _Parser(text, error=error).order_clause()
 
 
 def _always(doc: dict) -> bool:

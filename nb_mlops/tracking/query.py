@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,8 +18,9 @@ from nb_mlops.errors import RunNotFound
 from nb_mlops.store.series import last_values, read_points
 from nb_mlops.store.workspace import Workspace
 from nb_mlops.tracking import active
-from nb_mlops.tracking.filter import compile_filter
+from nb_mlops.tracking.filter import compile_filter, filter_keys
 from nb_mlops.tracking.liveness import is_dead
+from nb_mlops.tracking.order import check_max_results, parse_order_by, sort_runs
 
 if TYPE_CHECKING:  # pandas loads with the first runs frame, not with `%track runs` (0.5 s)
     import pandas as pd
@@ -86,7 +87,10 @@ def resolve_run(ws: Workspace, ref: str) -> dict[str, Any]:
     if len(matches) > 1:
         ids = ", ".join(sorted(d["run_id"] for d in matches)[:5])
         raise RunNotFound(f"run id prefix {ref!r} is ambiguous ({ids}, ...); type more of it")
-    raise RunNotFound(f"no run has the id, id prefix or name {ref!r}")
+    from nb_mlops.text import did_you_mean
+
+    names = {d.get("name") for d in docs.values() if d.get("name")}
+    raise RunNotFound(f"no run has the id, id prefix or name {ref!r}{did_you_mean(ref, names)}")
 
 
 def live_metrics(ws: Workspace, doc: dict[str, Any]) -> dict[str, float]:
@@ -99,9 +103,18 @@ def live_metrics(ws: Workspace, doc: dict[str, Any]) -> dict[str, float]:
     return last_values(read_points(ws.run_files(doc["run_id"]).metrics))
 
 
-def select_runs(ws: Workspace, filter: str | None = None) -> list[dict[str, Any]]:
-    """Run documents matching `filter`, newest first."""
-    pred = compile_filter(filter)
+def select_runs(
+    ws: Workspace,
+    filter: str | None = None,
+    order_by: str | Sequence[str] | None = None,
+    max_results: int | None = None,
+) -> list[dict[str, Any]]:
+    """Run documents matching `filter`, in `order_by` order (default: newest first), at most
+    `max_results` of them. Filter and order_by follow MLflow's search_runs (docs/filter.md)."""
+    runs_uri = ws.runs_dir.absolute().as_uri()
+    pred = compile_filter(filter, runs_uri=runs_uri)
+    clauses = parse_order_by(order_by)
+    limit = check_max_results(max_results)
     docs = all_runs(ws)
     rows = []
     for doc in docs.values():
@@ -109,8 +122,35 @@ def select_runs(ws: Workspace, filter: str | None = None) -> list[dict[str, Any]
             doc = {**doc, "metrics": live_metrics(ws, doc)}
         if pred(doc):
             rows.append(doc)
-    rows.sort(key=lambda d: d.get("start") or "", reverse=True)
-    return rows
+    if not rows and filter:
+        unknown_key_notice(filter, docs.values())
+    if clauses:
+        rows = sort_runs(rows, clauses, runs_uri=runs_uri)
+    else:  # newest first (microseconds), then run id: what sort_runs does without clauses
+        rows.sort(key=lambda d: d.get("run_id") or "")
+        rows.sort(key=lambda d: d.get("start") or "", reverse=True)
+    return rows if limit is None else rows[:limit]
+
+
+KEYED = ("metrics", "params", "tags")
+
+
+def unknown_key_notice(filter: str, docs: Iterable[dict[str, Any]]) -> None:
+    """When a filter matched nothing because it names a metric, param or tag no run has, say
+    so, naming the nearest key that exists (the result stays empty, as MLflow's is)."""
+    from nb_mlops.notify import notify
+    from nb_mlops.text import did_you_mean
+
+    have: dict[str, set[str]] = {kind: set() for kind in KEYED}
+    for doc in docs:
+        for kind in KEYED:
+            have[kind].update(doc.get(kind) or {})
+    for key in filter_keys(filter):
+        kind, _, name = key.partition(".")
+        if kind in have and name not in have[kind]:
+            hint = did_you_mean(name, have[kind], prefix=f"{kind}.")
+            hint = hint or f" (the runs have {len(have[kind])} {kind}, none close to it)"
+            notify(f"no run has {key}{hint}")
 
 
 def runs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

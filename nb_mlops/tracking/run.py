@@ -264,8 +264,17 @@ class Run:
             if text:
                 atomic_write(self.files.output(stream), redact_text(text))
 
-    def end(self, status: str = "finished", error: BaseException | None = None) -> None:
-        """Close the run: flush points, write status, duration, last values, traceback."""
+    def end(
+        self,
+        status: str = "finished",
+        error: BaseException | None = None,
+        *,
+        shown: str | None = None,
+    ) -> None:
+        """Close the run: flush points, write status, duration, last values, traceback.
+
+        `shown` is the error's traceback as the user saw it (a notebook's own formatting, with
+        `Cell In[n]` for cell code), kept instead of Python's formatting of `error`."""
         if status not in END_STATUSES:
             raise NbMlopsError(f"a run ends as one of {', '.join(END_STATUSES)}; got {status!r}")
         if self.status != "running":
@@ -292,7 +301,7 @@ class Run:
                     for k, s in self._nonfinite.items()
                 ]
             if error is not None:
-                changes["error"] = _error_record(error)
+                changes["error"] = _error_record(error, shown)
             dirty = self._git_dirty
             if dirty is not None and dirty.done():
                 changes[("env", "git", "dirty")] = dirty.result()
@@ -354,10 +363,12 @@ def _display_path(path: Path, root: Path) -> str:
         return str(full)
 
 
-def _error_record(error: BaseException) -> dict[str, Any]:
+def _error_record(error: BaseException, shown: str | None = None) -> dict[str, Any]:
     """Type, message and traceback of the error a run ended with, secrets redacted (before the
     cut, so a secret is not split where it could no longer be recognised)."""
-    tb = redact_text("".join(traceback.format_exception(type(error), error, error.__traceback__)))
+    if shown is None:
+        shown = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    tb = redact_text(shown)
     if len(tb) > 100_000:
         tb = tb[:20_000] + "\n[... traceback cut ...]\n" + tb[-60_000:]
     message = redact_text(str(error))[:2000]
@@ -419,6 +430,7 @@ def start_run(
         "end": None,
         "duration": None,
         "parent": parent_id,
+        "user": current_user(),
         "params": clean_params,
         "metrics": {},
         "tags": clean_tags,
@@ -449,6 +461,16 @@ def start_run(
     run = (cls or Run)(ws, doc, dirty)
     active.push(run)
     return run
+
+
+def current_user() -> str | None:
+    """Who starts a run (MLflow's `user_id`): the login name, or None when there is none."""
+    import getpass
+
+    try:
+        return getpass.getuser() or None
+    except Exception:  # no USER/LOGNAME and no passwd entry (a bare container): not known
+        return None
 
 
 def _previous_run(ws: Workspace, key: str | None) -> str | None:

@@ -173,11 +173,13 @@ def runs_table_html(
 
 @dataclass(repr=False)
 class RunTable(Result):
-    """Runs matching a filter, newest first (what `%track runs` shows and `nm.runs` frames)."""
+    """Runs matching a filter, newest first or in `order_by` order (what `%track runs` shows
+    and `nm.runs` frames)."""
 
     runs: list[dict[str, Any]]
     filter: str | None = None
     store: dict[str, Any] = field(default_factory=dict)
+    order_by: list[str] = field(default_factory=list)
 
     def to_frame(self) -> pd.DataFrame:
         from nb_mlops.tracking.query import runs_frame
@@ -188,6 +190,7 @@ class RunTable(Result):
         keys = ("run_id", "name", "experiment", "status", "start", "end", "duration", "parent")
         return {
             "filter": self.filter,
+            "order_by": list(self.order_by),
             "count": len(self.runs),
             "store": self.store,
             "runs": [
@@ -208,6 +211,8 @@ class RunTable(Result):
         parts = [f"{len(self.runs)} run{'s' if len(self.runs) != 1 else ''}"]
         if self.filter:
             parts.append(f"matching {self.filter}")
+        if self.order_by:
+            parts.append(f"ordered by {', '.join(self.order_by)}")
         if self.store:
             parts.append(
                 f"store {self.store.get('path')}: {human_bytes(self.store.get('bytes', 0))}"

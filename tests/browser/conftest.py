@@ -173,7 +173,7 @@ def write_widgets_notebook(path: Path) -> WidgetsNotebook:
             "criteria=['fluency'])",
         ),
     ]
-    return _write_cells(path, sources, "# nb-mlops widgets (written by tests/browser)")
+    return write_cells(path, sources, "# nb-mlops widgets (written by tests/browser)")
 
 
 # The wire notebook: issue 11's measure, one `%track runs` over 5 runs x 3 metrics x 100 points,
@@ -209,10 +209,16 @@ def write_wire_notebook(path: Path) -> WidgetsNotebook:
             "    time.sleep(0.012)",
         ),
     ]
-    return _write_cells(path, sources, "# nb-mlops wire measure (written by tests/browser)")
+    return write_cells(path, sources, "# nb-mlops wire measure (written by tests/browser)")
 
 
-def _write_cells(path: Path, sources: list[tuple[str | None, str]], title: str) -> WidgetsNotebook:
+@pytest.fixture(scope="session")
+def notebook_writer() -> Callable[..., WidgetsNotebook]:
+    """`write_cells` for a test module's own notebook: pass it as `kind` to `open_notebook`."""
+    return write_cells
+
+
+def write_cells(path: Path, sources: list[tuple[str | None, str]], title: str) -> WidgetsNotebook:
     cells: list[Any] = [new_markdown_cell(title)]
     where: dict[str, int] = {}
     for key, src in sources:

@@ -19,27 +19,14 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
 
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 EVIL = "<img src=x onerror=alert(1)>"
 RATER = "alice"
 WIDGET_S = 60
-
-
-@dataclass(frozen=True)
-class AnnotateNotebook:
-    """The notebook this module runs and the index of each keyed cell."""
-
-    path: Path
-    cells: dict[str, int]
-    run_names: list[str] = field(default_factory=list)
 
 
 SETUP = """\
@@ -67,30 +54,16 @@ pairs = [
 nm.annotate("pair", pairs, rater={RATER!r}, seed=1)"""
 
 
-def write_annotate_notebook(path: Path) -> AnnotateNotebook:
-    """Write the notebook: setup, the rating widget, the pairwise widget."""
-    cells = [new_markdown_cell("# nb-mlops annotation (written by tests/browser)")]
-    where = {}
-    for key, source in (("setup", SETUP), ("rating", RATING), ("pairwise", PAIRWISE)):
-        where[key] = len(cells)
-        cells.append(new_code_cell(source))
-    nb = new_notebook(
-        cells=cells,
-        metadata={
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-            "language_info": {"name": "python"},
-        },
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    return AnnotateNotebook(path, where)
+CELLS = [("setup", SETUP), ("rating", RATING), ("pairwise", PAIRWISE)]
 
 
 @pytest.fixture(scope="module", params=["lab", "notebook7"])
 def ui(request, open_notebook):
     server = request.getfixturevalue(f"{request.param}_server")
     name = f"annotate-{server.label}.ipynb"
-    with open_notebook(server, name, kind=write_annotate_notebook) as ui:
+    title = "# nb-mlops annotation (written by tests/browser)"
+    write = request.getfixturevalue("notebook_writer")
+    with open_notebook(server, name, kind=lambda path: write(path, CELLS, title)) as ui:
         yield ui
 
 

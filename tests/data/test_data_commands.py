@@ -238,6 +238,15 @@ def test_cli_data_errors_are_one_line_and_exit_1(data: Path, project: Path, tmp_
         assert expected in out.stderr, (args, out.stderr)
         assert out.stdout == ""
     (project / "data.dvc").write_text("outs:\n- md5: [1\n")
-    out = cli(project, "status", "--json")
+    out = cli(project, "status", "data", "--json")
     assert out.returncode == 1 and "data.dvc" in out.stderr and "line" in out.stderr
     assert out.stderr.count("\n") == 1
+    # Listing every dataset, a damaged .dvc file is one dataset's line; the others still show.
+    (project / "m.bin").write_bytes(b"m")
+    nm.snapshot("m.bin")
+    both = cli(project, "status", "--json")
+    assert both.returncode == 1  # listed, but a dataset could not be read: CI can tell
+    listed = json.loads(both.stdout)["datasets"]
+    assert [d["path"] for d in listed] == ["data", "m.bin"]
+    assert "data.dvc" in listed[0]["error"] and "line" in listed[0]["error"]
+    assert listed[1]["clean"]

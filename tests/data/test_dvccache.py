@@ -82,4 +82,8 @@ def test_a_dvc_cache_missing_a_file_is_still_quiet(project: Path) -> None:
     listing = json.dumps([{"md5": "0" * 32, "relpath": "a.txt"}]).encode()
     dir_md5 = put_object(cache, listing, ".dir")
     (project / "data.dvc").write_text(f"outs:\n- md5: {dir_md5}\n  hash: md5\n  path: data\n")
-    assert "no version recorded yet" in str(nm.status("data"))
+    text = str(nm.status("data"))
+    assert text == (
+        f"data: not in the workspace; data.dvc names {dir_md5}, which no cache here holds "
+        "(fetch it with `pull`, or `dvc pull`)"
+    )

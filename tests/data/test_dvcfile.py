@@ -123,9 +123,17 @@ def test_invalid_yaml_is_named_with_its_line(
 
 def test_status_of_every_dataset_names_the_damaged_file(data: Path, project: Path) -> None:
     nm.snapshot("data")
+    (project / "m.bin").write_bytes(b"m")
+    nm.snapshot("m.bin")
     (project / "data.dvc").write_text(INVALID)
+    listed = nm.status()  # one damaged .dvc file does not hide the other datasets
+    first, second = str(listed).splitlines()
+    assert first.startswith("data: ") and "data.dvc is not valid YAML at line 4" in first
+    assert second == "m.bin: version 1, unchanged"
+    assert "not valid YAML" in listed.to_dict()["datasets"][0]["error"]
+    assert listed.failed == ["data"]
     with pytest.raises(DvcFileError, match=r"data\.dvc is not valid YAML at line 4"):
-        nm.status()
+        nm.status("data")  # asked by name, it is an error
 
 
 def test_snapshot_repairs_an_invalid_dvc_file(data: Path, project: Path) -> None:

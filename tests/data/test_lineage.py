@@ -132,13 +132,18 @@ def test_a_missing_dataset_stops_the_run_before_it_starts(ws: Workspace) -> None
 
 
 # -- %%track --data -------------------------------------------------------------------------
+def said(cap) -> str:
+    """Everything a cell showed: stdout, stderr and displayed text (a notebook's notices are
+    quiet displayed lines, not stderr)."""
+    shown = [o.data.get("text/plain", "") for o in cap.outputs]
+    return "\n".join([cap.stdout, cap.stderr, *shown])
 
 
 def test_track_cell_records_the_data_it_read(ip, ws: Workspace, data: Path) -> None:
     with capture_output() as cap:
         result = ip.run_cell("%%track -n cell-reader --data data\nrows = 2\nrows * 3\n")
     assert result.error_in_exec is None and result.result == 6
-    assert "data had unsaved changes" not in cap.stderr
+    assert "data had unsaved changes" not in said(cap)
     doc = named(ws, "cell-reader")
     assert doc["status"] == "finished"
     v1 = nm.versions("data").to_dict()["versions"][0]
@@ -157,8 +162,9 @@ def test_track_cell_snapshots_unsaved_data_with_a_notice(
     with capture_output() as cap:
         result = ip.run_cell("%%track -n cell-fresh --data data --data extra.txt\nprint('ran')\n")
     assert result.error_in_exec is None
-    assert "data had unsaved changes: snapshot as version 2" in cap.stderr
-    assert "extra.txt had unsaved changes: snapshot as version 1" in cap.stderr
+    assert "data had unsaved changes: snapshot as version 2" in said(cap)
+    assert "extra.txt had unsaved changes: snapshot as version 1" in said(cap)
+    assert "unsaved" not in cap.stderr  # a quiet note, not red stderr
     doc = named(ws, "cell-fresh")
     assert [(d["path"], d["version"]) for d in doc["data"]] == [("data", 2), ("extra.txt", 1)]
     table = nm.versions("data").to_dict()
@@ -185,7 +191,7 @@ def test_track_start_records_the_data_a_session_reads(ip, ws: Workspace, data: P
         ip.run_cell("rows = 2")
         (data / "notes.txt").write_text("changed while the session ran")
         ip.run_line_magic("track", "stop")
-    assert "data had unsaved changes" not in cap.stderr  # the version was taken at the start
+    assert "data had unsaved changes" not in said(cap)  # the version was taken at the start
     doc = named(ws, "eda")
     v1 = nm.versions("data").to_dict()["versions"][0]
     assert doc["data"] == [{"path": "data", "version": 1, "md5": v1["md5"]}]

@@ -382,12 +382,21 @@ def test_the_store_or_the_root_is_not_a_dataset(ws: Workspace, project: Path, wh
 
 
 def test_a_symlink_loop_is_one_line_naming_it(data: Path, ws: Workspace, project: Path) -> None:
-    os.symlink(data, data / "sub" / "loop")
+    os.symlink("loop", data / "sub" / "loop")  # a link to itself: neither file nor folder
     with pytest.raises(NbMlopsError) as err:
         nm.snapshot("data")
     msg = str(err.value)
     assert "loop" in msg and str(data / "sub" / "loop") in msg and "\n" not in msg
     nothing_recorded(ws, project)
+
+
+def test_a_link_to_a_folder_is_not_followed(data: Path, ws: Workspace) -> None:
+    # As dvc add (os.walk, links not followed): the link and what it leads to are no part of
+    # the dataset, so a link back up the tree is no loop either.
+    before = nm.snapshot("data").snapshot.md5
+    os.symlink(data, data / "sub" / "loop")
+    r = nm.snapshot("data")
+    assert r.snapshot.md5 == before and not r.created
 
 
 def test_korean_and_spaced_names(project: Path, ws: Workspace) -> None:

@@ -82,3 +82,27 @@ def test_llm_judge_notebook_records_verdicts_labels_and_rag(project: Path) -> No
     assert sorted(p.name for p in labels.iterdir()) == ["min-ji.jsonl", "sam.jsonl"]
     agreement = cli(project, "annotate", "helpfulness", "--agreement")
     assert agreement.returncode == 0 and "Krippendorff's alpha" in agreement.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")))
+def test_notebook_runs_from_a_git_subfolder(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in a real project: the notebook in `repo/notebooks/`, no NB_MLOPS_HOME, so the store
+    is made at the git root above it (deploy hooks run there too)."""
+    import subprocess
+
+    repo = tmp_path / "repo"
+    folder = repo / "notebooks"
+    folder.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    monkeypatch.delenv("NB_MLOPS_HOME", raising=False)
+    monkeypatch.chdir(folder)
+    shutil.copy(NOTEBOOKS / name, folder / name)
+    nb = nbformat.read(folder / name, as_version=4)
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
+    ).execute()
+    assert (repo / ".nbmlops").is_dir(), "the store is not at the git root"
+    assert not (folder / ".nbmlops").exists(), "a second store was made beside the notebook"

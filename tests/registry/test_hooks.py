@@ -632,3 +632,16 @@ def test_interrupted_hooks_are_recorded(project: Path, tmp_path: Path) -> None:
     kinds = [(h["kind"], h["ok"]) for h in entry["hooks"]]
     assert kinds == [("callable", True), ("interrupted", False)]
     assert nm.get_model_version("models:/clf@prod").version == 2  # the move itself stands
+
+
+def test_command_runs_in_the_project_root_from_a_subfolder(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _model(project, versions=1)
+    sub = project / "notebooks" / "deep"
+    sub.mkdir(parents=True)
+    monkeypatch.chdir(sub)  # a notebook in a subfolder; the store is the project's
+    out = tmp_path / "cwd.txt"
+    nm.add_deploy_hook("clf", f"pwd -P > {_q(out)}")
+    nm.set_alias("clf", "staging", 1)
+    assert out.read_text().strip() == str(project.resolve())

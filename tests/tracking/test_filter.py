@@ -26,6 +26,9 @@ RUNS = [
         "end": "2026-11-26T19:30:02.000000+00:00",
         "duration": 1.87,
         "parent": None,
+        "user": "kim",
+        "source": {"kind": "script", "file": "train.py"},
+        "data": [{"path": "data/a.csv", "version": 1, "md5": "aaa"}],
         "params": {"n_estimators": 200, "model": "rf", "lr": 0.1, "layers": [1, 2]},
         "metrics": {"accuracy": 0.93, "f1 score": 0.9},
         "tags": {"team": "nlp"},
@@ -39,6 +42,11 @@ RUNS = [
         "end": "2026-11-27T08:01:00.000000+00:00",
         "duration": 60.0,
         "parent": None,
+        "user": "lee",
+        "data": [
+            {"path": "data/a.csv", "version": 2, "md5": "bbb"},
+            {"path": "data/img", "version": 1, "md5": "ccc.dir", "context": "training"},
+        ],
         "params": {"n_estimators": "500", "model": "rf", "model.depth": 12, "lr": "0.01"},
         "metrics": {"accuracy": 0.95, "loss": 0.2},
         "tags": {"team": "vision"},
@@ -211,14 +219,23 @@ MATCHES = [
     ("tags.release.channel = 'beta'", "r7"),
     ("tags.owner IN ('kim', 'lee')", "r6"),
     # -- attributes: status ignores case ------------------------------------------------------
-    ("status = 'failed'", "r2 r8"),
-    ('status = "FAILED"', "r2 r8"),
-    ("attributes.status = 'Failed'", "r2 r8"),
+    # MLflow's names: FAILED covers failed and crashed runs, KILLED is interrupted
+    ("status = 'failed'", "r2 r4 r8"),
+    ('status = "FAILED"', "r2 r4 r8"),
+    ("attributes.status = 'Failed'", "r2 r4 r8"),
+    ("status = 'crashed'", "r4"),
+    ("status = 'failed' AND status != 'crashed'", "r2 r8"),
+    ("status = 'KILLED'", "r5"),
+    ("status = 'interrupted'", "r5"),
+    ("status != 'FAILED'", "r1 r3 r5 r6 r7"),
+    ("status NOT IN ('KILLED', 'RUNNING')", "r1 r2 r4 r6 r7 r8"),
+    ("status LIKE 'K%'", "r5"),
+    ("status LIKE '%ED'", "r1 r2 r4 r5 r6 r7 r8"),
     ("attribute.status != 'FINISHED'", "r2 r3 r4 r5 r8"),
     ("status IN ('RUNNING', 'crashed')", "r3 r4"),
     ("status NOT IN ('FINISHED')", "r2 r3 r4 r5 r8"),
     ("status LIKE 'FIN%'", "r1 r6 r7"),
-    ("STATUS = 'failed'", "r2 r8"),
+    ("STATUS = 'failed'", "r2 r4 r8"),
     # names, ids, experiments, parents (with aliases)
     ("name = 'rf-baseline'", "r1 r7"),
     ("run_name LIKE 'rf-%'", "r1 r2 r7"),
@@ -271,6 +288,63 @@ MATCHES = [
     # -- strings with escapes -----------------------------------------------------------------
     (r"name = 'o\'clock'", "r8"),
     ('name = "o\'clock"', "r8"),
+    # -- MLflow's spellings: prefixes, quoted prefixes and names, aliases ---------------------
+    ("run.status = 'RUNNING'", "r3"),
+    ("attr.name = 'mlp'", "r6"),
+    ("parameter.model = 'svm'", "r5"),
+    ("parameters.kernel = 'rbf'", "r5"),
+    ("`params`.model = 'gbm'", "r3"),
+    ("`metric`.`f1 score` < 0.8", "r4"),
+    ("`attributes`.`status` = 'crashed'", "r4"),
+    ("attributes.`Run name` = 'mlp'", "r6"),
+    ("`run name` = 'logreg'", "r4"),
+    ("\"Run Name\" = 'logreg'", "r4"),
+    ("attributes.`Run Name` LIKE 'rf-%'", "r1 r2 r7"),
+    ("created < '2026-11-26'", "r4"),
+    ("Created = null", ""),
+    ("user_id = 'kim'", "r1"),
+    ("attributes.user_id != 'kim'", "r2"),
+    ("user IS NULL", "r3 r4 r5 r6 r7 r8"),
+    # start_time / end_time in whole milliseconds, as MLflow stores them
+    (f"start_time = {_ms(2026, 11, 26, 19, 30) + 123}", "r1"),
+    (f"start_time = {_ms(2026, 11, 26, 19, 30) + 124}", ""),
+    (f"start_time >= {_ms(2026, 11, 26, 19, 30) + 123}", "r1 r2 r3 r5 r6 r7 r8"),
+    (f"start_time > {_ms(2026, 11, 26, 19, 30) + 123}", "r2 r3 r5 r6 r7 r8"),
+    (f"end_time = {_ms(2026, 11, 25, 10, 0, 5) + 500}", "r4"),
+    # IS NULL / IS NOT NULL on every kind of key
+    ("params.kernel IS NOT NULL", "r5"),
+    ("params.kernel is null", "r1 r2 r3 r4 r6 r7 r8"),
+    ("tags.team IS NULL", "r4 r5 r8"),
+    ("metrics.loss IS NOT NULL", "r2 r3"),
+    ("metrics.`f1 score` IS NULL", "r2 r3 r5 r6 r7 r8"),
+    ("end_time IS NULL", "r3 r5 r6 r7 r8"),
+    ("attributes.parent IS NOT NULL", "r3 r5"),
+    ("datasets.name IS NOT NULL", "r1 r2"),
+    ("datasets.context IS NULL", "r1 r3 r4 r5 r6 r7 r8"),
+    # MLflow's system tags read our fields; a crashed run carries nbmlops.crashed
+    ("tags.mlflow.runName = 'rf-baseline'", "r1 r7"),
+    ("tags.`mlflow.runName` LIKE '%deep'", "r2"),
+    ("tags.mlflow.user = 'lee'", "r2"),
+    ("tags.mlflow.parentRunId = 'r1'", "r3 r5"),
+    ("tags.mlflow.parentRunId IS NULL", "r1 r2 r4 r6 r7 r8"),
+    ("tags.mlflow.source.name = 'train.py'", "r1"),
+    ("tags.nbmlops.crashed = 'true'", "r4"),
+    ("tags.nbmlops.crashed IS NULL", "r1 r2 r3 r5 r6 r7 r8"),
+    # datasets: true when one of the data versions read satisfies the comparison
+    ("datasets.name = 'data/a.csv'", "r1 r2"),
+    ("dataset.name != 'data/a.csv'", "r2"),
+    ("datasets.name NOT IN ('data/a.csv')", "r2"),
+    ("datasets.digest = 'bbb'", "r2"),
+    ("datasets.digest LIKE '%.dir'", "r2"),
+    ("datasets.context = 'training'", "r2"),
+    ("datasets.context != 'eval'", "r2"),
+    ("datasets.path = 'data/img'", "r2"),
+    ("datasets.version = 1", "r1 r2"),
+    ("datasets.version > 1", "r2"),
+    ("datasets.name = 'data/a.csv' AND datasets.version = 1", "r1 r2"),
+    # SQL's doubled quotes, and a trailing comma in a list
+    ("name = 'o''clock'", "r8"),
+    ('params.model IN ("gbm",)', "r3"),
     # -- empty filters ------------------------------------------------------------------------
     ("", ALL),
     ("   ", ALL),
@@ -307,7 +381,7 @@ BAD = [
     ("run_id IN ()", 11, "empty IN list"),
     ("run_id NOT IN ()", 15, "empty NOT IN list"),
     ("run_id IN 'r1'", 10, "expected '(' to start the IN list"),
-    ("run_id IN ('r1',)", 16, "expected a value in the IN list"),
+    ("run_id IN ('r1',,)", 16, "expected a value in the IN list"),
     ("run_id IN ('r1' 'r2')", 16, "expected ',' or ')'"),
     ("run_id IN ('r1'", 15, "expected ',' or ')'"),
     ("params.model LIKE 5", 18, "LIKE needs a quoted string pattern, found number 5"),
@@ -327,12 +401,20 @@ BAD = [
     ("metrics. > 1", 8, "expected a name after 'metrics.'"),
     ("metrics.`` > 1", 8, "empty name"),
     ("metrics.`f1 score > 1", 8, "unterminated name"),
-    ("`f1 score` > 1", 0, "needs a prefix"),
+    ("`f1 score` > 1", 0, "unknown attribute 'f1 score'"),
     ("metrics.a & 1", 10, "unexpected character '&'"),
     ("metrics.a ! 1", 10, "'!='"),
     ("metrics.a > metrics.b", 12, "keys can only be on the left"),
     ("metrics.a = = 1", 12, "expected a value"),
     ("params.a = 'x' OR", 17, "expected a key"),
+    ("params.x IS NOT 'a'", 16, "expected NULL after IS NOT"),
+    ("params.x IS", 11, "expected NULL after IS"),
+    ("params.x IS NULL = 1", 17, "expected AND, OR or end of filter"),
+    ("datasets.schema = 'x'", 9, "unknown dataset field 'schema'"),
+    ("`` = 1", 0, "empty name in backticks"),
+    ("'run name' = 'x'", 0, "expected a key"),
+    ("attributes.lifecycle_stage = 'active'", 11, "valid attributes are run_id, name"),
+    ("`metrix`.acc > 1", 0, "unknown key prefix 'metrix'"),
 ]
 
 
@@ -446,3 +528,37 @@ def test_evaluates_ten_thousand_runs_fast() -> None:
         best = min(best, time.perf_counter() - began)
     assert hits == 2500
     assert best < 0.05
+
+
+def test_is_null_repr_and_round_trip() -> None:
+    node = parse_filter("params.x is not null AND metrics.`a b` IS NULL")
+    assert repr(node) == (
+        "And(Comparison('params.x', 'IS NOT NULL', None), "
+        "Comparison('metrics.`a b`', 'IS NULL', None))"
+    )
+    assert str(node) == "params.x IS NOT NULL AND metrics.`a b` IS NULL"
+    assert str(parse_filter(str(node))) == str(node)
+
+
+def test_aliases_print_canonically() -> None:
+    text = "created > 5 AND `Run name` = 'a' AND run.user_id = 'b' AND dataset.path = 'c'"
+    assert (
+        str(parse_filter(text)) == "start > 5 AND name = 'a' AND user = 'b' AND datasets.name = 'c'"
+    )
+    assert filter_keys(text) == ["start", "name", "user", "datasets.name"]
+
+
+def test_artifact_uri_is_built_on_the_runs_folder() -> None:
+    doc = {"run_id": "k3x9m2qf"}
+    uri = "file:///work/p/.nbmlops/runs"
+    test = compile_filter("artifact_uri = 'file:///work/p/.nbmlops/runs/k3x9m2qf'", runs_uri=uri)
+    assert test(doc)
+    assert compile_filter("artifact_uri LIKE '%/k3x9m2qf'", runs_uri=uri + "/")(doc)
+    assert not compile_filter("artifact_uri IS NOT NULL")(doc)  # no store given: not known
+
+
+def test_a_real_tag_named_like_a_system_tag_yields_to_the_field() -> None:
+    doc = {"name": "real", "tags": {"mlflow.runName": "stale", "mlflow.note.content": "kept"}}
+    assert compile_filter("tags.mlflow.runName = 'real'")(doc)
+    assert compile_filter("tags.mlflow.note.content = 'kept'")(doc)
+    assert compile_filter("tags.mlflow.user = 'x'")({"tags": {"mlflow.user": "x"}})

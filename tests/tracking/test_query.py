@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import run_env
+from conftest import cli, cli_json, run_env
 
 import nb_mlops as nm
-from nb_mlops.errors import FilterSyntaxError, RunNotFound
+from nb_mlops import api
+from nb_mlops.errors import FilterSyntaxError, InvalidValue, RunNotFound
 from nb_mlops.store.workspace import Workspace
 from nb_mlops.tracking import run as run_module
+from nb_mlops.tracking.order import OrderByError
 from nb_mlops.tracking.query import BASE_COLUMNS, resolve_run
 
 
@@ -131,6 +133,8 @@ def test_running_run_shows_live_metrics(ws: Workspace) -> None:
         ('params.model = "rf"', ["broken", "rf-2", "rf-1"]),
         ("params.model = 'rf' AND metrics.acc >= 0.9", ["rf-2"]),
         ("status = 'FAILED'", ["broken"]),
+        ("attributes.status = 'KILLED'", []),
+        ("params.depth IS NOT NULL", ["gbm"]),
         ("attributes.status = 'finished'", ["gbm", "rf-2", "rf-1"]),
         ("tags.team = 'nlp' OR experiment = 'boost'", ["gbm", "rf-1"]),
         (
@@ -159,6 +163,109 @@ def test_bad_filter_raises_filter_syntax_error(ws: Workspace) -> None:
     make_runs()
     with pytest.raises(FilterSyntaxError):
         nm.runs("metrics.acc >> 1")
+
+
+def test_order_by_and_max_results(ws: Workspace) -> None:
+    make_runs()  # acc: rf-1 0.81, rf-2 0.93, gbm 0.7, broken none
+    assert nm.runs(order_by=["metrics.acc DESC"])["name"].tolist() == [
+        "rf-2",
+        "rf-1",
+        "gbm",
+        "broken",
+    ]
+    assert nm.runs(order_by="metrics.acc")["name"].tolist() == ["gbm", "rf-1", "rf-2", "broken"]
+    assert nm.runs("params.model = 'rf'", order_by=["start_time"], max_results=2)[
+        "name"
+    ].tolist() == ["rf-1", "rf-2"]
+    assert nm.runs(max_results=1)["name"].tolist() == ["broken"]  # newest first
+    assert nm.runs(order_by=["params.n_estimators DESC", "run_name"])["name"].tolist() == [
+        "rf-2",
+        "rf-1",
+        "broken",
+        "gbm",
+    ]
+    table = api.run_table(order_by=["status", "metrics.acc DESC"], max_results=3)
+    assert [d["name"] for d in table.runs] == ["broken", "rf-2", "rf-1"]
+    assert table.to_dict()["order_by"] == ["status", "metrics.acc DESC"]
+    assert "ordered by status, metrics.acc DESC" in table.to_text()
+
+
+def test_bad_order_by_and_max_results(ws: Workspace) -> None:
+    make_runs()
+    with pytest.raises(OrderByError, match="column 13: expected ASC, DESC"):
+        nm.runs(order_by=["metrics.acc DOWN"])
+    with pytest.raises(OrderByError, match="already ordered by"):
+        nm.runs(order_by=["start_time", "created DESC"])
+    with pytest.raises(InvalidValue, match="positive integer"):
+        nm.runs(max_results=0)
+
+
+@pytest.mark.slow
+def test_runs_command_orders_and_limits(ws: Workspace, project: Path, ip) -> None:
+    """`--order-by` (repeatable) and `--max-results`: one command table, CLI and magic alike."""
+    make_runs()
+    out = cli_json(
+        project,
+        "runs",
+        "--order-by",
+        "params.model DESC",
+        "--order-by=metrics.acc DESC",
+        "--max-results",
+        "3",
+        "status = 'finished'",
+    )
+    assert [r["name"] for r in out["runs"]] == ["rf-2", "rf-1", "gbm"]
+    assert out["order_by"] == ["params.model DESC", "metrics.acc DESC"]
+    table = ip.run_line_magic(
+        "track", "runs --order-by 'metrics.acc' --max-results 2 params.model = 'rf'"
+    )
+    assert [d["name"] for d in table.runs] == ["rf-1", "rf-2"]
+    bad = cli(project, "runs", "--max-results", "0")
+    assert bad.returncode != 0 and "positive integer" in bad.stderr
+    bad = cli(project, "runs", "--order-by", "metrics.acc SIDEWAYS")
+    assert bad.returncode != 0
+    assert "bad order_by clause at column 13" in bad.stderr
+
+
+def test_runs_record_the_user_and_answer_mlflow_names(
+    ws: Workspace, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOGNAME", "kim")
+    (project / "data.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    with nm.start_run("reader", data=["data.csv"]) as reader:
+        nm.log_metric("acc", 0.5)
+    monkeypatch.setenv("LOGNAME", "lee")
+    with nm.start_run("parent") as parent, nm.start_run("child") as child:
+        pass
+    assert ws.catalog.get("runs", reader.run_id)["user"] == "kim"
+    assert nm.runs("user_id = 'lee'")["name"].tolist() == ["child", "parent"]
+    assert nm.runs("tags.mlflow.user = 'kim'")["name"].tolist() == ["reader"]
+    assert nm.runs(f"tags.mlflow.parentRunId = '{parent.run_id}'")["run_id"].tolist() == [
+        child.run_id
+    ]
+    md5 = ws.catalog.get("runs", reader.run_id)["data"][0]["md5"]
+    assert nm.runs(f"datasets.name = 'data.csv' AND datasets.digest = '{md5}'")[
+        "name"
+    ].tolist() == ["reader"]
+    assert nm.runs("datasets.name IS NULL")["name"].tolist() == ["child", "parent"]
+    uri = (ws.runs_dir / reader.run_id).absolute().as_uri()
+    assert nm.runs(f"artifact_uri = '{uri}'")["name"].tolist() == ["reader"]
+    start = ws.catalog.get("runs", child.run_id)["start"]
+    millis = int(dt.datetime.fromisoformat(start).timestamp() * 1000)
+    assert child.run_id in nm.runs(f"attributes.start_time = {millis}")["run_id"].tolist()
+
+
+def test_user_is_none_when_unknown(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    import getpass
+
+    def nobody() -> str:
+        raise OSError("no user")
+
+    monkeypatch.setattr(getpass, "getuser", nobody)
+    with nm.start_run("anonymous") as r:
+        pass
+    assert ws.catalog.get("runs", r.run_id)["user"] is None
+    assert nm.runs("user_id IS NULL")["name"].tolist() == ["anonymous"]
 
 
 # --------------------------------------------------------------------------- resolving
@@ -285,3 +392,28 @@ def test_killed_process_leaves_a_crashed_run(ws: Workspace, project: Path) -> No
     assert doc["end"] is not None and doc["end"] >= doc["start"]
     assert nm.runs("status = 'crashed'")["run_id"].tolist() == [run_id]
     assert nm.get_run("doomed").to_dict()["status"] == "crashed"
+
+
+def test_a_run_name_typo_gets_a_suggestion(ws) -> None:
+    import nb_mlops as nm
+    from nb_mlops.errors import RunNotFound
+
+    with nm.start_run("rf-baseline"):
+        pass
+    with pytest.raises(RunNotFound, match="did you mean 'rf-baseline'\\?"):
+        nm.get_run("rf-basline")
+
+
+def test_a_filter_on_a_key_no_run_has_says_so(ws, capsys: pytest.CaptureFixture[str]) -> None:
+    import nb_mlops as nm
+
+    with nm.start_run("a"):
+        nm.log_metric("accuracy", 0.9)
+        nm.log_param("depth", 3)
+    capsys.readouterr()
+    assert len(nm.runs("metrics.acuracy > 0.5")) == 0  # empty, as MLflow's
+    assert "no run has metrics.acuracy; did you mean 'metrics.accuracy'?" in capsys.readouterr().err
+    assert len(nm.runs("params.zzz = 1")) == 0
+    assert "no run has params.zzz (the runs have 1 params" in capsys.readouterr().err
+    assert len(nm.runs("metrics.accuracy > 0.95")) == 0  # a known key: nothing to say
+    assert capsys.readouterr().err == ""
