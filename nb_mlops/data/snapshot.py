@@ -32,7 +32,13 @@ from nb_mlops.errors import NbMlopsError, ObjectCorrupt, RefusedError
 from nb_mlops.redact import redact_text
 from nb_mlops.results import Result
 from nb_mlops.store.files import read_error
-from nb_mlops.store.hashing import map_in_threads, md5_file, tree_listing
+from nb_mlops.store.hashing import (
+    cached_md5s,
+    map_in_threads,
+    md5_file,
+    tree_listing,
+    unchanged,
+)
 from nb_mlops.store.workspace import Workspace
 
 TABLE = "snapshots"
@@ -245,16 +251,7 @@ def scan_dataset(ws: Workspace, full: Path) -> tuple[list[tuple[str, os.stat_res
     """The files of folder `full` as `dvc add` takes them (see dvcignore.py): (relpath, stat)
     of each, and the md5s the hash cache already knows (relpath -> md5)."""
     found = walk_dataset(project_root(ws.root, full), full)
-    cache = ws.objects.hash_cache
-    md5s: dict[str, str] = {}
-    if cache is not None and found:
-        prefix = os.path.join(full, "")
-        hits = cache.get_many((prefix + rel, st) for rel, st in found)
-        for rel, _ in found:
-            hit = hits.get(prefix + rel)
-            if hit is not None:
-                md5s[rel] = hit
-    return found, md5s
+    return found, cached_md5s(ws.objects.hash_cache, full, found)
 
 
 def _hash_misses(
@@ -268,23 +265,10 @@ def _hash_misses(
         fresh = [
             (path, st, md5)
             for path, (_, st), md5 in zip(paths, misses, md5s, strict=True)
-            if _unchanged(path, st)
+            if unchanged(path, st)
         ]
         cache.put_many(fresh, seen_ns=seen_ns)
     return {rel: md5 for (rel, _), md5 in zip(misses, md5s, strict=True)}
-
-
-def _unchanged(path: Path, before: os.stat_result) -> bool:
-    """The file still has the metadata seen before it was read (so its hash may be kept)."""
-    try:
-        after = os.stat(path)
-    except OSError:
-        return False
-    return (after.st_ino, after.st_mtime_ns, after.st_size) == (
-        before.st_ino,
-        before.st_mtime_ns,
-        before.st_size,
-    )
 
 
 def hash_data(ws: Workspace, full: Path) -> Hashed:

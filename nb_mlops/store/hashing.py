@@ -60,7 +60,7 @@ def md5_file(path: Path | str, cache: HashCache | None = None) -> str:
         if hit is not None:
             return hit
     md5 = _hash_file(path)
-    if cache is not None and _unchanged(path, st):
+    if cache is not None and unchanged(path, st):
         cache.put(path, st, md5, seen_ns=seen_ns)
     return md5
 
@@ -93,15 +93,24 @@ def scan_tree(
     if not stat.S_ISDIR(root_st.st_mode):
         raise StoreError(f"not a folder: {root}")
     found = _walk(root, root_st)
+    return found, cached_md5s(cache, root, found)
+
+
+def cached_md5s(
+    cache: HashCache | None, root: Path | str, found: list[tuple[str, os.stat_result]]
+) -> dict[str, str]:
+    """The md5s the hash cache already knows of the files `found` under `root` (relpath ->
+    md5), asked in one query."""
     md5s: dict[str, str] = {}
-    if cache is not None:
-        prefix = os.path.join(root, "")
-        hits = cache.get_many((prefix + rel, st) for rel, st in found)
-        for rel, _ in found:
-            hit = hits.get(prefix + rel)
-            if hit is not None:
-                md5s[rel] = hit
-    return found, md5s
+    if cache is None or not found:
+        return md5s
+    prefix = os.path.join(root, "")
+    hits = cache.get_many((prefix + rel, st) for rel, st in found)
+    for rel, _ in found:
+        hit = hits.get(prefix + rel)
+        if hit is not None:
+            md5s[rel] = hit
+    return md5s
 
 
 def tree_listing(
@@ -135,7 +144,7 @@ def hash_tree(
         fresh = []
         for (rel, st), path, md5 in zip(todo, paths, hashed, strict=True):
             md5s[rel] = md5
-            if cache is not None and _unchanged(path, st):
+            if cache is not None and unchanged(path, st):
                 fresh.append((path, st, md5))
         if cache is not None and fresh:
             cache.put_many(fresh, seen_ns=seen_ns)
@@ -374,8 +383,9 @@ def _hash_file(path: Path, h: Any = None) -> str:
     return h.hexdigest()
 
 
-def _unchanged(path: Path, before: _Stat) -> bool:
-    """True when the file still has the metadata seen before hashing (so the hash may be cached)."""
+def unchanged(path: Path, before: _Stat) -> bool:
+    """True when the file still has the metadata seen before it was read (so its hash may be
+    cached, or a copy of it trusted)."""
     try:
         after = os.stat(path)
     except OSError:

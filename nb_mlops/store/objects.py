@@ -36,6 +36,7 @@ from nb_mlops.store.hashing import (
     map_in_threads,
     md5_bytes,
     md5_file,
+    unchanged,
 )
 from nb_mlops.store.listing import linked_folder, parse_listing
 from nb_mlops.store.lock import hold_shared
@@ -425,7 +426,7 @@ class ObjectStore(ObjectDB):
             return ObjectInfo(md5, st.st_size, 1)
 
         got, size = self._store_file(src, md5, st.st_size)
-        if self.hash_cache is not None and md5 is None and _same_file(src, st):
+        if self.hash_cache is not None and md5 is None and unchanged(src, st):
             self.hash_cache.put(src, st, got, seen_ns=seen_ns)
         return ObjectInfo(got, size, 1)
 
@@ -476,7 +477,7 @@ class ObjectStore(ObjectDB):
             fresh = [
                 (root / rel, st, md5)
                 for (rel, st), md5 in zip(items, md5s, strict=True)
-                if _same_file(root / rel, st)
+                if unchanged(root / rel, st)
             ]
             self.hash_cache.put_many(fresh, seen_ns=seen_ns)
         return {rel: md5 for (rel, _), md5 in zip(items, md5s, strict=True)}
@@ -780,18 +781,6 @@ def _source_stat(src: Path) -> os.stat_result:
         return os.stat(src)
     except OSError as exc:
         raise read_error(src, exc) from exc
-
-
-def _same_file(path: Path, before: os.stat_result) -> bool:
-    try:
-        after = os.stat(path)
-    except OSError:
-        return False
-    return (after.st_ino, after.st_mtime_ns, after.st_size) == (
-        before.st_ino,
-        before.st_mtime_ns,
-        before.st_size,
-    )
 
 
 def _mkdir(folder: Path) -> Path:
