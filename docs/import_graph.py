@@ -14,7 +14,7 @@ FLOORS = [
     ("8", ["notebook", "cli"]),
     ("7", ["commands"]),
     ("6", ["api"]),
-    ("5", ["evals", "records"]),
+    ("5", ["evals", "monitor", "records"]),
     ("4", ["registry"]),
     ("3", ["data"]),
     ("2", ["tracking"]),

@@ -126,6 +126,7 @@ __all__ = [
     "log_param",
     "log_params",
     "models",
+    "monitor",
     "protect_alias",
     "pull",
     "push",
@@ -157,7 +158,7 @@ __all__ = [
 
 _ELSEWHERE = {"NbMlopsError": "nb_mlops.errors", "track": "nb_mlops.tracking.active"}
 _EAGER = {"__version__", "load_ipython_extension", "unload_ipython_extension"}
-_SUBPACKAGES = {"evals", "records"}
+_SUBPACKAGES = {"evals", "monitor", "records"}
 _LAZY = {
     name: _ELSEWHERE.get(name, "nb_mlops.api")
     for name in __all__

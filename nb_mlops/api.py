@@ -81,6 +81,7 @@ def start_run(
     data: list[str | os.PathLike] | None = None,
     source: Mapping[str, Any] | None = None,
     history: Mapping[str, Any] | None = None,
+    system_metrics: bool | float | None = None,
 ) -> Run:
     """Start a run (a context manager): `with nm.start_run("sweep-1"): ...`.
 
@@ -88,7 +89,10 @@ def start_run(
     `data` names the datasets the run reads: the version of each is recorded (data with unsaved
     changes is snapshotted first), and `nm.versions(path)` shows the run beside that version.
     `source` and `history` are what the notebook records about the cell or session that
-    started the run (a script's run records its file by itself).
+    started the run (a script's run records its file by itself). `system_metrics`: CPU,
+    memory, disk, network and GPU sampled into `system.*` metrics while the run is active;
+    None follows `[tracking] system_metrics_interval` (every 10 s by default), False is off,
+    a number is the seconds between samples.
     """
     from nb_mlops.registry.run import Run
     from nb_mlops.tracking.ids import new_run_name
@@ -113,6 +117,7 @@ def start_run(
         inputs=inputs,
         workspace=ws,
         cls=Run,
+        system_metrics=system_metrics,
     )
     return cast("Run", run)
 

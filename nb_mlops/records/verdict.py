@@ -283,8 +283,15 @@ def _params(rec: Mapping[str, Any], rep: Mapping[str, Any], diffs: list[str]) ->
 
 def _all_metrics(run: Mapping[str, Any]) -> dict[str, float]:
     """The run's last metric values, and its children's as `CHILD/metric` (children matched
-    by name and order: the second child named `fold` is `fold#2`)."""
-    found = {k: v for k, v in (run.get("metrics") or {}).items() if _is_number(v)}
+    by name and order: the second child named `fold` is `fold#2`). System metrics (CPU,
+    memory, GPU readings) describe the machine, not the model: they are left out."""
+    from nb_mlops.tracking.sysmetrics import is_system_metric
+
+    found = {
+        k: v
+        for k, v in (run.get("metrics") or {}).items()
+        if _is_number(v) and not is_system_metric(k)
+    }
     seen: dict[str, int] = {}
     for child in run.get("children") or []:
         if not isinstance(child, Mapping):
@@ -294,7 +301,7 @@ def _all_metrics(run: Mapping[str, Any]) -> dict[str, float]:
         if seen[label] > 1:
             label = f"{label}#{seen[label]}"
         for key, value in (child.get("metrics") or {}).items():
-            if _is_number(value):
+            if _is_number(value) and not is_system_metric(key):
                 found[f"{label}/{key}"] = value
     return found
 

@@ -22,6 +22,8 @@ TEMPLATE = """\
 # [capture]
 # env = ["MY_SETTING"]          # extra environment variables to record with each run
 # stdout_limit = 65536          # bytes of stdout/stderr kept per run (head and tail)
+# [tracking]
+# system_metrics_interval = 10  # seconds between a run's CPU/memory/IO/GPU samples; 0 = off
 """
 
 

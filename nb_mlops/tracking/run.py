@@ -63,6 +63,7 @@ class Run:
         self._duration: float | None = None
         self.first_cell = 0
         self.extra_end: dict[str, Any] = {}
+        self.sampler: Any = None  # system metrics (sysmetrics.py): a Sampler while sampling
 
     def __repr__(self) -> str:
         return f"Run({self.name!r}, id={self.run_id!r}, status={self.status!r})"
@@ -282,6 +283,8 @@ class Run:
         for child in reversed(active.active_runs()):
             if child.parent == self.run_id:
                 child.end(status, error)
+        if self.sampler is not None:  # system metrics: the last sample, then no more
+            self.sampler.stop()
         self.status = status
         duration = self._duration = time.perf_counter() - self._t0
         try:
@@ -389,6 +392,7 @@ def start_run(
     inputs: list[Mapping[str, Any]] | None = None,
     workspace: Workspace | None = None,
     cls: type[Run] | None = None,
+    system_metrics: bool | float | None = None,
 ) -> Run:
     """Start a run and make it the active one; use it as a context manager to end it.
 
@@ -396,7 +400,10 @@ def start_run(
     unless `nested=False`. `seed` seeds random, NumPy, and torch/TensorFlow when imported.
     `inputs` are the data versions the run reads (`{"path", "version", "md5"}`, resolved by
     the caller: data is a floor above runs); `cls` is the handle's class (a subclass of Run
-    that adds steps of the floors above, such as registering a model).
+    that adds steps of the floors above, such as registering a model). `system_metrics`:
+    None follows `[tracking] system_metrics_interval` in config.toml (default every 10 s),
+    False is off, True is on, a number is seconds between samples; only top-level runs
+    sample (see sysmetrics.py).
     """
     # imported on the first run, not with the extension: they bring subprocess and platform
     from nb_mlops.tracking.environment import env_vars, environment_ref, git_dirty_async, git_info
@@ -407,6 +414,11 @@ def start_run(
     if parent is None and nested and outer is not None:
         parent = outer
     parent_id = parent.run_id if isinstance(parent, Run) else parent
+    # -- system metrics (issue 17): checked before anything is written, started below
+    from nb_mlops.tracking.sysmetrics import sampling_interval, start_sampler
+
+    sample_every = sampling_interval(system_metrics, ws.config, ws.config_path)
+    # --
     if experiment is None:
         experiment = parent.experiment if isinstance(parent, Run) else DEFAULT_EXPERIMENT
     run_id = new_run_id()
@@ -460,6 +472,15 @@ def start_run(
     dirty = git_dirty_async(git["root"]) if git is not None else None
     run = (cls or Run)(ws, doc, dirty)
     active.push(run)
+    # -- system metrics (issue 17): top-level runs only; sampling ends in Run.end
+    if sample_every is not None and parent_id is None:
+        run.sampler = start_sampler(
+            run.log_metrics,
+            sample_every,
+            disk_path=ws.root,
+            label=f"run {run.name} ({run.run_id})",
+        )
+    # --
     return run
 
 

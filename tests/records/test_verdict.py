@@ -228,3 +228,17 @@ def test_bad_tolerances_and_tiers_are_refused() -> None:
     with pytest.raises(ValueError, match="tier is one of"):
         Verdict("roughly")
     assert TIERS[0] == "bitwise-identical" and TIERS[-1] == "not-reproduced"
+
+
+def test_system_metrics_never_decide_a_verdict() -> None:
+    """CPU, memory and GPU readings describe the machine: a replay elsewhere differs in them."""
+    machine = {"system.cpu_percent": 12.0, "system.memory_used_mb": 900.0}
+    rec = recorded()
+    rec["run"]["metrics"] = {**rec["run"]["metrics"], **machine}
+    rep = with_run(
+        replayed(),
+        metrics={"accuracy": 0.9722, "loss": 0.25, "system.cpu_percent": 97.0},
+    )
+    v = compare(rec, rep, ARRAYS, ARRAYS)
+    assert v.tier == "bitwise-identical", v.differences
+    assert not any(k.startswith("system.") for k in v.metrics)
