@@ -28,20 +28,6 @@ def execute(name: str, project: Path) -> nbformat.NotebookNode:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")))
-def test_notebook_runs_clean(name: str, project: Path) -> None:
-    nb = execute(name, project)
-    errors = [
-        out
-        for cell in nb.cells
-        if cell.cell_type == "code"
-        for out in cell.get("outputs", [])
-        if out.get("output_type") == "error"
-    ]
-    assert not errors, errors
-
-
-@pytest.mark.slow
 def test_quickstart_leaves_runs_the_cli_lists(project: Path) -> None:
     execute("quickstart.ipynb", project)
     out = cli(project, "runs", "--json")
@@ -86,11 +72,12 @@ def test_llm_judge_notebook_records_verdicts_labels_and_rag(project: Path) -> No
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")))
-def test_notebook_runs_from_a_git_subfolder(
+def test_notebook_runs_clean_from_a_git_subfolder(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """As in a real project: the notebook in `repo/notebooks/`, no NB_MLOPS_HOME, so the store
-    is made at the git root above it (deploy hooks run there too)."""
+    """Every example notebook runs top to bottom without an error, as in a real project: in
+    `repo/notebooks/`, no NB_MLOPS_HOME, so the store is made at the git root above it (deploy
+    hooks run there too)."""
     import subprocess
 
     repo = tmp_path / "repo"
@@ -104,5 +91,13 @@ def test_notebook_runs_from_a_git_subfolder(
     NotebookClient(
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
     ).execute()
+    errors = [
+        out
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "error"
+    ]
+    assert not errors, errors
     assert (repo / ".nbmlops").is_dir(), "the store is not at the git root"
     assert not (folder / ".nbmlops").exists(), "a second store was made beside the notebook"
