@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from nb_mlops.store.workspace import STORE_DIRNAME, Workspace, open_workspace
+from nb_mlops.store.workspace import STORE_DIRNAME, Workspace, open_workspace, pin
 from nb_mlops.tracking import active
 
 if TYPE_CHECKING:
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from nb_mlops.evals.rag import RagResult
     from nb_mlops.evals.run import EvalResult
     from nb_mlops.evals.scoreboard import ItemTable, Regressions, Scoreboard
+    from nb_mlops.monitor.listing import MonitorTable
+    from nb_mlops.monitor.monitor import Monitor
     from nb_mlops.records.verdict import Verdict
     from nb_mlops.registry.aliases import AliasMove
     from nb_mlops.registry.run import Run
@@ -35,8 +37,6 @@ if TYPE_CHECKING:
     from nb_mlops.tracking.compare import Comparison
     from nb_mlops.tracking.views import RunDetail, RunTable
 
-_pinned: Workspace | None = None
-
 
 def init(path: str | os.PathLike | None = None) -> Workspace:
     """Use (creating if needed) the store of the project at `path` for this process.
@@ -44,29 +44,25 @@ def init(path: str | os.PathLike | None = None) -> Workspace:
     `path` is a project folder (the store goes in its `.nbmlops/`) or a `.nbmlops` folder.
     Without `path`, the store is found from the cwd as usual and pinned.
     """
-    global _pinned
     if path is None:
-        _pinned = open_workspace()
+        ws = open_workspace()
     else:
         home = Path(path).expanduser().absolute()
         if home.name != STORE_DIRNAME:
             home = home / STORE_DIRNAME
-        _pinned = open_workspace(home)
-    return _pinned
+        ws = open_workspace(home)
+    pin(ws)
+    return ws
 
 
 def workspace() -> Workspace:
     """The store in use: the one `init` pinned, else found from the cwd (created if none)."""
-    run = active.current()
-    if run is not None:
-        return run.ws
-    return _pinned if _pinned is not None else open_workspace()
+    return active.workspace()
 
 
 def reset() -> None:
     """Forget the pinned store (tests and long-lived kernels that change project)."""
-    global _pinned
-    _pinned = None
+    pin(None)
 
 
 # ----------------------------------------------------------------------- runs
@@ -1009,3 +1005,56 @@ def verify(
         rtol_params=rtol_params,
         rtol_metrics=rtol_metrics,
     )
+
+
+# ---------------------------------------------------------------------------- monitor
+def monitors() -> MonitorTable:
+    """The store's monitors, one row each (task, windows, rows observed, alerts)."""
+    from nb_mlops.monitor.listing import monitor_table
+
+    return monitor_table(workspace())
+
+
+def get_monitor(name: str) -> Monitor:
+    """The monitor `name` of the store in use, reopened (its model loads when first needed)."""
+    from nb_mlops.monitor.monitor import Monitor
+
+    return Monitor(name, ws=workspace())
+
+
+def export_monitors(
+    names: list[str] | None = None,
+    *,
+    textfile: str | os.PathLike | None = None,
+    port: int | None = None,
+    addr: str = "127.0.0.1",
+) -> Any:
+    """Publish monitors (all of the store's when `names` is empty) to Prometheus: a textfile
+    for node_exporter's textfile collector, or an HTTP endpoint served from a background thread
+    (port 0: a free one). Returns the file's path or the running Exporter."""
+    from nb_mlops.monitor import prometheus
+    from nb_mlops.monitor.errors import MonitorError
+    from nb_mlops.monitor.state import monitors as monitor_names
+
+    ws = workspace()
+    chosen = list(names or monitor_names(ws))
+    if not chosen:
+        raise MonitorError("no monitors to export: make one with nm.monitor.Monitor(...)")
+    found = [get_monitor(name) for name in chosen]
+    if (textfile is None) == (port is None):
+        raise MonitorError("export to a textfile or to a port, one of the two")
+    if textfile is not None:
+        return prometheus.write_textfile(found, textfile)
+    return prometheus.serve(found, port=port, addr=addr)
+
+
+def monitor_dashboard(path: str | os.PathLike) -> Path:
+    """Write the Grafana dashboard JSON for the monitors' Prometheus metrics to `path`."""
+    import json
+
+    from nb_mlops.monitor.prometheus import dashboard_json
+    from nb_mlops.store.files import atomic_write
+
+    out = Path(path)
+    atomic_write(out, json.dumps(dashboard_json(), indent=2) + "\n")
+    return out

@@ -412,6 +412,50 @@ def _arena(args: argparse.Namespace, ctx: Context) -> Any:
     )
 
 
+# --------------------------------------------------------------------- monitor
+def _monitor(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    if args.dashboard:
+        return api.monitor_dashboard(args.dashboard)
+    if args.textfile or args.serve is not None:
+        out = api.export_monitors(
+            args.names, textfile=args.textfile, port=args.serve, addr=args.addr
+        )
+        if args.serve is not None and ctx.surface == "cli":
+            serve_until_interrupted(out)
+        return out
+    if not args.names:
+        return api.monitors()
+    if len(args.names) > 1:
+        raise NbMlopsError("name one monitor to show (several go with --textfile or --serve)")
+    mon = api.get_monitor(args.names[0])
+    if args.drift is not None:
+        return mon.feature_drift(None if args.drift == "latest" else window_ref(args.drift))
+    return mon
+
+
+def window_ref(text: str) -> int | str:
+    """A window named on the command line: its index (a number) or its label."""
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def serve_until_interrupted(exporter: Any) -> None:
+    """Keep a CLI's exporter serving until Ctrl-C (a notebook's serves in the background)."""
+    import time
+
+    from nb_mlops.notify import notify
+
+    notify(f"serving Prometheus metrics at {exporter.url}; Ctrl-C stops")
+    try:
+        while exporter.running:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        exporter.stop()
+
+
 # --------------------------------------------------------------------- records
 def _export(args: argparse.Namespace, ctx: Context) -> Any:
     from nb_mlops import api
@@ -1216,6 +1260,36 @@ COMMANDS: dict[str, Command] = {
             rules=(
                 Rule("arena needs BATTLES or --runs", unless=("runs",), needs=("battles",)),
                 Rule("--k goes with --elo", when=("k",), needs=("elo",)),
+            ),
+        ),
+        Command(
+            "monitor",
+            "model monitors: list them, show one's windows (metrics, drift, alerts) or a "
+            "window's feature drift, export them to Prometheus, write the Grafana dashboard",
+            _monitor,
+            (
+                arg("names", nargs="*", metavar="NAME", help="monitors (default: list them all)"),
+                arg(
+                    "--drift",
+                    nargs="?",
+                    const="latest",
+                    metavar="WINDOW",
+                    help="per-feature drift of the latest window (or of one: index or label)",
+                ),
+                arg("--textfile", metavar="FILE", help="write the metrics for node_exporter"),
+                arg(
+                    "--serve",
+                    type=int,
+                    metavar="PORT",
+                    help="serve the metrics over HTTP (0: a free port)",
+                ),
+                arg("--addr", default="127.0.0.1", help="with --serve: the address to bind"),
+                arg("--dashboard", metavar="FILE", help="write the Grafana dashboard JSON"),
+            ),
+            rules=(
+                *exclusive("textfile", "serve", "dashboard"),
+                *exclusive("drift", "textfile"),
+                *exclusive("drift", "serve"),
             ),
         ),
         Command(

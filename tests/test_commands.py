@@ -43,6 +43,7 @@ SUBCOMMANDS = {
     "annotate": False,
     "agreement": False,
     "arena": False,
+    "monitor": False,
     "export": False,
     "reproduce": False,
     "verify": False,

@@ -30,6 +30,7 @@ from typing import Any
 from nb_mlops.evals.agreement import Agreement, is_number, missing, plain, rater_agreement
 from nb_mlops.evals.model import EvalError
 from nb_mlops.results import Result
+from nb_mlops.store.layout import is_plain_name
 from nb_mlops.store.workspace import Workspace
 
 __all__ = [
@@ -56,13 +57,7 @@ MAX_NAME = 100
 def check_name(kind: str, name: Any) -> str:
     """`name` when it can name a file or folder as it is (letters, digits, `._-@`); else a
     one-line EvalError naming it."""
-    if (
-        not isinstance(name, str)
-        or not name
-        or len(name) > MAX_NAME
-        or name[0] == "."
-        or any(not (c.isalnum() or c in "._-@") for c in name)
-    ):
+    if not is_plain_name(name, MAX_NAME):
         raise EvalError(
             f"{kind} {name!r} cannot name a file: use letters, digits, '.', '_', '-' or '@' "
             f"(not a leading '.'), at most {MAX_NAME} characters"

@@ -21,6 +21,17 @@ def finite_or_none(value: float | None) -> float | None:
     return float(value)
 
 
+def number_or_none(value: Any) -> float | None:
+    """A finite number read back from a file, else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 @dataclass
 class ColumnDrift:
     """The drift of one column. `test` is None when the column could not be tested (`problem`
@@ -66,6 +77,33 @@ class ColumnDrift:
             note=self.note,
         )
         return out
+
+    @classmethod
+    def from_dict(cls, doc: Any) -> ColumnDrift:
+        """A column's drift as `to_dict` gave it (read back from a monitor's files: checked)."""
+        if not isinstance(doc, dict) or not isinstance(doc.get("column"), str):
+            raise ValueError(f"not a column's drift: {str(doc)[:80]!r}")
+        measure = "distance" if "distance" in doc else "p_value"
+        unseen = doc.get("unseen_categories")
+        return cls(
+            column=doc["column"],
+            kind=text_or_none(doc.get("kind")),
+            test=text_or_none(doc.get("test")),
+            measure=measure if doc.get("test") else None,
+            statistic=number_or_none(doc.get("statistic")),
+            value=number_or_none(doc.get(measure)),
+            threshold=number_or_none(doc.get("threshold")),
+            drifted=doc.get("drifted") is True,
+            n_reference=int(number_or_none(doc.get("n_reference")) or 0),
+            n_current=int(number_or_none(doc.get("n_current")) or 0),
+            missing_share_reference=number_or_none(doc.get("missing_share_reference")) or 0.0,
+            missing_share_current=number_or_none(doc.get("missing_share_current")) or 0.0,
+            unseen_categories=list(unseen) if isinstance(unseen, list) else None,
+            unseen_count=int(number_or_none(doc.get("unseen_count")) or 0),
+            unseen_share=number_or_none(doc.get("unseen_share")) or 0.0,
+            problem=text_or_none(doc.get("problem")),
+            note=text_or_none(doc.get("note")),
+        )
 
     def row(self) -> list[str]:
         """The column's cells in the text and HTML tables."""
@@ -156,6 +194,22 @@ class DriftReport(Result):
         from nb_mlops.monitor.errors import MonitorError
 
         raise MonitorError(f"no column {name!r} in this drift report")
+
+    @classmethod
+    def from_dict(cls, doc: Any) -> DriftReport:
+        """A report as `to_dict` gave it (read back from a monitor's files: checked; a damaged
+        report is a ValueError)."""
+        if not isinstance(doc, dict) or not isinstance(doc.get("columns"), list):
+            raise ValueError("not a drift report")
+        share = number_or_none(doc.get("drift_share"))
+        return cls(
+            columns=[ColumnDrift.from_dict(c) for c in doc["columns"]],
+            drift_share=share if share is not None and 0 < share <= 1 else 0.5,
+            n_reference=int(number_or_none(doc.get("n_reference")) or 0),
+            n_current=int(number_or_none(doc.get("n_current")) or 0),
+            missing_columns=[str(c) for c in doc.get("missing_columns") or []],
+            extra_columns=[str(c) for c in doc.get("extra_columns") or []],
+        )
 
     def to_frame(self) -> Any:
         """One row per column (pandas DataFrame), the fields of `to_dict()["columns"]`."""

@@ -25,11 +25,28 @@ EVAL_CACHE_DIR = "evals"
 """Under CACHE_DIR: model answers kept by the evaluator, one file per model identity."""
 ANNOTATIONS_DIR = "annotations"
 """Human labels: one folder per annotation task (its definition and one labels file per rater)."""
+MONITORS_DIR = "monitors"
+"""Model monitors: one folder per monitor (its definition, reference, batches, windows)."""
 STATE_FILE = "state"
 MODELS_DIR = "models"
 LOCKS_DIR = "locks"
 TMP_DIR = "tmp"
 BACKUPS_DIR = "backups"
+
+PLAIN_NAME_CHARS = "._-@"
+MAX_PLAIN_NAME = 100
+
+
+def is_plain_name(name: object, max_length: int = MAX_PLAIN_NAME) -> bool:
+    """Whether `name` can name a file or folder in the store as it is: letters, digits and
+    `._-@`, no leading dot, at most `max_length` characters (annotation tasks, monitors)."""
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= max_length
+        and name[0] != "."
+        and all(c.isalnum() or c in PLAIN_NAME_CHARS for c in name)
+    )
+
 
 CREATED_DIRS = (CATALOG_DIR, RUNS_DIR, CACHE_DIR, HISTORY_DIR)
 """Folders a new store starts with (the others appear on first use)."""

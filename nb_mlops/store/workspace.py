@@ -48,7 +48,7 @@ that grows or changes with each run: this file and `config.toml` (remotes and se
 rest stays out: `cache/` (objects, like `.dvc/cache`: they travel by push and pull), `state` (the
 hash cache), the catalog, `runs/` and `history/` (records that change with every cell, would
 conflict on every merge and may hold private outputs; dataset versions travel by push and pull, a
-run as an exported record), `models/`, `annotations/`, `locks/`, `tmp/`, `backups/` and
+run as an exported record), `models/`, `annotations/`, `monitors/`, `locks/`, `tmp/`, `backups/` and
 `format.json` (which describes the local catalog). An allow-list rather than a deny-list: a file
 a later release adds to the store stays out of git until it is listed here on purpose.
 """
@@ -150,9 +150,18 @@ class Workspace:
         folder = self.home / layout.ANNOTATIONS_DIR
         if task is None:
             return folder
-        if not task or task[0] == "." or any(not (c.isalnum() or c in "._-@") for c in task):
+        if not layout.is_plain_name(task):
             raise ValueError(f"an annotation task name is a plain folder name, not {task!r}")
         return folder / task
+
+    def monitor_dir(self, name: str | None = None) -> Path:
+        """The folder of monitor `name` (a plain folder name), or of all monitors."""
+        folder = self.home / layout.MONITORS_DIR
+        if name is None:
+            return folder
+        if not layout.is_plain_name(name):
+            raise ValueError(f"a monitor name is a plain folder name, not {name!r}")
+        return folder / name
 
     def model_dir(self, name: str, version: int) -> Path:
         """Where a model version's verified copy is checked out for loading."""
@@ -221,6 +230,20 @@ def open_workspace(home: Path | None = None, *, create: bool = True) -> Workspac
     ws = Workspace(home)
     _OPEN[home] = ws
     return ws
+
+
+PINNED: list[Workspace] = []
+"""The store `nm.init` pinned for this process (at most one)."""
+
+
+def pin(ws: Workspace | None) -> None:
+    """Use `ws` for this process from now on (None: find the store from the cwd again)."""
+    PINNED[:] = [] if ws is None else [ws]
+
+
+def workspace_in_use() -> Workspace:
+    """The pinned store, else the one found from the cwd (created if none)."""
+    return PINNED[0] if PINNED else open_workspace()
 
 
 def open_workspaces() -> list[Workspace]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from nb_mlops.errors import NoActiveRunError
 
 if TYPE_CHECKING:
+    from nb_mlops.store.workspace import Workspace
     from nb_mlops.tracking.run import Run
 
 _stack: list[Run] = []
@@ -24,6 +25,13 @@ HOW_TO_START = (
 def current() -> Run | None:
     """The innermost active run, or None."""
     return _stack[-1] if _stack else None
+
+
+def workspace() -> Workspace:
+    """The store in use: the active run's, else the pinned one, else found from the cwd."""
+    from nb_mlops.store.workspace import workspace_in_use
+
+    return _stack[-1].ws if _stack else workspace_in_use()
 
 
 def require(what: str = "logging") -> Run:

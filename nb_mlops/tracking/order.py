@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 from nb_mlops.errors import InvalidValue, NbMlopsError
-from nb_mlops.tracking.fields import MLFLOW_STATUS, Key, as_number, epoch_us, reader
+from nb_mlops.tracking.fields import MLFLOW_STATUS, Key, as_number, epoch_ms, reader
 from nb_mlops.tracking.filter import parse_order_clause
 
 __all__ = ["OrderByError", "OrderClause", "check_max_results", "parse_order_by", "sort_runs"]
@@ -92,8 +92,10 @@ def _text(value: Any) -> tuple[int, Any]:
 
 
 def _time(value: Any) -> tuple[int, Any]:
-    us = epoch_us(value)
-    return (0, us) if us is not None else _text(value)
+    """Times compare in whole milliseconds, as MLflow stores them: two runs that ended in the
+    same millisecond tie, and the tie falls back to the start time and the run id."""
+    ms = epoch_ms(value)
+    return (0, ms) if ms is not None else _text(value)
 
 
 def _number(value: Any) -> tuple[int, Any]:

@@ -702,14 +702,24 @@ class NotebookUI:
             )
             # The closed panel's document context is disposed a moment after its DOM goes; an
             # open before that can be handed the dying context, whose saves then fail
-            # ("Disposed"). Give the disposal time, then check the new panel's context is alive.
-            self.page.wait_for_timeout(1500)
-            self.command("docmanager:open", {"path": self.rel})
-            self.page.wait_for_function(
-                """() => { const w = window.jupyterapp.shell.currentWidget;
-                    return !!w && !!w.context && !w.context.isDisposed && w.context.isReady; }""",
-                timeout=PAGE_LOAD_S * 1000,
-            )
+            # ("Disposed"), and on a loaded machine the moment can last seconds. So: give the
+            # disposal time, open, and when the new panel's context is (or becomes) disposed
+            # instead of ready, close that panel and open the file again.
+            alive = """() => { const w = window.jupyterapp.shell.currentWidget;
+                if (!w || !w.context) return false;
+                if (w.context.isDisposed) return 'disposed';
+                return w.context.isReady ? 'ready' : false; }"""
+            for attempt in range(4):
+                self.page.wait_for_timeout(1500 * (attempt + 1))
+                self.command("docmanager:open", {"path": self.rel})
+                state = self.page.wait_for_function(alive, timeout=PAGE_LOAD_S * 1000).json_value()
+                if state == "ready":
+                    self.page.wait_for_timeout(500)  # a context disposed just after its ready
+                    if self.page.evaluate(alive) == "ready":
+                        break
+                self.page.evaluate("() => window.jupyterapp.shell.currentWidget?.close()")
+            else:
+                raise AssertionError(f"{self.rel}: every reopened panel got a disposed context")
         else:
             self.page.goto(
                 f"{self.server.base}/tree?token={self.server.token}", wait_until="domcontentloaded"

@@ -1,4 +1,4 @@
-"""Notebook widgets: run comparison, curves, data diff, run detail, live run chart.
+"""Notebook widgets: run comparison, curves, data diff, run detail, live run chart, monitoring.
 
 The building blocks (TableWidget, CurvesWidget, RowDiffWidget, Chart) are meant for reuse by
 later views. Charts are plain JSON specs drawn by our front-end extension (chart.py); every
@@ -19,6 +19,7 @@ _EXPORTS = {
     "RowDiffWidget": "datadiff",
     "RunDetailWidget": "detail",
     "LiveChart": "live",
+    "MonitoringWidget": "monitoring",
     "widget_for": "render",
 }
 

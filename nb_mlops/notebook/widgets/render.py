@@ -8,9 +8,9 @@ show it blank wherever its model is gone. With our mime, every front end without
 (nbconvert, GitHub, VS Code) shows the static HTML, and the extension falls back to it too.
 
 `%load_ext nb_mlops` registers mimebundle printers for the domain results (RunTable, Comparison,
-RunDetail, DataDiff, Scoreboard, ArenaRatings, AnnotationSession) by module and class name, so
-loading imports neither the domain modules nor ipywidgets; the printers build the widget on
-first display.
+RunDetail, DataDiff, Scoreboard, ArenaRatings, AnnotationSession, Monitor) by module and class
+name, so loading imports neither the domain modules nor ipywidgets; the printers build the
+widget on first display.
 
 This module is imported at `%load_ext` time: keep its imports to the standard library.
 """
@@ -35,6 +35,7 @@ DOMAIN_TYPES: dict[tuple[str, str], str] = {
     ("nb_mlops.evals.scoreboard", "Scoreboard"): "_scoreboard_widget",
     ("nb_mlops.evals.arena", "ArenaRatings"): "_leaderboard_widget",
     ("nb_mlops.evals.annotate", "AnnotationSession"): "_annotator_widget",
+    ("nb_mlops.monitor.monitor", "Monitor"): "_monitoring_widget",
 }
 
 
@@ -146,6 +147,12 @@ def _annotator_widget(session: Any) -> Any:
     from nb_mlops.notebook.widgets.annotate import AnnotatorWidget
 
     return AnnotatorWidget(session)
+
+
+def _monitoring_widget(monitor: Any) -> Any:
+    from nb_mlops.notebook.widgets.monitoring import MonitoringWidget
+
+    return MonitoringWidget(monitor)
 
 
 def domain_bundle(obj: Any) -> dict[str, Any] | None:
