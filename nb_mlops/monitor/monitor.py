@@ -56,6 +56,8 @@ from nb_mlops.monitor.performance import (
     TASKS,
     performance,
 )
+from nb_mlops.monitor.profile import Baseline
+from nb_mlops.monitor.profile import baseline as make_baseline
 from nb_mlops.monitor.thresholds import CBPE_METRIC, default_thresholds, merged_thresholds
 from nb_mlops.monitor.windows import WindowSpec, iso, unix_times, window_spec
 from nb_mlops.results import Result
@@ -64,6 +66,14 @@ from nb_mlops.store.workspace import Workspace
 SHOWN_WINDOWS = 20
 """Windows the text form lists (the latest ones); the dashboard widget shows more."""
 SHOWN_ALERTS = 10
+MAX_VIOLATIONS = 50
+"""Constraint violations a window's record lists (all are counted)."""
+ALERTING_VIOLATIONS = ("data_type", "completeness")
+"""Violations that raise an alert: the feed changed its shape. Ranges and unseen categories
+are listed but do not alert (new extremes are expected on unchanged data); drift alerts on
+its own terms."""
+CONSTRAINT_OPTIONS = {"range_tolerance": 0.1}
+"""Values within a tenth of the reference's span beyond its min or max are in range."""
 KEEP_ROWS = 200_000
 """A window of at most this many rows stays in memory after it is computed (stored_rows)."""
 DRIFT_SAMPLE = 100_000
@@ -111,6 +121,7 @@ class Monitor(Result):
         self._model: Any = None
         self._ref_cache: Any = None
         self._kept: tuple[int, tuple[str, ...], Any] | None = None  # see stored_rows
+        self._baseline: Any = None
         with self.files.locked():
             if self.files.exists():
                 self.definition = self.files.read_definition()
@@ -213,9 +224,26 @@ class Monitor(Result):
             ),
         }
         self.files.write_table(self.files.reference, table)
+        make_baseline(ref, sample_size=0).save(self.files.baseline)  # drift: the whole reference
         self.files.write_definition(definition)
         self._ref_cache = table
         return definition
+
+    def baseline(self) -> Baseline | None:
+        """The reference's baseline the windows are checked against (None for a monitor made
+        before baselines were kept)."""
+        if self._baseline is None and self.files.baseline.is_file():
+            self._baseline = Baseline.load(self.files.baseline)
+        return self._baseline
+
+    def constraint_violations(self, rows: Any) -> list[dict[str, Any]]:
+        """The window's violations of the baseline's constraints (types, completeness, ranges,
+        categories; drift is the monitor's own, tested on the whole reference)."""
+        base = self.baseline()
+        if base is None:
+            return []
+        found = base.check(rows[self.features], drift=False, **CONSTRAINT_OPTIONS)
+        return [plain_violation(v) for v in found.to_dict()["violations"]]
 
     def fit_calibration(self, probs: Any, labels: Any, classes: Any) -> dict | None:
         """The CBPE calibrator fitted on the reference (None when it cannot be fitted)."""
@@ -254,8 +282,18 @@ class Monitor(Result):
             )
         if task is not None and task != d.get("task"):
             raise MonitorError(f"monitor {self.name} is a {d.get('task')} monitor, not {task}")
+        damaged = f"monitor {self.name}: {self.files.definition} is damaged"
         if d.get("task") not in TASKS or not isinstance(d.get("features"), list):
-            raise MonitorError(f"monitor {self.name}: {self.files.definition} is damaged")
+            raise MonitorError(damaged)
+        if not all(isinstance(f, str) for f in d["features"]) or not d["features"]:
+            raise MonitorError(f"{damaged}: its features are not a list of column names")
+        try:
+            d["thresholds"] = merged_thresholds({}, d.get("thresholds") or {})
+        except MonitorError as exc:
+            raise MonitorError(f"{damaged}: {exc}") from None
+        share = d.get("drift_share")
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
+            raise MonitorError(f"{damaged}: drift_share {share!r} is not in (0, 1]")
 
     def resolve(self, model: Any) -> tuple[Any, str | None]:
         """(model object, registry URI or None) for `model` as given."""
@@ -564,6 +602,9 @@ class Monitor(Result):
             {o["fingerprint"] for o in observations if o.get("fingerprint")}
         )
         record["observations"] = len(observations)
+        violations = self.constraint_violations(rows)
+        record["violation_count"] = len(violations)
+        record["violations"] = violations[:MAX_VIOLATIONS]
         record["drift"] = report.to_dict()
         record["alerts"] = self.window_alerts(record, observations)
         record["updated"] = iso(time.time())
@@ -647,6 +688,19 @@ class Monitor(Result):
                     f"{score:.4g})",
                 }
             )
+        broken = [v for v in record.get("violations") or [] if v["kind"] in ALERTING_VIOLATIONS]
+        if broken:
+            listed = "; ".join(f"{v['kind']} of {v['column']}" for v in broken[:3])
+            more = f" and {len(broken) - 3} more" if len(broken) > 3 else ""
+            out.append(
+                {
+                    "kind": "constraint",
+                    "metric": "violations",
+                    "value": len(broken),
+                    "threshold": None,
+                    "message": f"the batch breaks the reference's constraints: {listed}{more}",
+                }
+            )
         for obs in observations:
             for alert in obs.get("alerts") or []:
                 out.append({**alert, "value": None, "threshold": None, "observation": obs["id"]})
@@ -693,12 +747,13 @@ class Monitor(Result):
         columns = [
             "index", "window", "start", "end", "rows", "labelled", *self.metric_names,
             "drift_share", "dataset_drift", "drifted_columns", "prediction_drift",
-            "prediction_drift_score", "fingerprint", "model_version", "alerts",
+            "prediction_drift_score", "violations", "fingerprint", "model_version", "alerts",
         ]  # fmt: skip
         rows = []
         for rec in self.window_records():
             row = {c: rec.get(c) for c in columns}
             row["alerts"] = len(rec.get("alerts") or [])
+            row["violations"] = rec.get("violation_count") or 0
             rows.append(row)
         frame = pd.DataFrame(rows, columns=columns)
         for c in [*self.metric_names, "drift_share", "prediction_drift_score"]:
@@ -772,6 +827,12 @@ class Monitor(Result):
 
 
 # ---------------------------------------------------------------------- helpers
+def plain_violation(violation: Mapping[str, Any]) -> dict[str, Any]:
+    """A violation as a window's record keeps it: what it is and its sentence (the observed and
+    expected values are in the sentence; their lists can be long)."""
+    return {k: violation.get(k) for k in ("column", "kind", "description")}
+
+
 def alert_key(alert: Mapping[str, Any]) -> tuple:
     return (alert.get("kind"), alert.get("metric"), alert.get("observation"))
 

@@ -41,7 +41,12 @@ DASHBOARD = "grafana/nb-mlops-monitor.json"  # inside the nb_mlops.monitor packa
 # The metric columns of Monitor.windows() published in `metric{metric=...}` (plus the monitor's
 # own `metric_names`, should it fill others).
 METRIC_COLUMNS = ("accuracy", "f1", "auc", "mae", "rmse", "estimated_accuracy")
-ALERT_KINDS = ("threshold", "drift", "model-version")  # always published, 0 until one is raised
+ALERT_KINDS = (
+    "threshold",
+    "drift",
+    "constraint",
+    "model-version",
+)  # always published, 0 until one is raised
 
 # Family (as the text format names it: a counter without its `_total`) -> type, help, labels.
 FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {

@@ -2,6 +2,7 @@
 
     monitor.json        the definition (task, windows, features, model, thresholds), written whole
     reference.parquet   the reference rows, with the model's predictions on them
+    baseline.json       the reference's baseline (types, completeness, ranges, categories)
     batches/<id>.parquet  each observed batch: features, ids, times, windows, predictions, labels
     observations.jsonl  one line per observation (its batch file, rows, windows, served model)
     labels.jsonl        one line per `add_labels` call (ids and labels that arrived late)
@@ -31,6 +32,7 @@ from nb_mlops.store.workspace import Workspace
 FORMAT = 1
 DEFINITION = "monitor.json"
 REFERENCE = "reference.parquet"
+BASELINE = "baseline.json"
 BATCHES = "batches"
 OBSERVATIONS = "observations.jsonl"
 LABELS = "labels.jsonl"
@@ -75,6 +77,10 @@ class MonitorFiles:
     @property
     def reference(self) -> Path:
         return self.folder / REFERENCE
+
+    @property
+    def baseline(self) -> Path:
+        return self.folder / BASELINE
 
     def batch(self, obs_id: str) -> Path:
         if not obs_id or any(not (c.isalnum() or c == "-") for c in obs_id):

@@ -88,3 +88,11 @@ def test_magic_shows_the_monitor(filled, ip):
     assert result.result is None or "churn" in str(result.result)
     shown = out.stdout + "".join(str(o.data) for o in out.outputs)
     assert "churn" in shown
+
+
+def test_a_damaged_monitor_is_listed_with_its_problem(filled, project):
+    filled.files.definition.write_text("{")
+    table = nm.monitors().to_dict()["monitors"]
+    assert table[0]["name"] == "churn" and table[0]["task"].startswith("damaged:")
+    shown = cli(project, "monitor", "churn")
+    assert shown.returncode != 0 and "unreadable" in shown.stderr

@@ -400,6 +400,7 @@ def test_a_monitor_with_nothing_observed_is_up_with_zero_counts() -> None:
     assert samples(families, "up") == {("new",): 1.0}
     assert samples(families, "rows", monitor="new") == {(): 0.0}
     assert samples(families, "alerts", monitor="new") == {
+        ("constraint",): 0.0,
         ("drift",): 0.0,
         ("model-version",): 0.0,
         ("threshold",): 0.0,

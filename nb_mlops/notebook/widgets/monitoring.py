@@ -884,6 +884,35 @@ def alerts_html(alerts: Sequence[Mapping[str, Any]], limit: int) -> str:
     )
 
 
+def violations_html(record: Mapping[str, Any] | None) -> str:
+    """The window's violations of the reference's constraints (types, completeness, ranges,
+    categories), as an escaped table; the record lists at most 50 and counts them all."""
+    if record is None:
+        return ""
+    found = list(record.get("violations") or [])
+    count = int(record.get("violation_count") or len(found))
+    window = html.escape(str(record.get("window") or ""))
+    if not found:
+        return f"<div class='nbm-note'><i>window {window} keeps every constraint</i></div>"
+    head = "".join(f"<th>{h}</th>" for h in ("column", "kind", "description"))
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{html.escape(str(v.get(k) or ''))}</td>"
+            for k in ("column", "kind", "description")
+        )
+        + "</tr>"
+        for v in found
+    )
+    more = ""
+    if count > len(found):
+        more = f"<div class='nbm-more'>{len(found):,} of {count:,} violations listed</div>"
+    return (
+        f"{table_css('nbm-violations-table')}<table class='nbm-table nbm-violations-table'>"
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
+    )
+
+
 def banner_html(board: Dashboard) -> str:
     """The loud line above everything when the model-version guard fired."""
     found = board.model_alerts
@@ -976,6 +1005,10 @@ class MonitoringWidget(StaticFallback, widgets.VBox):
             options=options or [""], value=self.feature_name or "", description="feature"
         )
         self.distribution = Chart("nbm-monitor-distribution", content=self.distribution_now())
+        self.violations = widgets.HTML(
+            violations_html(self.record),
+            layout=widgets.Layout(max_height="240px", overflow="auto"),
+        )
         self.alerts = widgets.HTML(
             alerts_html(self.board.alerts, LIVE_ALERTS),
             layout=widgets.Layout(max_height="360px", overflow="auto"),
@@ -1003,6 +1036,8 @@ class MonitoringWidget(StaticFallback, widgets.VBox):
             widgets.HTML("<b>Feature drift of one window</b>"),
             self.window_controls,
             lower,
+            widgets.HTML("<b>Constraint violations of that window</b>"),
+            self.violations,
         ]
         children: list[Any] = [widgets.HBox([self.header, self.refresh_button]), self.timeline]
         if self.board.records:  # else it comes with the first window (`refresh`)
@@ -1093,6 +1128,7 @@ class MonitoringWidget(StaticFallback, widgets.VBox):
         self.position = int(change["new"])
         self.window_label.value = self.window_html()
         self.table.value = self.table_html()
+        self.violations.value = violations_html(self.record)
         self.distribution.show(self.distribution_now())
 
     def _on_feature(self, change: Any) -> None:
@@ -1144,6 +1180,9 @@ def static_html(
         parts.append(f"<div><b>{html.escape(title)}</b></div>")
         report = board.report(record)
         parts.append(drift_table_html(report, TABLE_FEATURES) + distribution)
+        named = html.escape(str(record.get("window")))
+        parts.append(f"<div><b>Constraint violations of window {named}</b></div>")
+        parts.append(violations_html(record))
     parts.append("<div><b>Alerts, newest first</b></div>")
     parts.append(alerts_html(board.alerts, STATIC_ALERTS))
     parts.append("</div>")
@@ -1162,6 +1201,10 @@ def static_text(board: Dashboard, record: Mapping[str, Any] | None) -> str:
         report = board.report(record)
         if report is not None:
             lines.append(f"window {record.get('window')}: {report.summary()[0]}")
+        count = int(record.get("violation_count") or 0)
+        lines.append(f"window {record.get('window')}: {count:,} constraint violations")
+        for v in (record.get("violations") or [])[:5]:
+            lines.append(f"  {v.get('kind')}: {v.get('description')}")
     alerts = board.alerts
     for alert in alerts[:10]:
         lines.append(f"ALERT {alert.get('window')}: {alert.get('message')}")

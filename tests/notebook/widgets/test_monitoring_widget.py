@@ -303,6 +303,21 @@ def test_the_bundle_is_our_view_with_a_readable_escaped_static_dashboard(story) 
     assert text.splitlines()[0].startswith("monitor churn")
 
 
+def test_the_window_s_constraint_violations_are_listed_escaped(story) -> None:
+    widget = MonitoringWidget(story.mon)
+    latest = story.mon.window_records()[-1]
+    kinds = {v["kind"] for v in latest["violations"]}
+    assert "categorical_values" in kinds  # the drifted days bring the XSS-named city
+    shown = widget.violations.value
+    assert "nbm-violations-table" in shown and EVIL not in shown
+    assert html.escape(f"'{EVIL}'") in shown or html.escape(EVIL) in shown
+    widget.select_window(story.mon.window_records()[0]["index"])  # a plain day: no unseen city
+    assert "categorical_values" not in widget.violations.value
+    bundle = widget._repr_mimebundle_()
+    assert "Constraint violations of window" in sanitized(bundle["text/html"])
+    assert "constraint violations" in bundle["text/plain"]
+
+
 def test_a_monitor_shows_as_the_dashboard(story, ip) -> None:
     assert DOMAIN_TYPES[("nb_mlops.monitor.monitor", "Monitor")] == "_monitoring_widget"
     assert isinstance(widget_for(story.mon), MonitoringWidget)
