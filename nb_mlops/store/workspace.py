@@ -147,20 +147,20 @@ class Workspace:
 
     def annotations_dir(self, task: str | None = None) -> Path:
         """The folder of annotation task `task` (a plain folder name), or of all tasks."""
-        folder = self.home / layout.ANNOTATIONS_DIR
-        if task is None:
-            return folder
-        if not layout.is_plain_name(task):
-            raise ValueError(f"an annotation task name is a plain folder name, not {task!r}")
-        return folder / task
+        return self.named_folder(layout.ANNOTATIONS_DIR, "an annotation task", task)
 
     def monitor_dir(self, name: str | None = None) -> Path:
         """The folder of monitor `name` (a plain folder name), or of all monitors."""
-        folder = self.home / layout.MONITORS_DIR
+        return self.named_folder(layout.MONITORS_DIR, "a monitor", name)
+
+    def named_folder(self, top: str, kind: str, name: str | None) -> Path:
+        """`<store>/<top>/<name>` for a plain folder name (ValueError otherwise), or the
+        folder `top` itself when `name` is None."""
+        folder = self.home / top
         if name is None:
             return folder
         if not layout.is_plain_name(name):
-            raise ValueError(f"a monitor name is a plain folder name, not {name!r}")
+            raise ValueError(f"{kind} name is a plain folder name, not {name!r}")
         return folder / name
 
     def model_dir(self, name: str, version: int) -> Path:
