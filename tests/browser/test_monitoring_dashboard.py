@@ -1,5 +1,5 @@
-"""The monitoring dashboard (`mon` alone in a cell) in JupyterLab: drawn, driven, light on the
-wire, alive after a page reload, and readable once exported by nbconvert.
+"""The monitoring dashboard (`mon` alone in a cell) in JupyterLab and Notebook 7: drawn, driven,
+light on the wire, alive after a page reload, and readable once exported by nbconvert.
 
 The notebook makes a monitor the way a user would (a model, a reference, five daily batches:
 two labelled, one not, two drifted, then another model serving the last batch) with a feature
@@ -7,8 +7,9 @@ and a category named like an XSS payload, and shows it. It also reopens, by name
 1,000 daily windows x 50 features that the test put in the notebook's store beforehand (3
 windows observed, 997 copies of their records before them: computing 1,000 windows takes
 minutes) and shows it twice; each display's bytes are counted from the page's kernel websocket
-frames, as tests/browser/test_wire.py does. Figures: test-artifacts/figures/monitoring-lab.json.
-Screenshots: test-artifacts/screenshots/lab-monitoring-*.png, static-monitoring-*.png.
+frames, as tests/browser/test_wire.py does. JupyterLab and Notebook 7. Figures:
+test-artifacts/figures/monitoring-{lab,notebook7}.json. Screenshots:
+test-artifacts/screenshots/{lab,notebook7}-monitoring-*.png, static-monitoring-*.png.
 """
 
 from __future__ import annotations
@@ -113,9 +114,11 @@ def build_big_monitor(home: Path) -> None:
         mon.files.append(state.WINDOWS, rec)
 
 
-@pytest.fixture(scope="module")
-def ui(lab_server, open_notebook, notebook_writer):
-    """The notebook open in JupyterLab with its monitor made and shown (cell `small`)."""
+@pytest.fixture(scope="module", params=["lab", "notebook7"])
+def ui(request, open_notebook, notebook_writer):
+    """The notebook open in JupyterLab, then Notebook 7, with its monitor made and shown
+    (cell `small`)."""
+    server = request.getfixturevalue(f"{request.param}_server")
 
     def write(path: Path):
         build_big_monitor(path.parent / ".nbmlops")  # the folder's own store (nb-mlops init)
@@ -133,7 +136,8 @@ def ui(lab_server, open_notebook, notebook_writer):
             ui.run_cell(key)
         assert not ui.errors(), ui.errors()
 
-    with open_notebook(lab_server, "monitoring-lab.ipynb", kind=write, run=run) as ui:
+    name = f"monitoring-{server.label}.ipynb"
+    with open_notebook(server, name, kind=write, run=run) as ui:
         yield ui
 
 
@@ -238,7 +242,7 @@ def test_1000_windows_of_50_features_cost_little_on_the_wire(ui, figures) -> Non
     assert points["accuracy"] == points["drift share"] == BIG_WINDOWS, points
     ours = [b for b in ui.wire.bundles() if "/nb-mlops/" in b[0]]
     figures(
-        "monitoring-lab",
+        f"monitoring-{ui.server.label}",
         {
             "windows": BIG_WINDOWS,
             "features": BIG_FEATURES,
@@ -290,6 +294,10 @@ def jupyter() -> str:
 
 def test_the_saved_notebook_exports_a_readable_static_dashboard(ui, browser, screenshot_file):
     wait_drawn(ui, "small", bars=2)
+    for key in ("big", "again"):  # shown by the wire test; shown here when it was not run
+        if not charts(ui, key, TIMELINE):
+            ui.run_cell(key)
+            wait_drawn(ui, key, bars=BIG_WINDOWS // 3)
     ui.save()
     done = subprocess.run(
         [jupyter(), "nbconvert", "--to", "html", ui.nb.path.name],
@@ -322,6 +330,6 @@ def test_the_saved_notebook_exports_a_readable_static_dashboard(ui, browser, scr
             box = svgs.nth(i).bounding_box() or {"width": 0, "height": 0}
             assert box["width"] > 200 and box["height"] > 100, box
         assert view.locator('img[src="x"]').count() == 0
-        first.screenshot(path=str(screenshot_file("static-monitoring-nojs")))
+        first.screenshot(path=str(screenshot_file(f"static-monitoring-nojs-{ui.server.label}")))
     finally:
         context.close()
