@@ -156,6 +156,10 @@ def set_tags(tags: Mapping[str, Any]) -> None:
     active.require("nm.set_tags").set_tags(tags)
 
 
+_SIZE_BUDGET_S = 0.1
+"""A listing's footer counts the store's bytes only when that is quick (None otherwise)."""
+
+
 def run_table(
     filter: str | None = None,
     *,
@@ -164,12 +168,12 @@ def run_table(
     with_size: bool = False,
 ) -> RunTable:
     """Runs matching `filter` as a result object (text, HTML, `to_dict`, `to_frame`)."""
-    from nb_mlops.tracking.query import select_runs
+    from nb_mlops.tracking.query import select_rows
     from nb_mlops.tracking.views import RunTable
 
     ws = workspace()
-    rows = select_runs(ws, filter, order_by, max_results)
-    store = {"path": str(ws.home), "bytes": ws.size()} if with_size else {}
+    rows = select_rows(ws, filter, order_by, max_results)
+    store = {"path": str(ws.home), "bytes": ws.size(budget_s=_SIZE_BUDGET_S)} if with_size else {}
     clauses = [order_by] if isinstance(order_by, str) else list(order_by or [])
     return RunTable(rows, filter=filter or None, store=store, order_by=clauses)
 

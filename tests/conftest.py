@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,14 @@ from nb_mlops.tracking import active
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Each test: cwd = a fresh project folder, NB_MLOPS_HOME = its .nbmlops, no pinned store."""
+    """Each test: cwd = a fresh project folder, NB_MLOPS_HOME = its .nbmlops, no pinned store,
+    no background checkpoint refresh."""
     project = tmp_path / "project"
     project.mkdir()
     monkeypatch.chdir(project)
     monkeypatch.setenv("NB_MLOPS_HOME", str(project / ".nbmlops"))
+    # no detached checkpoint refreshes outliving the test (test_checkpoint turns one on)
+    monkeypatch.setenv("NB_MLOPS_CHECKPOINT_REFRESH", "0")
     api.reset()
     forget_open_workspaces()
     yield
@@ -121,3 +125,30 @@ def sanitized(markup: str) -> str:
 
     text = re.sub(r"<[^>]+>", " ", nh3.clean(markup))
     return re.sub(r"\s+", " ", html.unescape(text))
+
+
+def spawn(script: Path, *args: str, home: Path | None = None) -> subprocess.Popen:
+    """Start `python script args...` (with NB_MLOPS_HOME = `home` when given), pipes text."""
+    env = dict(os.environ)
+    if home is not None:
+        env["NB_MLOPS_HOME"] = str(home)
+    return subprocess.Popen(
+        [sys.executable, str(script), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(path: Path, procs: list[subprocess.Popen], timeout: float = 30.0) -> None:
+    """Wait until `path` exists; fail when one of `procs` exits first or after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        for p in procs:
+            if p.poll() is not None:
+                _, err = p.communicate()
+                pytest.fail(f"a process exited early ({p.returncode}) before {path.name}:\n{err}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {path.name} after {timeout} s")
+        time.sleep(0.01)

@@ -161,3 +161,23 @@ def test_seeds_out_of_range_are_one_line(ip, ws, seed):
     assert f"seed must be an integer in [0, 2**32), got {seed}" in out
     assert type(result.error_in_exec).__name__ == "InvalidValue"
     assert not ws.catalog.docs("runs")
+
+
+@pytest.mark.filterwarnings("ignore::nb_mlops.tracking.run.NonFiniteMetricWarning")
+def test_a_long_listing_prints_one_run_per_line_as_valid_json(ws, project):
+    """Past a few hundred runs `--json` lays one run per line (json's indented writer is pure
+    Python): still one JSON document, NaN written as the string the short form uses."""
+    for i in range(260):
+        with nm.start_run(f"n{i}", params={"i": i}, system_metrics=False):
+            nm.log_metric("loss", float("nan") if i == 3 else i / 10)
+    done = cli(project, "runs", "--json")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    data = json.loads(out)
+    assert data["count"] == 260 == len(data["runs"])
+    lines = out.splitlines()
+    assert sum(1 for line in lines if line.startswith('    {"run_id"')) == 260
+    nan = next(r for r in data["runs"] if r["name"] == "n3")
+    assert nan["metrics"]["loss"] == "NaN"
+    short = cli(project, "runs", "params.i < 3", "--json").stdout
+    assert json.loads(short)["count"] == 3 and short.startswith('{\n  "filter"')

@@ -7,10 +7,17 @@ appended line instead of a rewrite of every document. Writes go through `put`, `
 Documents handed out are shared with the replay and must be treated as read-only; every change
 replaces a document (nested dicts on the changed path are copied), so a document a caller holds
 never changes under it.
+
+The runs table is also kept as columns (store/columns.py) for scans over many runs, and the
+replayed state is checkpointed beside the journal (store/checkpoint.py) so a cold process
+replays only the journal's tail; both are derived, rebuilt from the journal when missing.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
@@ -21,8 +28,11 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document, Table
 
-from nb_mlops.store.journal import Journal, Shapes
-from nb_mlops.store.layout import JOURNAL_FILE, JOURNAL_LOCK
+from nb_mlops.store import checkpoint as ckpt
+from nb_mlops.store.columns import MISSING, TableColumns, summary_of
+from nb_mlops.store.journal import Journal, Shapes, dumps
+from nb_mlops.store.layout import CHECKPOINT_FILE, CHECKPOINT_LOCK, JOURNAL_FILE, JOURNAL_LOCK
+from nb_mlops.store.lock import StoreLock
 
 Path_ = tuple[str, ...]
 
@@ -55,6 +65,7 @@ SHAPES: Shapes = {
         "refs": "list[str]",
         "eval": "dict?",
         "caches": "list[str]",
+        "points": "dict?",
     },
     "snapshots": {
         "path": "str!",
@@ -111,6 +122,23 @@ explained at `journal.record_problem`). A workspace's catalog checks every recor
 on read, so a record of the wrong shape is reported as damage, and `repair` sets it aside.
 A record kind added later lists the fields its views read here."""
 
+COLUMN_TABLE = "runs"
+COLUMN_FIELDS: tuple[Path_, ...] = (
+    ("name",),
+    ("experiment",),
+    ("status",),
+    ("start",),
+    ("end",),
+    ("duration",),
+    ("parent",),
+    ("user",),
+    ("source", "key"),
+    ("source", "file"),
+)
+"""The runs' fields kept as columns (beside one column per key of COLUMN_SECTIONS): what
+filters, the runs table and the indexes (name, parent, a cell's source key) read."""
+COLUMN_SECTIONS = ("params", "metrics", "tags")
+
 
 class _JournalStorage(Storage):
     """TinyDB storage that reads the journal's replay and refuses whole-database writes."""
@@ -159,6 +187,20 @@ class _Index:
             cur = cur.get(key)
         return cur if isinstance(cur, (str, int, float, bool)) or cur is None else repr(cur)
 
+    def add(self, doc_id: str, value: Any, order: Any) -> None:
+        """Index a document from its column values (MISSING where it has no such field)."""
+        if value is MISSING:
+            value = None
+        elif not (isinstance(value, (str, int, float, bool)) or value is None):
+            value = repr(value)  # as `value` reads a document
+        ids = self.ids.setdefault(value, set())
+        ids.add(doc_id)
+        if self.order is not None:
+            key = (order if order is not MISSING and order else "", doc_id)
+            best = self._newest.get(value)
+            if best is None or key > best:
+                self._newest[value] = key
+
     def change(self, doc_id: str, old: dict | None, new: dict | None) -> None:
         if old is not None:
             value = self.value(old)
@@ -204,10 +246,21 @@ class Catalog:
         """`shapes`: the fields whose kind records must have (SHAPES for a workspace's catalog;
         none for a bare catalog, which checks only that each line is a whole record)."""
         self.folder = Path(folder)
-        self.journal = Journal(self.folder / JOURNAL_FILE, self.folder / JOURNAL_LOCK, shapes)
+        self.journal = Journal(
+            self.folder / JOURNAL_FILE,
+            self.folder / JOURNAL_LOCK,
+            shapes,
+            checkpoint=self.folder / CHECKPOINT_FILE,
+            lazy=COLUMN_TABLE,
+            layout=[COLUMN_TABLE, COLUMN_FIELDS, COLUMN_SECTIONS],
+            columns=(COLUMN_FIELDS, COLUMN_SECTIONS),
+        )
         self._indexes: dict[tuple[str, Path_, str | None], _Index] = {}
         self._batch = threading.local()  # a batch belongs to the thread that opened it
+        self.columns = TableColumns(COLUMN_FIELDS, COLUMN_SECTIONS)
         self.journal.add_listener(self._on_change)
+        self.journal.add_reset_listener(self._on_reset)
+        self.journal.on_stale = self.refresh_in_background
         self._db = _DB(storage=_JournalStorage, journal=self.journal)
 
     # ----------------------------------------------------------------- reading
@@ -221,6 +274,13 @@ class Catalog:
 
     def search(self, table: str, cond: Callable[[Mapping], bool]) -> list[Document]:
         return self.table(table).search(cond)
+
+    def scan(self, table: str) -> Iterator[dict[str, Any]]:
+        """Every document of a table, without keeping the ones rebuilt from the journal (for
+        passes over every run: gc, exports)."""
+        docs = self.docs(table)
+        scan = getattr(docs, "scan", None)
+        return scan() if scan is not None else iter(list(docs.values()))
 
     def docs(self, table: str) -> dict[str, dict[str, Any]]:
         """Every document of a table by id (a live, read-only view)."""
@@ -236,8 +296,18 @@ class Catalog:
         index = self._indexes.get(key)
         if index is None:
             index = _Index(*key)
-            for doc_id, doc in self.journal.tables.get(table, {}).items():
-                index.change(doc_id, None, doc)
+            path_, order_ = key[1], key[2]
+            columned = table == COLUMN_TABLE and path_ in COLUMN_FIELDS
+            if columned and (order_ is None or (order_,) in COLUMN_FIELDS):
+                docs = self.journal.tables.get(table, {})
+                values = self.columns.column(path_, docs)
+                orders = self.columns.column((order_,), docs) if order_ else values
+                for r, doc_id in enumerate(self.columns.ids):
+                    if doc_id is not None:
+                        index.add(doc_id, values[r], orders[r])
+            else:
+                for doc_id, doc in self.journal.tables.get(table, {}).items():
+                    index.change(doc_id, None, doc)
             self._indexes[key] = index
         return index
 
@@ -260,6 +330,106 @@ class Catalog:
         for (tb, _, _), index in self._indexes.items():
             if tb == table:
                 index.change(doc_id, old, new)
+        if table == COLUMN_TABLE:
+            self.columns.note(doc_id, old)
+
+    def _on_reset(self, base: ckpt.Checkpoint | None) -> None:
+        self._indexes.clear()
+        self.columns.reset(base)
+
+    def column(self, path: Path_) -> list[Any]:
+        """Every run's value at `path`, by row of `columns` (MISSING where absent)."""
+        self.journal.sync()
+        return self.columns.column(path, self.journal.tables.get(COLUMN_TABLE, {}))
+
+    def floats(self, path: Path_) -> tuple[list[float], list[int]]:
+        """The runs' column at `path` as floats, NaN elsewhere, and the other rows (columns.py)."""
+        self.journal.sync()
+        return self.columns.floats(path, self.journal.tables.get(COLUMN_TABLE, {}))
+
+    def run_columns(self) -> TableColumns:
+        """The runs' columns, caught up with the journal (see store/columns.py)."""
+        self.journal.sync()
+        self.columns.catch_up(self.journal.tables.get(COLUMN_TABLE, {}))
+        return self.columns
+
+    # ------------------------------------------------------------- checkpoint
+    def write_checkpoint(self) -> bool:
+        """Checkpoint the replay as it is now (under the checkpoint lock; False when another
+        process is writing one, or the journal was replaced meanwhile)."""
+        lock = StoreLock(self.folder / CHECKPOINT_LOCK, timeout=0)
+        try:
+            lock.acquire()
+        except Exception:  # LockTimeout: another process is at it; OSError: read-only store
+            return False
+        try:
+            self.journal.sync()
+            with self.journal.frozen() as prefix:
+                try:
+                    if os.stat(self.journal.path).st_ino != prefix.pop("inode"):
+                        return False
+                except FileNotFoundError:
+                    return False
+                base = self.journal.base
+                if base is not None and base.journal["offset"] == prefix["offset"]:
+                    return True  # the checkpoint it started from is this state already
+                tables = self.journal.tables
+                runs = tables.get(COLUMN_TABLE, {})
+                ids = list(runs)
+                cols = self.columns
+                cols.catch_up(runs)
+                columns = []
+                same = cols.ids == ids  # rows in the table's order: no remapping
+                row = cols.row
+                for path in cols.all_paths():
+                    col = cols.column(path, runs)
+                    columns.append((path, col if same else [col[row[i]] for i in ids]))
+                ckpt.write_checkpoint(
+                    self.folder / CHECKPOINT_FILE,
+                    journal=prefix,
+                    shapes=self.journal.shapes_digest,
+                    tables={tb: docs for tb, docs in tables.items() if tb != COLUMN_TABLE},
+                    lazy_table=COLUMN_TABLE,
+                    lazy_ids=ids,
+                    lazy_locs=[self.journal.locs_of(i) for i in ids],
+                    columns=columns,
+                    **self._summaries(ids, runs),
+                )
+            return True
+        finally:
+            lock.release()
+
+    def _summaries(self, ids: list[str], runs: Mapping[str, dict]) -> dict[str, Any]:
+        """Each run's listing fields, compressed: copied from the checkpoint the replay started
+        from when the run has not changed since (same dictionary), else from its document."""
+        cols = self.columns
+        base = self.journal.base
+        zdict = base.zdict if base is not None else b""
+        out = []
+        for doc_id in ids:
+            packed = cols.base_summary(cols.row[doc_id], raw=True) if zdict else None
+            if packed is None:
+                text = dumps(summary_of(runs[doc_id], COLUMN_FIELDS, COLUMN_SECTIONS)).encode()
+                zdict = zdict or text
+                packed = ckpt.compress_summary(text, zdict)
+            out.append(packed)
+        return {"summaries": out, "zdict": zdict}
+
+    def refresh_in_background(self) -> None:
+        """Start a detached process that writes a fresh checkpoint (this one goes on)."""
+        if os.environ.get("NB_MLOPS_CHECKPOINT_REFRESH", "1") == "0":
+            return
+        try:
+            subprocess.Popen(
+                [sys.executable, "-m", "nb_mlops.store.refresh", str(self.folder)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError:
+            pass  # a checkpoint only saves time; the journal has everything
 
     def __contains__(self, key: tuple[str, str]) -> bool:
         table, doc_id = key

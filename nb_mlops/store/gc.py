@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from nb_mlops.results import Result
+from nb_mlops.store.layout import CHECKPOINT_FILE
 from nb_mlops.store.workspace import Workspace
 from nb_mlops.text import human_bytes
 
@@ -54,6 +55,8 @@ class GcReport(Result):
     set_aside_copies: list[str] = field(default_factory=list)
     staging_removed: int = 0
     eval_caches_removed: int = 0
+    checkpoint: bool = False
+    """Whether a fresh catalog checkpoint was written (store/checkpoint.py)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +69,7 @@ class GcReport(Result):
             "set_aside_copies": list(self.set_aside_copies),
             "staging_removed": self.staging_removed,
             "eval_caches_removed": self.eval_caches_removed,
+            "checkpoint": self.checkpoint,
         }
 
     def to_text(self) -> str:
@@ -78,6 +82,8 @@ class GcReport(Result):
         if self.eval_caches_removed:
             text += f", {self.eval_caches_removed} eval caches no run names"
         text += f" removed; {self.objects_kept} objects kept"
+        if self.checkpoint:
+            text += "; catalog checkpoint refreshed"
         if self.kept_for_set_aside:
             where = ", ".join(self.set_aside_copies)
             text += (
@@ -92,7 +98,7 @@ def referenced(ws: Workspace) -> set[str]:
     """Every object hash some catalog document keeps alive."""
     refs: set[str] = set()
     for table in ws.catalog.tables():
-        for doc in ws.catalog.docs(table).values():
+        for doc in ws.catalog.scan(table):
             refs.update(r for r in doc.get("refs") or () if isinstance(r, str))
     return refs
 
@@ -115,9 +121,13 @@ def collect(ws: Workspace, grace_s: float = GRACE_S, dry_run: bool = False) -> G
     with ws.catalog.locked():
         live = ws.objects.expand(referenced(ws))
         aside = set_aside_refs(ws)
-        runs = ws.catalog.docs("runs")
-        run_ids = set(runs)
-        caches = {k for doc in runs.values() for k in doc.get("caches") or () if isinstance(k, str)}
+        run_ids = set(ws.catalog.docs("runs"))
+        caches = {
+            k
+            for doc in ws.catalog.scan("runs")
+            for k in doc.get("caches") or ()
+            if isinstance(k, str)
+        }
     aside_keep: dict[str, set[Path]] = {}  # kept only for set-aside lines -> their copies
     for md5, where in aside.items():
         for kept in ws.objects.expand([md5]) - live:
@@ -155,7 +165,23 @@ def collect(ws: Workspace, grace_s: float = GRACE_S, dry_run: bool = False) -> G
     _collect_eval_caches(ws, caches, now - grace_s, report, dry_run)
     if not dry_run:
         report.temps_removed = ws.objects.remove_stale_temps(older_than_s=TEMP_AGE_S)
+        report.temps_removed += remove_checkpoint_temps(ws.catalog.folder, now - TEMP_AGE_S)
+        report.checkpoint = ws.catalog.write_checkpoint()
     return report
+
+
+def remove_checkpoint_temps(folder: Path, before: float) -> int:
+    """Remove checkpoint temp files a killed writer left (older than `before`, held by none)."""
+    from nb_mlops.store.lock import remove_unless_held
+
+    removed = 0
+    for path in folder.glob(f".{CHECKPOINT_FILE}.tmp-*"):
+        try:
+            if path.stat().st_mtime < before and remove_unless_held(path):
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
 
 
 def _collect_eval_caches(

@@ -16,6 +16,12 @@ ignore it and the next writer cuts it off. A complete line that does not parse, 
 do not have the kinds the catalog's views read (`shapes`, see catalog.SHAPES), was damaged by
 hand: reading stops with an error naming the file and line, and `Journal.repair` sets the
 damaged lines aside in a copy of the old file (which gc reads: their objects stay).
+
+A cold reader starts from the checkpoint beside the journal when there is a usable one
+(store/checkpoint.py: the state at a journal offset, checked by the CRC of the bytes before it)
+and replays only the tail; the runs table then rebuilds a run from its journal lines when the
+run is first read. A checkpoint is derived data: without one, or with one that fails a check,
+the journal is replayed in full, as before.
 """
 
 from __future__ import annotations
@@ -26,24 +32,31 @@ import json
 import os
 import secrets
 import threading
-from collections.abc import Callable, Iterable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from nb_mlops.clock import compact_stamp
 from nb_mlops.errors import CatalogDamaged
+from nb_mlops.store import checkpoint as ckpt
 from nb_mlops.store.files import cut_back, read_error, unwritable, write_all
 from nb_mlops.store.lock import StoreLock, holding
 
-Tables = dict[str, dict[str, dict[str, Any]]]
+Tables = dict[str, MutableMapping[str, dict[str, Any]]]
 Shapes = dict[str, dict[str, str]]
 Listener = Callable[[str, str, "dict | None", "dict | None"], None]
+ResetListener = Callable[["ckpt.Checkpoint | None"], None]
 
 _COMPACT_MIN_RECORDS = 4000
 _COMPACT_RATIO = 3
 _LOCK_TIMEOUT_S = 60
 _TAIL_CHUNK = 1 << 16
+_LEAN_CHUNK = 16 << 20
+_INTERN_MAX = 10_000
+LEAN_FROM_BYTES = 64 << 20
+"""A journal bigger than this, with no usable checkpoint, is replayed lean (`_build_lean`)."""
 DAMAGED_MARK = ".damaged-"
 """`repair` keeps the whole old journal as `journal.jsonl.damaged-<stamp>` beside it."""
 
@@ -57,11 +70,34 @@ class Journal:
     """The journal file plus its in-memory replay (`tables`)."""
 
     def __init__(
-        self, path: Path, lock_path: Path | None = None, shapes: Shapes | None = None
+        self,
+        path: Path,
+        lock_path: Path | None = None,
+        shapes: Shapes | None = None,
+        *,
+        checkpoint: Path | None = None,
+        lazy: str | None = None,
+        layout: Any = None,
+        columns: tuple[tuple[tuple[str, ...], ...], tuple[str, ...]] | None = None,
     ) -> None:
+        """`checkpoint`: where the replay's checkpoint is kept (none: always replay in full);
+        `lazy`: the table whose documents a checkpoint keeps as journal lines (runs);
+        `layout`: what else a checkpoint must have been made with (the columns it holds);
+        `columns`: (fixed paths, sections) of the lazy table's columns, for `_build_lean`."""
         self.path = Path(path)
         self.shapes = shapes
         self._checks = compile_shapes(shapes)
+        self.checkpoint_path = Path(checkpoint) if checkpoint else None
+        self.lazy = lazy
+        self.shapes_digest = ckpt.shapes_digest({"shapes": shapes, "layout": layout})
+        self.columns = columns
+        self.base: ckpt.Checkpoint | None = None  # the checkpoint the replay started from
+        self._fd: int | None = None  # the journal file the base's lines are read from
+        self._crc = 0  # CRC-32 of the journal's bytes before _offset
+        self._locs: dict[str, list[int]] = {}  # lazy table: id -> [offset, length, ...]
+        self._reset_listeners: list[ResetListener] = []
+        self.on_stale: Callable[[], None] | None = None
+        self._cold = True
         self.lock_path = Path(lock_path) if lock_path else self.path.with_suffix(".lock")
         self._lock = StoreLock(self.lock_path, timeout=_LOCK_TIMEOUT_S)
         self.tables: Tables = {}
@@ -80,6 +116,10 @@ class Journal:
             return self._sync()
 
     def _sync(self) -> bool:
+        if self._ino is None and self.checkpoint_path is not None:
+            self._load_checkpoint()
+            if self.base is None and self._wants_lean() and self._build_lean():
+                self._load_checkpoint()
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
@@ -109,22 +149,255 @@ class Journal:
                     rec = json.loads(line)  # written by this process a moment ago: well formed
                 else:
                     rec = self._parse(line, self._lineno + 1)
-                self._apply(rec)
+                self._apply(rec, self._offset, len(line))
             self._lineno += 1
             self._offset += len(line)
+            self._crc = zlib.crc32(line, self._crc)
+        if self._cold:
+            self._cold = False
+            self._check_tail()
         return True
 
+    # ------------------------------------------------------------- checkpoint
+    def add_reset_listener(self, listener: ResetListener) -> None:
+        """Call `listener(base)` whenever the replay starts again: from a checkpoint (`base`)
+        or from nothing (None), after the journal was replaced."""
+        self._reset_listeners.append(listener)
+
+    def _load_checkpoint(self) -> None:
+        """Start from the checkpoint when it is a checked prefix of the journal."""
+        assert self.checkpoint_path is not None
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            base = ckpt.open_checkpoint(self.checkpoint_path, fd, self.shapes_digest)
+        except ckpt.Unusable:
+            os.close(fd)
+            return
+        try:
+            tables: Tables = dict(base.tables())
+            for tb, docs in tables.items():
+                for doc_id, doc in docs.items():
+                    if _problem({"op": "put", "tb": tb, "id": doc_id, "doc": doc}, self._checks):
+                        raise ckpt.Unusable(f"a {tb} document is not a whole record")
+        except ckpt.Unusable:
+            base.close()
+            os.close(fd)
+            return
+        journal = base.journal
+        self._close_base()
+        self.base, self._fd = base, fd
+        if self.lazy is not None:
+            tables[self.lazy] = ckpt.LazyDocs(base, self._decode)
+        self.tables = tables
+        self._ino = os.fstat(fd).st_ino
+        self._offset, self._crc = journal["offset"], journal["crc"]
+        self._lineno, self._records = journal["lines"], journal["records"]
+        self._locs = {}
+        self._own = (0, 0)
+        for listener in self._reset_listeners:
+            listener(base)
+
+    def _decode(self, doc_id: str, row: int) -> dict:
+        """Rebuild one document of the lazy table from its journal lines, checked as the replay
+        checks them; a line that is not what the checkpoint says means it was not made from
+        this journal (it is removed, and the error says to run the command again)."""
+        assert self.base is not None and self._fd is not None
+        doc = self._from_lines(doc_id, self.base.locs(row), self._fd, self.base.journal["offset"])
+        if doc is None:
+            raise self._mismatch()
+        return doc
+
+    def _from_lines(self, doc_id: str, locs: Any, fd: int, limit: int) -> dict | None:
+        """A document of the lazy table from its lines ([offset, length, ...]: a put, then
+        sets), or None when they are not that."""
+        if not locs or len(locs) % 2:
+            return None
+        doc: dict | None = None
+        for i in range(0, len(locs), 2):
+            offset, length = locs[i], locs[i + 1]
+            raw = os.pread(fd, length, offset) if offset + length <= limit else b""
+            try:
+                rec = json.loads(raw) if raw.endswith(b"\n") else None
+            except (ValueError, UnicodeDecodeError):
+                rec = None
+            want = "put" if i == 0 else "set"
+            if (
+                rec is None
+                or _problem(rec, self._checks)
+                or rec["tb"] != self.lazy
+                or rec["id"] != doc_id
+                or rec["op"] != want
+            ):
+                return None
+            if want == "put":
+                doc = rec["doc"]
+            else:
+                assert doc is not None
+                doc = dict(doc)
+                for path, value in rec["set"]:
+                    _set_path(doc, path, value)
+        assert doc is not None
+        return doc
+
+    def _wants_lean(self) -> bool:
+        try:
+            size = os.stat(self.path).st_size
+        except OSError:
+            return False
+        return self.lazy is not None and self.columns is not None and size > LEAN_FROM_BYTES
+
+    def _build_lean(self) -> bool:
+        """Write a checkpoint of the whole journal without holding the lazy table's documents
+        in memory (1,000,000 runs replayed as documents take ~11 GB; this, ~2): one pass notes
+        each run's lines and replays the other tables; a second rebuilds one run at a time into
+        the columns. Every line is checked as the replay checks it. False if it cannot write."""
+        assert self.checkpoint_path is not None and self.columns is not None
+        from nb_mlops.store.columns import MISSING, paths_of, summary_of, value_at
+
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            tables: dict[str, dict[str, dict]] = {}
+            locs: dict[str, list[int]] = {}
+            offset = lineno = records = crc = 0
+            size = os.fstat(fd).st_size
+            carry = b""
+            while offset + len(carry) < size:
+                chunk = carry + os.pread(
+                    fd, min(_LEAN_CHUNK, size - offset - len(carry)), offset + len(carry)
+                )
+                end = chunk.rfind(b"\n") + 1
+                if end == 0:
+                    if len(chunk) >= size - offset:
+                        break  # only a partial last line: a writer is mid-append
+                    carry = chunk
+                    continue
+                for line in chunk[:end].splitlines(keepends=True):
+                    if line.strip():
+                        rec = self._parse(line, lineno + 1)
+                        records += 1
+                        tb, doc_id, op = rec["tb"], rec["id"], rec["op"]
+                        if tb == self.lazy:
+                            if op == "put":
+                                locs[doc_id] = [offset, len(line)]
+                            elif op == "del":
+                                locs.pop(doc_id, None)
+                            elif doc_id in locs:
+                                locs[doc_id] += (offset, len(line))
+                        else:
+                            _apply_to(tables.setdefault(tb, {}), rec)
+                    lineno += 1
+                    offset += len(line)
+                    crc = zlib.crc32(line, crc)
+                carry = chunk[end:]
+            fixed, sections = self.columns
+            ids = list(locs)
+            cols: dict[tuple[str, ...], list[Any]] = {}
+            seen: dict[tuple[str, ...], dict[str, str] | None] = {}
+            summaries = []
+            zdict = b""
+            for r, doc_id in enumerate(ids):
+                doc = self._from_lines(doc_id, locs[doc_id], fd, offset)
+                if doc is None:  # the file changed under us (a compaction): replay instead
+                    return False
+                summary = dumps(summary_of(doc, fixed, sections)).encode()
+                zdict = zdict or summary
+                summaries.append(ckpt.compress_summary(summary, zdict))
+                for path in paths_of(doc, fixed, sections):
+                    col = cols.get(path)
+                    if col is None:
+                        col = cols[path] = [MISSING] * len(ids)
+                        seen[path] = {}
+                    value = value_at(doc, path)
+                    memo = seen[path]
+                    if type(value) is str and memo is not None:  # one object per repeated value
+                        value = memo.setdefault(value, value)
+                        if len(memo) > _INTERN_MAX:
+                            seen[path] = None  # mostly distinct values: not worth a table
+                    col[r] = value
+            ckpt.write_checkpoint(
+                self.checkpoint_path,
+                journal={"offset": offset, "crc": crc, "lines": lineno, "records": records},
+                shapes=self.shapes_digest,
+                tables=tables,
+                lazy_table=self.lazy or "",
+                lazy_ids=ids,
+                lazy_locs=[locs[i] for i in ids],
+                columns=list(cols.items()),
+                summaries=summaries,
+                zdict=zdict,
+            )
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+
+    def _mismatch(self) -> CatalogDamaged:
+        where = self.checkpoint_path
+        try:
+            if where is not None:
+                where.unlink()
+        except OSError:
+            pass
+        return CatalogDamaged(
+            f"catalog checkpoint {where} does not match the journal {self.path}; it was "
+            "removed and will be made again: run the command again"
+        )
+
+    def _close_base(self) -> None:
+        if self.base is not None:
+            self.base.close()
+            self.base = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _check_tail(self) -> None:
+        """After a cold open: ask for a fresh checkpoint when much was replayed past it."""
+        if self.checkpoint_path is None or self.on_stale is None:
+            return
+        start = self.base.journal["offset"] if self.base is not None else 0
+        if self._offset - start > ckpt.TAIL_REFRESH_BYTES:
+            self.on_stale()
+
+    def locs_of(self, doc_id: str) -> list[int]:
+        """The journal lines ([offset, length, ...]) that make a document of the lazy table."""
+        locs = self._locs.get(doc_id)
+        if locs is None:
+            assert self.base is not None
+            locs = self.base.locs(self.base.base_row[doc_id])
+        return locs
+
+    @contextmanager
+    def frozen(self) -> Iterator[dict[str, int]]:
+        """Hold the replay still; yields the prefix replayed (offset, crc, lines, records)."""
+        with self._replay_lock:
+            yield {
+                "offset": self._offset,
+                "crc": self._crc,
+                "lines": self._lineno,
+                "records": self._records,
+                "inode": self._ino or 0,
+            }
+
     def _reset(self) -> None:
-        old = self.tables
+        self._close_base()
         self.tables = {}
         self._ino = None
         self._offset = 0
+        self._crc = 0
         self._lineno = 0
         self._records = 0
+        self._locs = {}
         self._own = (0, 0)
-        for tb, docs in old.items():
-            for doc_id, doc in docs.items():
-                self._notify(tb, doc_id, doc, None)
+        for listener in self._reset_listeners:
+            listener(None)
 
     def _parse(self, line: bytes, lineno: int) -> dict:
         try:
@@ -142,18 +415,23 @@ class Journal:
             "run `nb-mlops repair` to set the damaged lines aside and keep every readable record"
         )
 
-    def _apply(self, rec: dict) -> None:
+    def _apply(self, rec: dict, offset: int = 0, length: int = 0) -> None:
         self._records += 1
         tb, doc_id = rec["tb"], rec["id"]
         table = self.tables.setdefault(tb, {})
         old = table.get(doc_id)
         op = rec["op"]
+        lazy = tb == self.lazy
         if op == "put":
             new = rec["doc"]
             table[doc_id] = new
+            if lazy:
+                self._locs[doc_id] = [offset, length]
         elif op == "del":
             table.pop(doc_id, None)
             new = None
+            if lazy:
+                self._locs.pop(doc_id, None)
         else:
             if old is None:
                 return  # a change to a record deleted meanwhile
@@ -161,6 +439,8 @@ class Journal:
             for path, value in rec["set"]:
                 _set_path(new, path, value)
             table[doc_id] = new
+            if lazy:
+                self._locs[doc_id] = [*self.locs_of(doc_id), offset, length]
         self._notify(tb, doc_id, old, new)
 
     def _notify(self, tb: str, doc_id: str, old: dict | None, new: dict | None) -> None:
@@ -250,16 +530,35 @@ class Journal:
     def _compact(self) -> None:
         """Rewrite the journal with one put per live record; readers notice the new inode."""
         tmp = self.path.with_name(f".{self.path.name}.compact-{os.getpid()}")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for tb, docs in self.tables.items():
+        tables: Tables = {tb: dict(docs.items()) for tb, docs in self.tables.items()}
+        locs: dict[str, list[int]] = {}
+        crc = offset = 0
+        with open(tmp, "wb") as fh:
+            for tb, docs in tables.items():
                 for doc_id, doc in docs.items():
-                    fh.write(dumps({"op": "put", "tb": tb, "id": doc_id, "doc": doc}) + "\n")
+                    line = (
+                        dumps({"op": "put", "tb": tb, "id": doc_id, "doc": doc}) + "\n"
+                    ).encode()
+                    fh.write(line)
+                    if tb == self.lazy:
+                        locs[doc_id] = [offset, len(line)]
+                    offset += len(line)
+                    crc = zlib.crc32(line, crc)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
+        self._close_base()
         st = os.stat(self.path)
-        self._ino, self._offset = st.st_ino, st.st_size
+        self.tables, self._locs = tables, locs
+        self._ino, self._offset, self._crc = st.st_ino, offset, crc
         self._records = self._lineno = self.live_count()
+        for listener in self._reset_listeners:
+            listener(None)
+        for tb, docs in tables.items():
+            for doc_id, doc in docs.items():
+                self._notify(tb, doc_id, None, doc)
+        if self.on_stale is not None:  # the old checkpoint names lines of the old journal
+            self.on_stale()
 
     # ------------------------------------------------------------------ repair
     def repair(self) -> tuple[int, int, Path | None]:
@@ -498,6 +797,20 @@ def _set_problem(table: str, kind: str, path: list, value: Any) -> str | None:
         f"{table} field {where!r} is set to {_mismatch(value, expected)} where "
         f"{_words(expected)} is expected"
     )
+
+
+def _apply_to(table: dict[str, dict], rec: dict) -> None:
+    """Apply one checked record to a table of documents (put, set or del)."""
+    doc_id, op = rec["id"], rec["op"]
+    if op == "put":
+        table[doc_id] = rec["doc"]
+    elif op == "del":
+        table.pop(doc_id, None)
+    elif doc_id in table:
+        new = dict(table[doc_id])
+        for path, value in rec["set"]:
+            _set_path(new, path, value)
+        table[doc_id] = new
 
 
 def _set_path(doc: dict, path: list, value: Any) -> None:

@@ -18,6 +18,12 @@ CATALOG_DIR = "catalog"
 JOURNAL_FILE = "journal.jsonl"
 JOURNAL_LOCK = "journal.lock"
 LEGACY_CATALOG_FILE = "db.json"  # format 1
+CHECKPOINT_FILE = "checkpoint.bin"
+"""Under CATALOG_DIR: the journal's replayed state at an offset (derived; store/checkpoint.py)."""
+CHECKPOINT_LOCK = "checkpoint.lock"
+PACKED_POINTS_FILE = "points.pack"
+"""Under RUNS_DIR: the points of small finished runs, one line per run, so a run of a few
+points needs no folder of its own (format 3)."""
 RUNS_DIR = "runs"
 HISTORY_DIR = "history"
 CACHE_DIR = "cache"

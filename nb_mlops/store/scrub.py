@@ -17,6 +17,9 @@ What is rewritten, and how:
   string): line by line, as the journal. Lines a running kernel appends meanwhile are carried over
   to the new file, though one written in the instant of the rename can be lost: scrub with the
   kernels idle.
+- `runs/points.pack` (the points of small runs, store/pack.py): a line holding the string that a
+  run names is appended again, scrubbed, and the run pointed at it; every line holding the
+  string is then overwritten with spaces in place (so no other line moves).
 - `runs/*/stdout.txt`, `runs/*/stderr.txt`: text replaced. `runs/*/metrics.npz` is a cache of
   `metrics.jsonl`: it is removed, and rebuilt from the points when needed.
 - `config.toml`: replaced under the writers' lock, kept only if it still parses as TOML.
@@ -56,6 +59,14 @@ from nb_mlops.results import Result
 from nb_mlops.store import layout
 from nb_mlops.store.files import append_line, atomic_write
 from nb_mlops.store.objects import TEMP_PREFIX
+from nb_mlops.store.pack import (
+    append_points,
+    blank,
+    encode_line,
+    pack_locked,
+    pack_path,
+    read_packed,
+)
 from nb_mlops.store.workspace import Workspace
 
 __all__ = [
@@ -182,6 +193,7 @@ class _Scrub:
         self.dry_run = dry_run
         self.report = ScrubReport(str(ws.home), dry_run)
         self.remap: dict[str, str] = {}  # old object hash -> new one
+        self.journal_changed = False
         self.done: set[Path] = set()
 
     # -- driver ------------------------------------------------------------------------------
@@ -190,6 +202,7 @@ class _Scrub:
         with self.ws.catalog.locked():
             self._objects(holding)
             self._journal()
+            self._checkpoint()
             for path in self._files(self.home / layout.CATALOG_DIR):
                 if path.name.startswith(f"{layout.JOURNAL_FILE}.damaged-"):
                     self._bytes_file(path)
@@ -202,6 +215,7 @@ class _Scrub:
                 self._lines_file(path, compact=False)
         for folder in _subfolders(self.home / layout.RUNS_DIR):
             self._run_folder(folder)
+        self._pack()
         self._everything_else()
         return self.report
 
@@ -235,6 +249,7 @@ class _Scrub:
         from nb_mlops.store.journal import dumps
 
         new, count, left = self._lines(data, dumps)
+        self.journal_changed = new != data
         if new != data and not self.dry_run:  # the string, or only object references, changed
             atomic_write(path, new)
             self.ws.catalog.sync()  # a new inode: the replay starts over from the new file
@@ -242,6 +257,28 @@ class _Scrub:
             self._add(path, "rewrote", count)
         if left:
             self._add(path, "cannot rewrite", left, _SPANS)
+
+    def _checkpoint(self) -> None:
+        """The catalog checkpoint is derived from the journal: one that holds the string (or a
+        temp a killed writer left) is removed, and a fresh one is written from the scrubbed
+        journal; deleting it loses nothing."""
+        folder = self.home / layout.CATALOG_DIR
+        paths = [folder / layout.CHECKPOINT_FILE]
+        paths += sorted(folder.glob(f".{layout.CHECKPOINT_FILE}.tmp-*"))
+        removed = False
+        for path in paths:
+            self.done.add(path)
+            if not path.is_file() or path.is_symlink():
+                continue
+            count = _file_count(path, self.forms)
+            if not count and not self.journal_changed:  # (its summaries are compressed)
+                continue
+            if not self.dry_run:
+                path.unlink(missing_ok=True)
+                removed = True
+            self._add(path, "removed", count)
+        if removed:
+            self.ws.catalog.write_checkpoint()
 
     def _config(self) -> None:
         path = self.home / layout.CONFIG_FILE
@@ -291,6 +328,59 @@ class _Scrub:
                 if not self.dry_run:
                     files.columns.unlink(missing_ok=True)
                 self._add(files.columns, "removed", 0, "a cache of metrics.jsonl, rebuilt from it")
+
+    def _pack(self) -> None:
+        """The shared pack of small runs' points (store/pack.py), under the writers' lock and the
+        pack's: a line holding the string that a run document names is appended again, scrubbed,
+        and the document pointed at the new line; then every line holding the string (named
+        before, or by nothing: a deleted run's, a write cut short) is overwritten with spaces
+        where it is, so the lines the catalog names do not move."""
+        path = pack_path(self.ws)
+        if not path.is_file() or path.is_symlink():
+            return
+        self.done.add(path)
+        count = left = 0
+        with self.ws.catalog.locked(), pack_locked(self.ws):
+            data = path.read_bytes()
+            named = {}
+            for run_id, doc in self.ws.catalog.docs("runs").items():
+                where = doc.get("points")
+                if isinstance(where, dict) and isinstance(where.get("offset"), int):
+                    named[where["offset"]] = (run_id, where)
+            start = 0
+            while start < len(data):
+                end = data.find(b"\n", start)
+                end = len(data) if end < 0 else end + 1
+                line, offset, start = data[start:end], start, end
+                n = _replace(line, self.forms)[1]
+                if not n:
+                    continue
+                owner = named.get(offset)
+                if owner is not None and not self._repack(*owner):
+                    left += n  # cannot be rewritten: the line stays, the document names it
+                    continue
+                count += n
+                if not self.dry_run:
+                    blank(self.ws, offset, len(line.rstrip(b"\n")))
+        if count:
+            self._add(path, "rewrote", count)
+        if left:
+            self._add(path, "cannot rewrite", left, _SPANS)
+
+    def _repack(self, run_id: str, where: dict[str, Any]) -> bool:
+        """Append the points of a packed run, scrubbed, to the pack and point its document at
+        them; False when the string spans the line's JSON structure (nothing is written)."""
+        try:
+            points = read_packed(self.ws, run_id, where)
+        except StoreError:
+            return True  # not this run's line after all (a damaged location): a dead line
+        scrubbed = _walk([list(p) for p in points], self.secret, {}, [0])
+        if any(f in encode_line(run_id, scrubbed) for f in self.forms):
+            return False
+        if not self.dry_run:
+            location = append_points(self.ws, run_id, scrubbed)
+            self.ws.catalog.set("runs", run_id, {"points": location})
+        return True
 
     def _lines_file(self, path: Path, *, compact: bool) -> None:
         """A JSON-lines file others append to: rewritten whole, appends made meanwhile kept."""

@@ -86,8 +86,8 @@ class MetricWriter:
 
     def beat(self) -> None:
         """Touch the heartbeat file so readers on other hosts know the run is alive."""
-        if self.heartbeat is None:
-            return
+        if self.heartbeat is None or self.closed:
+            return  # closed: the run's folder may be going away (store/pack.py)
         now = time.monotonic()
         if now - self._last_beat >= HEARTBEAT_INTERVAL_S:
             self._last_beat = now
@@ -157,12 +157,21 @@ def flush_all() -> None:
     _flusher.flush_all()
 
 
-def read_points(path: Path) -> list[tuple[str, float, int, float]]:
+Point = tuple[str, float, int, float]
+"""One point as readers get it: (key, value, step, unix time)."""
+
+
+def read_points(path: Path) -> list[Point]:
     """All whole points of a metrics file, in the order they were written."""
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError:
         return []
+    return parse_points(raw)
+
+
+def parse_points(raw: bytes) -> list[Point]:
+    """The whole points among the bytes of a metrics file (see `read_points`)."""
     end = raw.rfind(b"\n") + 1
     points = []
     for line in raw[:end].splitlines():
@@ -196,8 +205,6 @@ def read_columns(path: Path) -> dict[str, tuple[Any, Any, Any]]:
     second in a fresh kernel: the first `%track runs`). A file the fast path cannot read (a
     damaged line) falls back to `read_points`.
     """
-    import numpy as np
-
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError:
@@ -212,15 +219,27 @@ def read_columns(path: Path) -> dict[str, tuple[Any, Any, Any]]:
         except Exception:
             frame = None
     if frame is None:
-        points = read_points(path)
-        keys = [p[0] for p in points]
-        cols = (
-            np.array([p[2] for p in points], dtype=np.int64),
-            np.array([p[1] for p in points], dtype=np.float64),
-            np.array([p[3] for p in points], dtype=np.float64),
-        )
-    else:
-        keys, cols = frame
+        return columns_of(parse_points(raw))
+    keys, cols = frame
+    return _split(keys, cols)
+
+
+def columns_of(points: list[Point]) -> dict[str, tuple[Any, Any, Any]]:
+    """Points as `read_columns` gives them: each metric's (steps, values, unix times) arrays."""
+    import numpy as np
+
+    keys = [p[0] for p in points]
+    cols = (
+        np.array([p[2] for p in points], dtype=np.int64),
+        np.array([p[1] for p in points], dtype=np.float64),
+        np.array([p[3] for p in points], dtype=np.float64),
+    )
+    return _split(keys, cols)
+
+
+def _split(keys: list[str], cols: tuple[Any, Any, Any]) -> dict[str, tuple[Any, Any, Any]]:
+    import numpy as np
+
     out: dict[str, tuple[Any, Any, Any]] = {}
     keys_arr = np.asarray(keys, dtype=object)
     for key in dict.fromkeys(keys):

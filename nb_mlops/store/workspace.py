@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from functools import cached_property
@@ -30,7 +31,7 @@ from nb_mlops.store.layout import STORE_DIRNAME, RunFiles
 
 __all__ = ["FORMAT", "STORE_DIRNAME", "RunFiles", "Workspace", "open_workspace"]
 
-FORMAT = 2
+FORMAT = 3
 """Format 2: journal catalog (catalog/journal.jsonl). Format 1 was the prototype's single TinyDB
 JSONStorage file (catalog/db.json); it is migrated on open."""
 
@@ -188,13 +189,17 @@ class Workspace:
         with holding(lock, "the lock"):
             yield
 
-    def size(self) -> int:
-        """Bytes the store takes on disk."""
+    def size(self, budget_s: float | None = None) -> int | None:
+        """Bytes the store takes on disk; None when counting takes longer than `budget_s`
+        (a store of many run folders, where a listing must not wait for a full walk)."""
         total = 0
         stack = [str(self.home)]
+        deadline = None if budget_s is None else time.monotonic() + budget_s
         while stack:
             with os.scandir(stack.pop()) as entries:
-                for entry in entries:
+                for seen, entry in enumerate(entries):
+                    if deadline is not None and seen % 256 == 0 and time.monotonic() > deadline:
+                        return None
                     if entry.is_dir(follow_symlinks=False):
                         stack.append(entry.path)
                     else:
@@ -410,5 +415,12 @@ def _drop_1(home: Path) -> None:
         pass
 
 
-_MIGRATIONS: dict[int, Callable[[Path], None]] = {1: _from_1}
+def _from_2(home: Path) -> None:
+    """Format 2 -> 3: a finished run of a few points may keep them in `runs/points.pack` (its
+    document says where) instead of a folder of its own, and the catalog may have a checkpoint
+    beside its journal. A format-2 store is already a valid format-3 one: nothing to rewrite.
+    The bump keeps an older nb-mlops, which would not find packed points, from opening it."""
+
+
+_MIGRATIONS: dict[int, Callable[[Path], None]] = {1: _from_1, 2: _from_2}
 _CLEANUPS: dict[int, Callable[[Path], None]] = {1: _drop_1}

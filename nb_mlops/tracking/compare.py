@@ -17,7 +17,7 @@ import numpy as np
 from nb_mlops.clock import local_time
 from nb_mlops.errors import RunNotFound
 from nb_mlops.results import Result
-from nb_mlops.store.series import load_columns
+from nb_mlops.store.pack import load_run_columns
 from nb_mlops.store.workspace import Workspace
 from nb_mlops.text import fmt_value, human_duration, text_table
 from nb_mlops.tracking import active
@@ -88,9 +88,10 @@ class Comparison(Result):
     def series(self, run_id: str, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(steps, values, unix times) of one metric of one run, in step order (stable).
 
-        The run's metrics file is read once and kept; a run still running is re-read when its
-        file has grown, and a run active in this process is flushed first. A metric the run does
-        not have gives empty arrays. Do not modify the arrays: they are shared.
+        The run's points (its metrics file, or its line in the pack) are read once and kept; a
+        run still running is re-read when its file has grown, and a run active in this process
+        is flushed first. A metric the run does not have gives empty arrays. Do not modify the
+        arrays: they are shared.
         """
         doc = self.doc(run_id)
         for run in active.active_runs():
@@ -103,7 +104,7 @@ class Comparison(Result):
                 cached = None
         if cached is None:
             self._stamp[run_id] = _stamp(path)
-            cached = self._series[run_id] = _group(load_columns(path.parent))
+            cached = self._series[run_id] = _group(load_run_columns(self.ws, doc))
         return cached.get(metric, _EMPTY_SERIES)
 
     def invalidate(self, run_id: str | None = None) -> None:

@@ -18,6 +18,8 @@ def delete_run(ws: Workspace, ref: str, force: bool = False) -> dict[str, Any]:
     that is still alive is logging it (its writes would fail under it), unless `force`.
 
     Objects the run stored stay in the cache until `gc`, which removes what nothing references.
+    A small run's points live in the shared pack, not in a folder (store/pack.py): its line stays
+    there, named by nothing.
     """
     doc = resolve_run(ws, ref)
     run_id, name = doc["run_id"], doc.get("name")

@@ -23,9 +23,11 @@ import operator
 import re
 from collections.abc import Callable
 from datetime import datetime
+from itertools import compress, repeat
 from typing import Any, NamedTuple
 
 from nb_mlops.errors import FilterSyntaxError
+from nb_mlops.store.columns import MISSING
 from nb_mlops.tracking.fields import (
     ATTRIBUTE_LIST,
     DATASET_LIST,
@@ -407,6 +409,12 @@ def _literal_text(value: Any) -> str:
     return repr(value)
 
 
+ColumnOf = Callable[[Key, bool], Any]
+"""A key's column over the store's runs (store/columns.py: MISSING where a run lacks it), or
+None when the key has no column of its own (datasets, system tags, artifact_uri). With True:
+(the column with NaN for every value that is not a float, the rows of those values)."""
+
+
 class Node:
     """A parsed filter: ``evaluate(doc)`` says whether a run document matches."""
 
@@ -414,6 +422,11 @@ class Node:
 
     def evaluate(self, doc: dict) -> bool:
         raise NotImplementedError
+
+    def candidates(self, column_of: ColumnOf) -> set[int] | None:
+        """The rows that may match, from columns alone: a superset of the matches (each is
+        then checked with `evaluate`), or None when the columns cannot narrow it down."""
+        return None
 
     def keys(self) -> list[str]:
         """The keys the filter mentions, in order of first appearance."""
@@ -423,6 +436,16 @@ class Node:
 
     def collect_keys(self, seen: dict[str, None]) -> None:
         """Add the keys this node tests to `seen` (insertion-ordered, no repeats)."""
+
+
+_QUICK = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "=": operator.eq,
+    "!=": operator.ne,
+}
 
 
 class MatchAll(Node):
@@ -446,17 +469,55 @@ class Comparison(Node):
     ``IS NULL`` / ``IS NOT NULL`` are operators with the value None.
     """
 
-    __slots__ = ("_column", "_match", "key", "op", "value")
+    __slots__ = ("_column", "_key", "_match", "key", "op", "value")
 
     def __init__(self, key: Key, op: str, value: Any, runs_uri: str | None = None) -> None:
         self.key = str(key)
         self.op = op
         self.value = value
+        self._key = key
         self._column = key.column
         self._match = _matcher(key, op, value, runs_uri)
 
     def evaluate(self, doc: dict) -> bool:
         return self._match(doc)
+
+    def candidates(self, column_of: ColumnOf) -> set[int] | None:
+        """Rows whose value passes this comparison: each distinct value is tested once, with
+        the same matcher `evaluate` uses, on a document holding only that value."""
+        col = column_of(self._key, False)
+        if col is None:
+            return None
+        section, name = self._key.section, self._key.name
+        quick = _QUICK.get(self.op)
+        rest: Any = enumerate(col)
+        rows: set[int] = set()
+        if quick is not None and type(self.value) in (int, float):
+            # a float against a number is what the matcher compares: done in C over the floats
+            floats, others = column_of(self._key, True)
+            hits = map(quick, floats, repeat(self.value))
+            rows = set(compress(range(len(floats)), hits))
+            if self.op == "!=":
+                rows.difference_update(others)  # their NaN stand-ins are != anything
+            rest = ((r, col[r]) for r in others)
+        match = self._match
+        memo: dict[tuple[type, Any], bool] = {}
+        for r, v in rest:
+            if v is MISSING:
+                doc: dict = {}
+            elif section == "attributes":
+                doc = {name: v}
+            else:
+                doc = {section: {name: v}}
+            try:
+                hit = memo.get((type(v), v))
+                if hit is None:
+                    hit = memo[(type(v), v)] = match(doc)
+            except TypeError:  # an unhashable value (a list param)
+                hit = match(doc)
+            if hit:
+                rows.add(r)
+        return rows
 
     def collect_keys(self, seen: dict[str, None]) -> None:
         seen[self._column] = None
@@ -485,6 +546,15 @@ class _Junction(Node):
     def collect_keys(self, seen: dict[str, None]) -> None:
         for child in self.children:
             child.collect_keys(seen)
+
+    def candidates(self, column_of: ColumnOf) -> set[int] | None:
+        found = [child.candidates(column_of) for child in self.children]
+        known = [rows for rows in found if rows is not None]
+        if isinstance(self, And):  # any child narrows it down
+            return set.intersection(*known) if known else None
+        if len(known) < len(found):  # one child that may match anything: so may the OR
+            return None
+        return set().union(*known)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(map(repr, self.children))})"

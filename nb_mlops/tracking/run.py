@@ -3,7 +3,8 @@
 `start_run` writes the run's catalog record at once (status `running`), so a crash still leaves a
 run that readers report as `crashed`. Params and tags are written as they are logged; metric
 points go to the run's own append-only file (see store/series.py); the end writes the status,
-duration, last metric values and any traceback.
+duration, last metric values and any traceback. A small run's points then move to the shared
+pack and its folder goes (see store/pack.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from nb_mlops.clock import utcnow
 from nb_mlops.errors import MetricValueError, NbMlopsError, ParamConflict, user_stacklevel
 from nb_mlops.redact import redact_source, redact_text, redact_value
 from nb_mlops.store.files import append_line, atomic_write, unwritable
+from nb_mlops.store.pack import pack_run, remove_packed_folder
 from nb_mlops.store.series import MetricWriter
 from nb_mlops.store.workspace import Workspace, open_workspace
 from nb_mlops.tracking import active
@@ -287,8 +289,10 @@ class Run:
             self.sampler.stop()
         self.status = status
         duration = self._duration = time.perf_counter() - self._t0
+        closed = False
         try:
             self._series.close()
+            closed = True
             if sum(self._series.steps.values()) >= _COLUMNS_FROM:
                 _cache_columns(self.dir)
         finally:
@@ -311,10 +315,23 @@ class Run:
             elif dirty is not None:  # `git status` still running: record it when it answers
                 dirty.add_done_callback(self._record_dirty)
             changes.update(self.extra_end)
+            packed = self._pack() if closed else None
+            if packed is not None:
+                changes["points"] = packed
             try:
                 self.ws.catalog.set("runs", self.run_id, changes)
             finally:
                 active.remove(self)
+            if packed is not None:  # the document names the pack line now: the folder may go
+                remove_packed_folder(self.files)
+
+    def _pack(self) -> dict[str, Any] | None:
+        """Put the points of this run in the shared pack when it is small (store/pack.py): the
+        location to record, or None when the run keeps its folder."""
+        try:
+            return pack_run(self.ws, self.files, self.run_id)
+        except NbMlopsError:  # the pack cannot be written (a full disk): the folder stays
+            return None
 
     def _record_dirty(self, future: Any) -> None:
         try:

@@ -186,6 +186,11 @@ class RunTable(Result):
 
         return runs_frame(self.runs)
 
+    def _listed(self) -> list[dict[str, Any]]:
+        """The runs' listing fields (from the store's columns when selected from them)."""
+        summaries = getattr(self.runs, "summaries", None)
+        return summaries() if summaries is not None else list(self.runs)
+
     def to_dict(self) -> dict[str, Any]:
         keys = ("run_id", "name", "experiment", "status", "start", "end", "duration", "parent")
         return {
@@ -200,12 +205,12 @@ class RunTable(Result):
                     "metrics": d.get("metrics") or {},
                     "tags": d.get("tags") or {},
                 }
-                for d in self.runs
+                for d in self._listed()
             ],
         }
 
     def _columns(self) -> list[tuple[str, str]]:
-        return run_columns(self.runs)
+        return run_columns(self._listed())
 
     def _footer(self) -> str:
         parts = [f"{len(self.runs)} run{'s' if len(self.runs) != 1 else ''}"]
@@ -214,15 +219,16 @@ class RunTable(Result):
         if self.order_by:
             parts.append(f"ordered by {', '.join(self.order_by)}")
         if self.store:
-            parts.append(
-                f"store {self.store.get('path')}: {human_bytes(self.store.get('bytes', 0))}"
-            )
+            size = self.store.get("bytes")
+            shown = human_bytes(size) if size is not None else "size not counted (many files)"
+            parts.append(f"store {self.store.get('path')}: {shown}")
         return " · ".join(parts)
 
     def to_text(self) -> str:
         if not self.runs:
             return f"no runs{' match ' + self.filter if self.filter else ''}\n{self._footer()}"
-        cols = self._columns()
+        listed = self._listed()
+        cols = run_columns(listed)
         shown = cols[:_MAX_TEXT_COLUMNS]
         header = ["run_id", "name", "status", "start", "duration"] + [f"{s}.{k}" for s, k in shown]
         rows = [
@@ -234,7 +240,7 @@ class RunTable(Result):
                 fmt_duration(d.get("duration")),
             ]
             + [fmt_value((d.get(s) or {}).get(k)) for s, k in shown]
-            for d in self.runs
+            for d in listed
         ]
         more = (
             f" (+{len(cols) - len(shown)} more columns: use --json)" if cols[len(shown) :] else ""
@@ -247,7 +253,7 @@ class RunTable(Result):
             text = f"no runs{' match ' + self.filter if self.filter else ''}"
             return f'<div class="nbm-runs"><p>{html.escape(text)}</p></div>'
         return (
-            f'<div class="nbm-runs">{runs_table_html(self.runs)}'
+            f'<div class="nbm-runs">{runs_table_html(self._listed())}'
             f'<p class="nbm-footer">{html.escape(self._footer())}</p></div>'
         )
 

@@ -15,12 +15,12 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
+from conftest import spawn, wait_for
 
 import nb_mlops as nm
 from nb_mlops import api
@@ -49,31 +49,6 @@ def _script(tmp_path: Path, name: str, code: str) -> Path:
     path = tmp_path / name
     path.write_text(textwrap.dedent(code), encoding="utf-8")
     return path
-
-
-def _spawn(script: Path, *args: str, home: Path | None = None) -> subprocess.Popen:
-    env = dict(os.environ)
-    if home is not None:
-        env["NB_MLOPS_HOME"] = str(home)
-    return subprocess.Popen(
-        [sys.executable, str(script), *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _wait_for(path: Path, procs: list[subprocess.Popen], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        for p in procs:
-            if p.poll() is not None:
-                _, err = p.communicate()
-                pytest.fail(f"writer exited early ({p.returncode}) before {path.name}:\n{err}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"no {path.name} after {timeout} s")
-        time.sleep(0.005)
 
 
 def _whole_lines(path: Path) -> tuple[list[bytes], bytes]:
@@ -143,10 +118,10 @@ def test_many_writers_land_every_run_and_point(tmp_path: Path, ws: Workspace) ->
     )
     go = tmp_path / "go"
     readies = [tmp_path / f"ready-{w}" for w in range(WRITERS)]
-    procs = [_spawn(script, str(readies[w]), str(go), str(w)) for w in range(WRITERS)]
+    procs = [spawn(script, str(readies[w]), str(go), str(w)) for w in range(WRITERS)]
     try:
         for ready in readies:
-            _wait_for(ready, procs)
+            wait_for(ready, procs)
         go.write_text("go")  # the start barrier: every writer is imported and waiting
         outputs = [p.communicate(timeout=90) for p in procs]
     finally:
@@ -210,7 +185,7 @@ POINT_PERIOD_S = 0.003
 
 
 def _kill_at_random(proc: subprocess.Popen, ready: Path, rng: random.Random, lo: float, hi: float):
-    _wait_for(ready, [proc])
+    wait_for(ready, [proc])
     delay = rng.uniform(lo, hi)
     time.sleep(delay)
     killed_at = time.time()
@@ -229,9 +204,7 @@ def test_kill_9_loses_at_most_the_last_second(tmp_path: Path) -> None:
         home = tmp_path / f"kill-{k}" / ".nbmlops"
         open_workspace(home)
         ready = tmp_path / f"ready-{k}"
-        proc = _spawn(
-            script, str(ready), str(POINTS_PER_VICTIM_RUN), str(POINT_PERIOD_S), home=home
-        )
+        proc = spawn(script, str(ready), str(POINTS_PER_VICTIM_RUN), str(POINT_PERIOD_S), home=home)
         try:
             killed_at, delay = _kill_at_random(proc, ready, rng, 0.3, 2.5)
         finally:
@@ -305,7 +278,7 @@ def test_kill_9_during_catalog_writes(tmp_path: Path) -> None:
         home = tmp_path / f"catalog-kill-{k}" / ".nbmlops"
         open_workspace(home)
         ready = tmp_path / f"ready-{k}"
-        proc = _spawn(script, str(ready), home=home)
+        proc = spawn(script, str(ready), home=home)
         try:
             _, delay = _kill_at_random(proc, ready, rng, 0.3, 1.5)
         finally:

@@ -228,6 +228,7 @@ def test_gc_of_an_empty_store(ws: Workspace) -> None:
         "set_aside_copies": [],
         "staging_removed": 0,
         "eval_caches_removed": 0,
+        "checkpoint": False,  # an empty store has no journal to checkpoint
     }
 
 

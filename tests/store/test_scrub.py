@@ -281,3 +281,86 @@ def test_a_dry_run_changes_nothing_and_says_what_would(ws: Workspace) -> None:
 def test_nothing_to_find(ws: Workspace) -> None:
     report = scrub(ws, "never-written-anywhere")
     assert report.items == [] and "in no file of the store" in report.to_text()
+
+
+# ----------------------------------------------------------------- packed points (store/pack.py)
+def _packed_run(ws: Workspace, run_id: str, points: list[tuple]) -> dict:
+    from nb_mlops.store.pack import append_points
+
+    where = append_points(ws, run_id, points)
+    ws.catalog.put("runs", run_id, {"run_id": run_id, "status": "finished", "points": where})
+    return where
+
+
+def test_packed_points_are_scrubbed_and_the_other_lines_stay_put(ws: Workspace) -> None:
+    from nb_mlops.store.pack import append_points, pack_path, read_run_points
+
+    before = _packed_run(ws, "r0", [("clean", 1.0, 0, 1.0)])
+    leaked = _packed_run(ws, "r1", [("loss", 0.5, 0, 1.0), (f"key {LEAK}", 2.0, 3, 1.5)])
+    append_points(ws, "deleted", [(LEAK, 1.0, 0, 1.0)])  # a deleted run's dead line
+    after = _packed_run(ws, "r2", [("clean", 3.0, 0, 2.0)])
+    size = pack_path(ws).stat().st_size
+
+    dry = scrub(ws, LEAK, dry_run=True)
+    assert _items(dry)["runs/points.pack"][0] == "would rewrite"
+    assert pack_path(ws).stat().st_size == size and "runs/points.pack" in _holding(ws)
+
+    report = scrub(ws, LEAK)
+
+    assert _items(report)["runs/points.pack"][0] == "rewrote"
+    assert [i.count for i in report.items if i.path == "runs/points.pack"] == [2]
+    assert not _holding(ws)
+    doc = ws.catalog.get("runs", "r1")
+    assert doc["points"]["offset"] >= size  # appended again, scrubbed
+    assert read_run_points(ws, doc) == [("loss", 0.5, 0, 1.0), (f"key {REDACTED}", 2.0, 3, 1.5)]
+    assert ws.catalog.get("runs", "r0")["points"] == before
+    assert ws.catalog.get("runs", "r2")["points"] == after
+    assert read_run_points(ws, ws.catalog.get("runs", "r0")) == [("clean", 1.0, 0, 1.0)]
+    assert read_run_points(ws, ws.catalog.get("runs", "r2")) == [("clean", 3.0, 0, 2.0)]
+    old = pack_path(ws).read_bytes()[leaked["offset"] : leaked["offset"] + leaked["length"]]
+    assert old.strip() == b"" and old.endswith(b"\n")  # the old line blanked where it was
+    assert scrub(ws, LEAK).items == []
+
+
+def test_a_packed_line_the_string_spans_is_listed_and_kept(ws: Workspace) -> None:
+    from nb_mlops.store.pack import read_run_points
+
+    where = _packed_run(ws, "r1", [("endswithzz", 0.5, 0, 1.0)])
+    report = scrub(ws, 'endswithzz"')
+    assert _items(report)["runs/points.pack"] == (
+        "cannot rewrite",
+        "the string spans JSON structure here (it holds quotes or brackets)",
+    )
+    doc = ws.catalog.get("runs", "r1")
+    assert doc["points"] == where
+    assert read_run_points(ws, doc) == [("endswithzz", 0.5, 0, 1.0)]
+
+
+def test_a_checkpoint_holding_the_string_is_replaced_by_a_scrubbed_one(ws: Workspace) -> None:
+    """The checkpoint keeps the runs' params and tags as columns: after a scrub no byte of it
+    holds the string, and the next cold reader starts from the fresh, scrubbed one."""
+    for i in range(3):
+        ws.catalog.put(
+            "runs",
+            f"r{i}",
+            {"run_id": f"r{i}", "params": {"token": LEAK}, "tags": {"note": f"a {LEAK}"}},
+        )
+    assert ws.catalog.write_checkpoint()
+    checkpoint = ws.home / "catalog" / "checkpoint.bin"
+    assert LEAK.encode() in checkpoint.read_bytes()
+    stale = ws.home / "catalog" / ".checkpoint.bin.tmp-1-abc"
+    stale.write_bytes(checkpoint.read_bytes()[:200] + LEAK.encode())
+
+    dry = scrub(ws, LEAK, dry_run=True)
+    assert _items(dry)["catalog/checkpoint.bin"][0] == "would remove"
+    assert LEAK.encode() in checkpoint.read_bytes()
+
+    report = scrub(ws, LEAK)
+    assert _items(report)["catalog/checkpoint.bin"][0] == "removed"
+    assert not stale.exists()
+    assert LEAK not in _holding(ws) and not _holding(ws)
+    assert checkpoint.exists()  # written again, from the scrubbed journal
+    fresh = Workspace(ws.home)
+    assert fresh.catalog.get("runs", "r1")["params"]["token"] == REDACTED
+    assert fresh.catalog.journal.base is not None
+    assert fresh.catalog.column(("params", "token"))[0] == REDACTED

@@ -139,7 +139,7 @@ def test_creating_writes_the_layout_and_format(project: Path) -> None:
     for sub in ("catalog", "runs", "cache", "history"):
         assert (home / sub).is_dir(), sub
     fmt = json.loads((home / "format.json").read_text())
-    assert fmt["format"] == FORMAT == 2
+    assert fmt["format"] == FORMAT == 3
     assert fmt["written_by"] == __version__
     assert fmt["updated"].endswith("Z")
     assert (home / ".gitignore").read_text().splitlines()[1:] == [
@@ -228,14 +228,14 @@ def test_a_format_that_is_not_a_positive_whole_number_is_damage(tmp_path: Path, 
             open_workspace(home)
         message = str(info.value)
         assert str(home / "format.json") in message
-        assert "positive whole number" in message and '{"format": 2}' in message
+        assert "positive whole number" in message and f'{{"format": {FORMAT}}}' in message
         assert "\n" not in message
     assert not (home / "backups").exists()
     assert (home / "format.json").read_text() == f'{{"format": {value}}}'
 
 
 def test_format_1_without_its_catalog_is_damage_not_a_migration(tmp_path: Path) -> None:
-    """A format-2 store whose format file says 1: there is no db.json to migrate."""
+    """A current store whose format file says 1: there is no db.json to migrate."""
     home = tmp_path / "s" / ".nbmlops"
     ws = open_workspace(home)
     ws.catalog.put("runs", "r1", {"run_id": "r1"})
@@ -248,11 +248,11 @@ def test_format_1_without_its_catalog_is_damage_not_a_migration(tmp_path: Path) 
         message = str(info.value)
         assert "is damaged" in message and "format 1" in message
         assert str(home / "catalog" / "db.json") in message
-        assert '{"format": 2}' in message and "\n" not in message
+        assert f'{{"format": {FORMAT}}}' in message and "\n" not in message
     assert not (home / "backups").exists()
     assert (home / "catalog" / "journal.jsonl").read_bytes() == journal  # untouched
 
-    (home / "format.json").write_text('{"format": 2}')  # the fix the message gives
+    (home / "format.json").write_text(f'{{"format": {FORMAT}}}')  # the fix the message gives
     assert open_workspace(home).catalog.get("runs", "r1") == {"run_id": "r1"}
 
 
@@ -359,7 +359,7 @@ def test_migration_from_format_1(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert len(backups) == 1
     assert backups[0].read_bytes() == original
     fmt = json.loads((home / "format.json").read_text())
-    assert fmt["format"] == 2
+    assert fmt["format"] == FORMAT
     assert fmt["written_by"] == __version__
     for sub in ("runs", "cache", "history"):
         assert (home / sub).is_dir()
@@ -373,6 +373,42 @@ def test_migration_from_format_1(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert again.catalog.docs("runs") == {r["run_id"]: r for r in runs}
     assert len(list((home / "backups").iterdir())) == 1
     assert "migrated" not in capsys.readouterr().err
+
+
+def test_migration_from_format_2_keeps_every_run_and_a_backup(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A format-2 store (every run in a folder of its own) opens as format 3 unchanged, after a
+    backup of its catalog; its runs' points are still read from their folders."""
+    import nb_mlops as nm
+
+    home = tmp_path / "v2" / ".nbmlops"
+    nm.init(home)
+    with nm.start_run("old", system_metrics=False) as run:
+        nm.log_metric("loss", 0.5)
+    forget_open_workspaces()
+    folder = home / "runs" / run.run_id
+    if not folder.exists():  # made the format-2 way: the points in the run's own folder
+        folder.mkdir()
+        (folder / "metrics.jsonl").write_text('["loss",0.5,0,1764185400.0]\n')
+        journal = home / "catalog" / "journal.jsonl"
+        lines = [json.loads(x) for x in journal.read_text().splitlines()]
+        for rec in lines:
+            for pair in rec.get("set", []):
+                if pair[0] == ["points"]:
+                    rec["set"].remove(pair)
+        journal.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    before = (home / "catalog" / "journal.jsonl").read_bytes()
+    (home / "format.json").write_text('{"format": 2}')
+    capsys.readouterr()
+    ws = open_workspace(home)
+    assert json.loads((home / "format.json").read_text())["format"] == FORMAT == 3
+    backups = list((home / "backups").glob("format-2-*/catalog/journal.jsonl"))
+    assert len(backups) == 1 and backups[0].read_bytes() == before
+    assert "migrated the store" in capsys.readouterr().err
+    assert ws.catalog.get("runs", run.run_id)["metrics"] == {"loss": 0.5}
+    nm.init(home)
+    assert nm.get_run(run.run_id)["series"]["loss"][0][1] == 0.5
 
 
 def test_migration_of_an_unreadable_format_1_catalog_stops_and_keeps_it(tmp_path: Path) -> None:

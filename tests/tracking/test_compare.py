@@ -131,14 +131,14 @@ def test_series_are_sorted_by_step_and_empty_when_missing(ws: Workspace) -> None
 
 def test_series_are_read_once_per_run(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     ids = make_runs()
-    calls: list[Path] = []
-    real = compare_module.load_columns
+    calls: list[str] = []
+    real = compare_module.load_run_columns
 
-    def counting(path: Path) -> dict:
-        calls.append(path)
-        return real(path)
+    def counting(ws: Workspace, doc: dict) -> dict:
+        calls.append(doc["run_id"])
+        return real(ws, doc)
 
-    monkeypatch.setattr(compare_module, "load_columns", counting)
+    monkeypatch.setattr(compare_module, "load_run_columns", counting)
     comp = compare(ws)
     first = comp.series(ids["rf"], "loss")
     comp.series(ids["rf"], "acc")

@@ -10,12 +10,15 @@ import pytest
 
 import nb_mlops as nm
 from nb_mlops.errors import RefusedError, RunNotFound
+from nb_mlops.store.pack import PACK_MAX_POINTS
 from nb_mlops.store.workspace import Workspace
 
 
 def finished_run(name: str, project: Path, artifact: bytes | None = None) -> str:
+    """A finished run that keeps its folder (more points than a packed run has)."""
     with nm.start_run(name) as run:
-        nm.log_metric("loss", 0.5)
+        for step in range(PACK_MAX_POINTS + 1):
+            nm.log_metric("loss", 0.5, step=step)
         if artifact is not None:
             path = project / f"{name}.bin"
             path.write_bytes(artifact)

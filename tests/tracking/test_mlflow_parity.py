@@ -344,7 +344,7 @@ def _crash(project: Path, user: str) -> None:
 
 def _as_mlflow(docs: dict[str, dict[str, Any]], keys: dict[str, str]) -> list[dict[str, Any]]:
     """Our runs as MLflow's client would have logged them (strings, ms, MLflow's statuses)."""
-    from nb_mlops.store.series import read_points
+    from nb_mlops.store.pack import read_run_points
 
     ws = api.workspace()
     out = []
@@ -356,7 +356,7 @@ def _as_mlflow(docs: dict[str, dict[str, Any]], keys: dict[str, str]) -> list[di
         if doc["status"] == "crashed":
             tags["nbmlops.crashed"] = "true"
         metrics: dict[str, list[tuple[float, int]]] = {}
-        for key, value, step, _ in read_points(ws.run_files(doc["run_id"]).metrics):
+        for key, value, step, _ in read_run_points(ws, doc):
             metrics.setdefault(key, []).append((value, step))
         out.append(
             {

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from nb_mlops.errors import InvalidValue
+from nb_mlops.store.pack import read_run_points
 from nb_mlops.store.series import read_points
 from nb_mlops.store.workspace import Workspace
 from nb_mlops.tracking import sysmetrics
@@ -55,9 +56,9 @@ def _fresh_messages(monkeypatch: pytest.MonkeyPatch):
 
 
 def points(run: Run) -> dict[str, list[tuple[int, float, float]]]:
-    """metric -> [(step, value, time)] as stored in the run's points file."""
+    """metric -> [(step, value, time)] as stored (the run's points file, or the pack)."""
     out: dict[str, list[tuple[int, float, float]]] = {}
-    for key, value, step, ts in read_points(run.files.metrics):
+    for key, value, step, ts in read_run_points(run.ws, {"run_id": run.run_id}):
         out.setdefault(key, []).append((step, value, ts))
     return out
 
