@@ -30,7 +30,7 @@ from tinydb.table import Document, Table
 
 from nb_mlops.store import checkpoint as ckpt
 from nb_mlops.store.columns import MISSING, TableColumns, summary_of
-from nb_mlops.store.journal import Journal, Shapes, dumps
+from nb_mlops.store.journal import Journal, Shapes
 from nb_mlops.store.layout import CHECKPOINT_FILE, CHECKPOINT_LOCK, JOURNAL_FILE, JOURNAL_LOCK
 from nb_mlops.store.lock import StoreLock
 
@@ -178,6 +178,7 @@ class _Index:
         self.order = order
         self.ids: dict[Any, set[str]] = {}
         self._newest: dict[Any, tuple[Any, str]] = {}
+        self.from_columns = False  # built from a checkpoint's columns: checked on each answer
 
     def value(self, doc: Mapping | None) -> Any:
         cur: Any = doc
@@ -299,6 +300,7 @@ class Catalog:
             path_, order_ = key[1], key[2]
             columned = table == COLUMN_TABLE and path_ in COLUMN_FIELDS
             if columned and (order_ is None or (order_,) in COLUMN_FIELDS):
+                index.from_columns = self.journal.base is not None
                 docs = self.journal.tables.get(table, {})
                 values = self.columns.column(path_, docs)
                 orders = self.columns.column((order_,), docs) if order_ else values
@@ -315,7 +317,10 @@ class Catalog:
         """Documents whose field at `path` equals `value`, through an index built on first use."""
         index = self._index(table, path)
         docs = self.journal.tables.get(table, {})
-        return [docs[i] for i in index.ids.get(value, ()) if i in docs]
+        found = [docs[i] for i in index.ids.get(value, ()) if i in docs]
+        if index.from_columns and any(index.value(d) != value for d in found):
+            raise self.journal.distrust()  # the checkpoint's columns say what the runs do not
+        return found
 
     def newest(
         self, table: str, path: str | Path_, value: Any, order: str = "start"
@@ -324,7 +329,10 @@ class Catalog:
         index = self._index(table, path, order)
         docs = self.journal.tables.get(table, {})
         doc_id = index.newest(value, docs)
-        return docs.get(doc_id) if doc_id is not None else None
+        doc = docs.get(doc_id) if doc_id is not None else None
+        if doc is not None and index.from_columns and index.value(doc) != value:
+            raise self.journal.distrust()  # the checkpoint's columns say what the run does not
+        return doc
 
     def _on_change(self, table: str, doc_id: str, old: dict | None, new: dict | None) -> None:
         for (tb, _, _), index in self._indexes.items():
@@ -409,7 +417,7 @@ class Catalog:
         for doc_id in ids:
             packed = cols.base_summary(cols.row[doc_id], raw=True) if zdict else None
             if packed is None:
-                text = dumps(summary_of(runs[doc_id], COLUMN_FIELDS, COLUMN_SECTIONS)).encode()
+                text = ckpt.json_bytes(summary_of(runs[doc_id], COLUMN_FIELDS, COLUMN_SECTIONS))
                 zdict = zdict or text
                 packed = ckpt.compress_summary(text, zdict)
             out.append(packed)

@@ -107,8 +107,40 @@ def _read_array(kind: str, raw: bytes, as_list: bool = True) -> Any:
     return data.tolist() if as_list else data
 
 
-def _json(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+def _lines(values: list[Any]) -> bytes | None:
+    """Strings without a newline as UTF-8 lines (read back 5x faster than a JSON list), or
+    None when the values are not all such strings."""
+    if not values or set(map(type, values)) != {str}:
+        return None
+    text = "\n".join(values)
+    if text.count("\n") != len(values) - 1:
+        return None  # a value holds a newline
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate: JSON writes it escaped
+        return None
+
+
+def _split_lines(raw: bytes, count: int) -> list[str]:
+    try:
+        values = raw.decode().split("\n")
+    except UnicodeDecodeError:
+        raise Unusable("a section of lines is not UTF-8") from None
+    if len(values) != count:
+        raise Unusable("a section of lines does not match its count")
+    return values
+
+
+def json_bytes(obj: Any) -> bytes:
+    """Compact JSON as UTF-8; escaped (ASCII) when a string holds a lone surrogate, which a
+    journal line may spell (`"\\ud800"`) but UTF-8 cannot hold."""
+    try:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return json.dumps(obj, separators=(",", ":")).encode()
+
+
+_json = json_bytes
 
 
 class _Writer:
@@ -120,6 +152,7 @@ class _Writer:
         self.size = 0
         self.sections: dict[str, list] = {}
         self.columns: list[dict[str, Any]] = []
+        self.ids_kind = "json"
 
     def add(self, name: str, data: bytes) -> str:
         self.sections[name] = [self.size, len(data), zlib.crc32(data)]
@@ -158,6 +191,7 @@ def write_checkpoint(
                 "journal": journal,
                 "lazy": lazy_table,
                 "rows": len(lazy_ids),
+                "ids": w.ids_kind,
                 "columns": w.columns,
                 "sections": w.sections,
             }
@@ -192,7 +226,9 @@ def _write_sections(
     zdict: bytes,
 ) -> None:
     w.add("tables", _json({tb: dict(docs) for tb, docs in tables.items()}))
-    w.add("ids", _json(lazy_ids))
+    lines = _lines(lazy_ids)
+    w.ids_kind = "lines" if lines is not None else "json"
+    w.add("ids", lines if lines is not None else _json(lazy_ids))
     starts = [0]
     flat: list[int] = []
     for locs in lazy_locs:
@@ -208,14 +244,25 @@ def _write_sections(
     w.add("sum_zdict", zdict)
     described = []
     for i, (col_path, values) in enumerate(columns):
-        dense = values.count(MISSING) == 0
-        rows = [] if dense else [r for r, v in enumerate(values) if v is not MISSING]
-        present = values if dense else [values[r] for r in rows]
+        missing = values.count(MISSING)
+        entry: dict[str, Any] = {"path": list(col_path), "rows": None}
+        if not missing:
+            present = values
+        elif 2 * missing < len(values):  # mostly there: name the rows without a value
+            absent = [r for r, v in enumerate(values) if v is MISSING]
+            present = [v for v in values if v is not MISSING]
+            entry["absent"] = w.add(f"a{i}", _ints(absent))
+        else:
+            rows = [r for r, v in enumerate(values) if v is not MISSING]
+            present = [values[r] for r in rows]
+            entry["rows"] = w.add(f"r{i}", _ints(rows))
+        entry["count"] = len(present)
         floats = all(type(v) is float for v in present)
-        entry: dict[str, Any] = {"path": list(col_path), "count": len(present)}
-        entry["rows"] = None if dense else w.add(f"r{i}", _ints(rows))
+        lines = None if floats else _lines(present)
         if floats:
             entry["kind"], entry["values"] = "f8", w.add(f"v{i}", _floats(present))
+        elif lines is not None:
+            entry["kind"], entry["values"] = "lines", w.add(f"v{i}", lines)
         else:
             entry["kind"], entry["values"] = "json", w.add(f"v{i}", _json(present))
         described.append(entry)
@@ -268,7 +315,11 @@ class Checkpoint:
         return data
 
     def load_rows(self) -> None:
-        ids = _loads(self.section("ids"))
+        raw = self.section("ids")
+        if self.header.get("ids") == "lines":
+            ids: Any = _split_lines(raw, self.header["rows"]) if self.header["rows"] else []
+        else:
+            ids = _loads(raw)
         if not isinstance(ids, list) or set(map(type, ids)) - {str}:
             raise Unusable("the ids are not a list of strings")
         base_row = dict(zip(ids, range(len(ids)), strict=True))
@@ -344,10 +395,19 @@ class Checkpoint:
         raw = self.section(entry["values"])
         if entry["kind"] == "f8":
             present = _read_array("d", raw)
+        elif entry["kind"] == "lines":
+            present = _split_lines(raw, entry["count"])
         else:
             present = _loads(raw)
             if not isinstance(present, list):
                 raise Unusable(f"column {path!r} is not a list")
+        if entry.get("absent") is not None:
+            absent = _read_array("q", self.section(entry["absent"]))
+            if len(absent) + len(present) != n or (
+                absent and (min(absent) < 0 or max(absent) >= n)
+            ):
+                raise Unusable(f"column {path!r} does not match the rows")
+            return _with_gaps(present, absent, n)
         if entry["rows"] is None:
             if len(present) != n:
                 raise Unusable(f"column {path!r} does not match the rows")
@@ -362,6 +422,21 @@ class Checkpoint:
 
     def close(self) -> None:
         self._fh.close()
+
+
+def _with_gaps(present: list[Any], absent: list[int], n: int) -> list[Any]:
+    """`present` spread over n rows, MISSING at the `absent` ones (ascending, distinct)."""
+    if len(absent) <= 64:
+        col = present
+        for r in sorted(set(absent)):
+            col.insert(r, MISSING)
+    else:
+        gaps = set(absent)
+        values = iter(present)
+        col = [MISSING if r in gaps else next(values, MISSING) for r in range(n)]
+    if len(col) != n:
+        raise Unusable("a column's gaps do not match its rows")
+    return col
 
 
 def _loads(raw: bytes) -> Any:
@@ -427,6 +502,8 @@ def _check_header(header: Any, shapes: str) -> None:
         raise Unusable("the journal prefix is not described")
     if type(header.get("lazy")) is not str or type(header.get("rows")) is not int:
         raise Unusable("the runs table is not described")
+    if header.get("ids", "json") not in ("json", "lines"):
+        raise Unusable("the ids' encoding is not one this nb-mlops reads")
     sections = header.get("sections")
     if not isinstance(sections, dict) or not all(
         type(v) is list and len(v) == 3 and all(type(x) is int and x >= 0 for x in v)
@@ -443,9 +520,11 @@ def _check_header(header: Any, shapes: str) -> None:
             and c["path"]
             and all(type(p) is str for p in c["path"])
             and type(c.get("count")) is int
-            and c.get("kind") in ("f8", "json")
+            and c.get("kind") in ("f8", "json", "lines")
             and c.get("values") in sections
             and (c.get("rows") is None or c.get("rows") in sections)
+            and (c.get("absent") is None or c.get("absent") in sections)
+            and not (c.get("rows") is not None and c.get("absent") is not None)
         ):
             raise Unusable("a column is not described")
 

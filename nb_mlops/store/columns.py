@@ -123,6 +123,7 @@ class TableColumns:
         self._dead: list[int] = []
         self._touched: set[str] = set()  # ids changed since the base: read from documents
         self._pending: dict[str, dict | None] = {}  # id -> its document before the change
+        self._summaries: dict[int, dict[str, Any]] = {}  # base rows' summaries read so far
         self.generation = 0
         self.cache: dict[str, Any] = {}
         """What readers derive from the columns (an order of the rows): emptied on change."""
@@ -222,7 +223,14 @@ class TableColumns:
         doc_id = self.ids[row]
         if doc_id is None or doc_id in self._touched or doc_id in self._pending:
             return None
-        return base.summary_bytes(row) if raw else base.summary(row)
+        if raw:
+            return base.summary_bytes(row)
+        summary = self._summaries.get(row)
+        if summary is None:
+            summary = base.summary(row)
+            if summary is not None:
+                self._summaries[row] = summary  # shared, read-only, as documents are
+        return summary
 
     def all_loaded(self) -> bool:
         """Whether every column with a value is built (so listings need no document)."""

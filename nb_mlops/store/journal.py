@@ -207,7 +207,7 @@ class Journal:
         assert self.base is not None and self._fd is not None
         doc = self._from_lines(doc_id, self.base.locs(row), self._fd, self.base.journal["offset"])
         if doc is None:
-            raise self._mismatch()
+            raise self.distrust()
         return doc
 
     def _from_lines(self, doc_id: str, locs: Any, fd: int, limit: int) -> dict | None:
@@ -305,7 +305,7 @@ class Journal:
                 doc = self._from_lines(doc_id, locs[doc_id], fd, offset)
                 if doc is None:  # the file changed under us (a compaction): replay instead
                     return False
-                summary = dumps(summary_of(doc, fixed, sections)).encode()
+                summary = ckpt.json_bytes(summary_of(doc, fixed, sections))
                 zdict = zdict or summary
                 summaries.append(ckpt.compress_summary(summary, zdict))
                 for path in paths_of(doc, fixed, sections):
@@ -338,7 +338,9 @@ class Journal:
         finally:
             os.close(fd)
 
-    def _mismatch(self) -> CatalogDamaged:
+    def distrust(self) -> CatalogDamaged:
+        """The error for a checkpoint found not to match the journal; the checkpoint is
+        removed first, so the next reader replays the journal and writes a fresh one."""
         where = self.checkpoint_path
         try:
             if where is not None:

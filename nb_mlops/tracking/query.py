@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from nb_mlops.clock import from_timestamp
 from nb_mlops.errors import RunNotFound
 from nb_mlops.store.catalog import COLUMN_FIELDS
-from nb_mlops.store.columns import MISSING, TableColumns, build_summary
+from nb_mlops.store.columns import MISSING, TableColumns, build_summary, value_at
 from nb_mlops.store.pack import read_run_points
 from nb_mlops.store.series import last_values, read_points
 from nb_mlops.store.workspace import Workspace
@@ -119,13 +119,13 @@ def select_runs(
 
 
 KEYED = ("metrics", "params", "tags")
-SUMMARY_FIELDS = ("run_id", "name", "experiment", "status", "start", "end", "duration", "parent")
 
 
 class RunRows(Sequence):
     """Runs selected from the store's columns, in order: a sequence of run documents (each read
-    in full when first asked for), `summaries()` with what listings show (built from columns,
-    no document read), and `frame()` for nm.runs (built from columns too)."""
+    in full when first asked for), `summaries()` with what listings show (from the checkpoint's
+    summaries or the columns, no document read), and `values`/`keys` that `runs_frame` builds
+    nm.runs()'s table from."""
 
     def __init__(
         self,
@@ -161,8 +161,6 @@ class RunRows(Sequence):
             return gather(self.columns.ids, self.rows)
         out = gather(self.ws.catalog.column(path), self.rows)
         if self.live:
-            from nb_mlops.store.columns import value_at
-
             for i, r in enumerate(self.rows):
                 doc = self.live.get(r)
                 if doc is not None:
@@ -188,13 +186,18 @@ class RunRows(Sequence):
                 keys.update(doc.get(section) or ())
         return sorted(keys)
 
+    def every(self) -> bool:
+        """Whether these are all the runs in the default order, none running (what a frame of
+        them may be kept for until the store changes)."""
+        return not self.live and self.rows is self.columns.cache.get("newest")
+
     def few(self) -> bool:
         """Few enough runs that reading their documents beats building every column."""
         return len(self.rows) * _FEW < len(self.columns.ids) and not self.columns.all_loaded()
 
     def summaries(self) -> list[dict[str, Any]]:
-        """The selected runs' listing fields (SUMMARY_FIELDS, user, source, params, metrics,
-        tags) as documents: what filters, orderings and listings read, from columns alone."""
+        """The selected runs' listing fields (store.columns.summary_of) as documents: what
+        filters, orderings and listings read."""
         if self.seen and all(r in self.seen for r in self.rows):
             return [self.seen[r] for r in self.rows]
         return summaries(self.ws, self.columns, self.rows, self.live)
@@ -387,6 +390,11 @@ def runs_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     source: Any = rows if isinstance(rows, RunRows) else _DocValues(rows)
     if isinstance(rows, RunRows) and rows.few():  # their documents, not every column
         source = _DocValues(rows.summaries())
+    every = isinstance(rows, RunRows) and rows.every()
+    if every:  # all runs, newest first, nothing changed since the last such table: its columns
+        data = rows.columns.cache.get("frame")
+        if data is not None:
+            return pd.DataFrame(data, columns=list(data), copy=True)  # the caller's to change
 
     def plain(path: tuple[str, ...]) -> list[Any]:
         values = source.values(path)
@@ -406,7 +414,9 @@ def runs_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
         for key in source.keys(section):
             data[f"{section}.{key}"] = _column(plain((section, key)))
     data["parent"] = plain(("parent",))
-    return pd.DataFrame(data, columns=list(data))
+    if every:
+        rows.columns.cache["frame"] = data  # emptied on the next change (store/columns.py)
+    return pd.DataFrame(data, columns=list(data), copy=every)
 
 
 _EMPTY: dict[str, Any] = {}

@@ -396,3 +396,70 @@ def test_the_lean_replay_reports_a_damaged_line_as_the_replay_does(
     assert str(lean.value) == str(replayed.value)
     assert "line 7" in str(lean.value)
     assert not (folder / "checkpoint.bin").exists()
+
+
+def _replace_section(path: Path, name: str, data: bytes) -> None:
+    """Swap one section's bytes for `data`, its CRC fixed: a forged but well-formed checkpoint."""
+    raw = path.read_bytes()
+    (size,) = struct.unpack("<Q", raw[len(ckpt.MAGIC) : len(ckpt.MAGIC) + 8])
+    head_end = len(ckpt.MAGIC) + 8 + size
+    header = json.loads(raw[len(ckpt.MAGIC) + 8 : head_end])
+    body = bytearray(raw[head_end:])
+    start, length, _ = header["sections"][name]
+    assert len(data) == length
+    body[start : start + length] = data
+    header["sections"][name][2] = __import__("zlib").crc32(data)
+    text = json.dumps(header).encode()
+    path.write_bytes(ckpt.MAGIC + struct.pack("<Q", len(text)) + text + bytes(body))
+
+
+def test_a_forged_name_column_never_resolves_a_name_to_another_run(folder: Path) -> None:
+    """An index built from the checkpoint's columns is checked against each run it names: a
+    checkpoint that maps a name to another run is refused (and removed), never followed (a
+    delete by name must not reach the wrong run)."""
+    path = folder / "checkpoint.bin"
+    raw = path.read_bytes()
+    (size,) = struct.unpack("<Q", raw[len(ckpt.MAGIC) : len(ckpt.MAGIC) + 8])
+    header = json.loads(raw[len(ckpt.MAGIC) + 8 : len(ckpt.MAGIC) + 8 + size])
+    entry = next(c for c in header["columns"] if c["path"] == ["name"])
+    start, length, _ = header["sections"][entry["values"]]
+    body = raw[len(ckpt.MAGIC) + 8 + size :]
+    names = body[start : start + length]
+    assert entry["kind"] == "lines" and names.startswith(b"n0\n")
+    _replace_section(path, entry["values"], b"x0" + names[2:])  # run r00000's name
+    cat = Catalog(folder, SHAPES)
+    cat.journal.on_stale = None
+    with pytest.raises(Exception, match=r"checkpoint .* does not match the journal"):
+        cat.newest("runs", "name", "x0")
+    assert not path.exists()
+    fresh = Catalog(folder, SHAPES)
+    assert fresh.newest("runs", "name", "x0") is None
+    assert fresh.get("runs", "r00000")["name"] == "n0"
+
+
+@pytest.mark.parametrize("odd_id", ["plain", "with\nnewline"])
+def test_strings_round_trip_whatever_they_hold(tmp_path: Path, odd_id: str) -> None:
+    """Columns of plain strings are kept as lines; values (or ids) with a newline, an empty
+    string, non-ASCII text or a lone surrogate fall back to JSON: the same state either way."""
+    folder = tmp_path / "catalog"
+    cat = Catalog(folder, SHAPES)
+    values = ["a\nb", "", "ünïcödé", "x" * 300, "tab\there"]
+    for i, value in enumerate(values):
+        rid = f"{odd_id}-{i}"
+        cat.put("runs", rid, {"run_id": rid, "params": {"v": value, "same": "s"}, "tags": {}})
+    cat.put("runs", "num", {"run_id": "num", "params": {"v": 1.5, "same": "s"}})
+    # a lone surrogate cannot come through the API, but a journal line may spell one
+    with open(folder / "journal.jsonl", "ab") as fh:
+        fh.write(b'{"op":"put","tb":"runs","id":"sur","doc":{"run_id":"sur","params":')
+        fh.write(b'{"v":"\\ud800","same":"s"}}}\n')
+    values.append("\ud800")
+    assert cat.write_checkpoint()
+    tables, fresh = _seen(folder)
+    assert fresh.journal.base is not None
+    truth = _truth(folder)
+    assert _same(tables, truth)
+    col = fresh.column(("params", "v"))
+    row = fresh.run_columns().row
+    ids = [f"{odd_id}-{i}" for i in range(len(values) - 1)] + ["sur"]
+    assert [col[row[i]] for i in ids] == values
+    assert fresh.column(("params", "same"))[row["num"]] == "s"

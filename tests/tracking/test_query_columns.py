@@ -131,3 +131,20 @@ def test_a_running_run_is_filtered_and_framed_with_its_live_metrics(store: Path)
         assert run.run_id in [d["run_id"] for d in rows]
         frame = runs_frame(rows)
         assert frame.loc[frame.run_id == run.run_id, "metrics.acc"].item() == 0.999
+
+
+def test_the_frame_of_every_run_is_kept_until_the_store_changes(store: Path) -> None:
+    """A second nm.runs() with nothing changed reuses the columns it built; a change (a new run,
+    a deleted one) is in the next frame; and changing a returned frame changes no later one."""
+    first = nm.runs()
+    first.loc[0, "name"] = "changed by the caller"
+    again = nm.runs()
+    assert again.loc[0, "name"] != "changed by the caller"
+    pd.testing.assert_frame_equal(again, runs_frame(list(select_rows(api.workspace()))))
+    with nm.start_run("newest", params={"model": "new"}, system_metrics=False):
+        pass
+    after = nm.runs()
+    assert len(after) == len(again) + 1 and after.loc[0, "name"] == "newest"
+    nm.delete_run(after.loc[1, "run_id"])
+    assert after.loc[1, "run_id"] not in set(nm.runs().run_id)
+    pd.testing.assert_frame_equal(nm.runs(), runs_frame(list(select_rows(api.workspace()))))
