@@ -663,13 +663,23 @@ class NotebookUI:
         self.wait_kernel_idle(timeout_s)
 
     def save(self) -> None:
-        """Save the notebook and wait until the model is clean."""
-        self.command("docmanager:save")
-        self.page.wait_for_function(
-            """() => { const w = window.jupyterapp.shell.currentWidget;
-                return w && w.context && !w.context.model.dirty; }""",
-            timeout=30_000,
+        """Save the notebook and wait until that save has finished. Waiting for a clean model
+        is not enough: the model is clean before the save's request returns, and a panel
+        closed then has its context disposed under the save, whose "Disposed" error box then
+        takes the focus (and with it the current widget)."""
+        state = self.page.evaluate(
+            """async ([path, ms]) => {
+                const w = (PANEL)(path) || window.jupyterapp.shell.currentWidget;
+                if (!w || !w.context) return 'no notebook panel';
+                const late = new Promise(ok => setTimeout(() => ok('still saving'), ms));
+                const save = w.context.save().then(
+                    () => w.context.model.dirty ? 'dirty after its save' : 'saved',
+                    e => 'failed: ' + e);
+                return await Promise.race([save, late]);
+            }""".replace("PANEL", PANEL_JS),
+            [self.rel, 30_000],
         )
+        assert state == "saved", f"{self.rel}: saving the notebook: {state}"
 
     def kernel_id(self) -> str | None:
         for s in self.server.api("/api/sessions"):
@@ -696,30 +706,7 @@ class NotebookUI:
         then back to the notebook."""
         self.save()
         if self.server.app == "lab":
-            self.page.evaluate("() => window.jupyterapp.shell.currentWidget.close()")
-            self.page.wait_for_function(
-                "() => !document.querySelector('.jp-Notebook .jp-CodeCell')", timeout=30_000
-            )
-            # The closed panel's document context is disposed a moment after its DOM goes; an
-            # open before that can be handed the dying context, whose saves then fail
-            # ("Disposed"), and on a loaded machine the moment can last seconds. So: give the
-            # disposal time, open, and when the new panel's context is (or becomes) disposed
-            # instead of ready, close that panel and open the file again.
-            alive = """() => { const w = window.jupyterapp.shell.currentWidget;
-                if (!w || !w.context) return false;
-                if (w.context.isDisposed) return 'disposed';
-                return w.context.isReady ? 'ready' : false; }"""
-            for attempt in range(4):
-                self.page.wait_for_timeout(1500 * (attempt + 1))
-                self.command("docmanager:open", {"path": self.rel})
-                state = self.page.wait_for_function(alive, timeout=PAGE_LOAD_S * 1000).json_value()
-                if state == "ready":
-                    self.page.wait_for_timeout(500)  # a context disposed just after its ready
-                    if self.page.evaluate(alive) == "ready":
-                        break
-                self.page.evaluate("() => window.jupyterapp.shell.currentWidget?.close()")
-            else:
-                raise AssertionError(f"{self.rel}: every reopened panel got a disposed context")
+            self._reopen_lab()
         else:
             self.page.goto(
                 f"{self.server.base}/tree?token={self.server.token}", wait_until="domcontentloaded"
@@ -727,6 +714,45 @@ class NotebookUI:
             self.page.wait_for_selector(".jp-DirListing", timeout=PAGE_LOAD_S * 1000)
             self.page.goto(self.server.notebook_url(self.rel), wait_until="domcontentloaded")
         self.wait_notebook()
+
+    def _reopen_lab(self) -> None:
+        """Close the notebook's tab, wait until its document context is disposed (a moment
+        after its DOM goes; seconds on a loaded machine), then open the file again and make the
+        new panel current. An attempt whose panel dies or is not ready in time is closed and
+        made again."""
+        self.page.evaluate(
+            """(path) => { const w = (PANEL)(path);
+                window.__nbmClosed = w.context; w.close(); }""".replace("PANEL", PANEL_JS),
+            self.rel,
+        )
+        self.page.wait_for_function(
+            """() => !document.querySelector('.jp-Notebook .jp-CodeCell')
+                && window.__nbmClosed.isDisposed""",
+            timeout=PAGE_LOAD_S * 1000,
+        )
+        opened = """async ([path, ms]) => {
+            const late = new Promise(ok => setTimeout(() => ok('late'), ms));
+            const open = (async () => {
+                const w = await window.jupyterapp.commands.execute('docmanager:open', {path});
+                if (!w || !w.context) return 'none';
+                await Promise.race([w.context.ready, late]);
+                await new Promise(ok => setTimeout(ok, 500));  // disposed just after its ready?
+                if (w.isDisposed || w.context.isDisposed) return 'disposed';
+                if (!w.context.isReady) return 'late';
+                window.jupyterapp.shell.activateById(w.id);
+                return 'ready';
+            })();
+            return await Promise.race([open, late]);
+        }"""
+        states = []
+        for attempt in range(3):
+            state = self.page.evaluate(opened, [self.rel, PAGE_LOAD_S * 1000 // 2])
+            states.append(state)
+            if state == "ready":
+                return
+            self.page.evaluate("(p) => (PANEL)(p)?.close()".replace("PANEL", PANEL_JS), self.rel)
+            self.page.wait_for_timeout(2000 * (attempt + 1))
+        raise AssertionError(f"{self.rel}: no reopened panel became ready: {states}")
 
     # -- what the outputs show
     def charts(self, key: str) -> list[dict[str, Any]]:
@@ -753,6 +779,10 @@ class NotebookUI:
         root = self.output(key) if key else self.page.locator(".jp-Notebook").first
         return root.evaluate(PROBLEMS_JS)
 
+
+# JS: the live notebook panel in the main area showing the file `path` (or undefined).
+PANEL_JS = """(path) => Array.from(window.jupyterapp.shell.widgets('main')).find(
+    w => w.context && w.context.path === path && !w.isDisposed && !w.context.isDisposed)"""
 
 # JS: the plotly graphs under `root`, as plain data (see NotebookUI.charts).
 CHARTS_JS = """(root) => Array.from(root.querySelectorAll('.js-plotly-plot')).map(gd => {
