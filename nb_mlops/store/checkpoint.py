@@ -25,24 +25,32 @@ import shutil
 import struct
 import sys
 import tempfile
+import threading
 import zlib
 from array import array
 from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from nb_mlops.store.columns import MISSING, Path_
 from nb_mlops.store.lock import hold_shared
 
 MAGIC = b"NBMLOPS-CHECKPOINT\n"
-FORMAT = 1
-"""Bumped whenever the file's layout changes: a checkpoint of another format is not read."""
+FORMAT = 2
+"""Bumped whenever the file's layout changes: a checkpoint of another format is not read.
+2: the summaries are checked by blocks (SUM_BLOCK bytes, a CRC-32 each), read as needed."""
+SUM_BLOCK = 4096
+"""A query for 1% of 100,000 runs reads ~4 MB of the 23 MB of summaries, not all of them."""
 TAIL_REFRESH_BYTES = 8 << 20
 """A cold reader that had to replay more than this past the checkpoint asks for a fresh one."""
 _CHUNK = 4 << 20
 _WINDOW = 64 << 20
 _MAX_SUMMARY = 16 << 20
 _MAX_HEADER = 64 << 20
+CRC_THREAD_FROM = 16 << 20
+"""A journal prefix at least this long is checked in a thread while the rows load."""
 _LITTLE = sys.byteorder == "little"
 
 
@@ -79,6 +87,36 @@ def crc_of(fd: int, length: int, start_crc: int = 0, start: int = 0) -> int:
         crc = zlib.crc32(chunk, crc)
         pos += len(chunk)
     return crc
+
+
+class _PrefixCrc:
+    """`crc_of` the journal's prefix, in a thread when the prefix is long, while the caller
+    loads the checkpoint's rows (zlib and mmap release the GIL; at 100,000 runs each takes
+    about as long as the other). `result()` waits for it: nothing is used before."""
+
+    def __init__(self, fd: int, length: int) -> None:
+        self._value: int | None = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if length < CRC_THREAD_FROM:
+            self._value = crc_of(fd, length)
+            return
+        self._thread = threading.Thread(target=self._run, args=(fd, length), daemon=True)
+        self._thread.start()
+
+    def _run(self, fd: int, length: int) -> None:
+        try:
+            self._value = crc_of(fd, length)
+        except BaseException as exc:  # re-raised by result(), in the caller's thread
+            self._error = exc
+
+    def result(self) -> int:
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
 
 
 # --------------------------------------------------------------------------- encoding
@@ -240,7 +278,9 @@ def _write_sections(
     for text in summaries:
         ends.append(ends[-1] + len(text))
     w.add("sum_start", _ints(ends))
-    w.add("sums", b"".join(summaries))
+    sums = b"".join(summaries)
+    w.add("sums", sums)
+    w.add("sum_crcs", _block_crcs(sums))
     w.add("sum_zdict", zdict)
     described = []
     for i, (col_path, values) in enumerate(columns):
@@ -267,6 +307,15 @@ def _write_sections(
             entry["kind"], entry["values"] = "json", w.add(f"v{i}", _json(present))
         described.append(entry)
     w.columns = described
+
+
+def _block_crcs(data: bytes) -> bytes:
+    """The CRC-32 of each SUM_BLOCK bytes of `data`, as little-endian uint32s."""
+    view = memoryview(data)
+    crcs = array("I", (zlib.crc32(view[i : i + SUM_BLOCK]) for i in range(0, len(data), SUM_BLOCK)))
+    if not _LITTLE:  # pragma: no cover
+        crcs.byteswap()
+    return crcs.tobytes()
 
 
 def compress_summary(data: bytes, zdict: bytes) -> bytes:
@@ -301,7 +350,8 @@ class Checkpoint:
         self._locs: Any = []
         self._columns = {tuple(c["path"]): c for c in header["columns"]}
         self._sum_start: Any = None
-        self._sums: Any = None
+        self._sum_crcs: Any = []
+        self._sums: dict[int, bytes] = {}  # summary blocks read and checked
         self._zdict = b""
 
     def section(self, name: str) -> bytes:
@@ -346,17 +396,48 @@ class Checkpoint:
         return self._locs[self._loc_start[row] : self._loc_start[row + 1]].tolist()
 
     def _load_summaries(self) -> bool:
-        if self._sums is None:
+        """Read the summaries' index (their starts and block CRCs), not the summaries."""
+        if self._sum_start is None:
             try:
                 starts = _read_array("q", self.section("sum_start"), as_list=False)
-                sums = self.section("sums")
+                crcs = _read_array("I", self.section("sum_crcs"))
                 self._zdict = self.section("sum_zdict")
-            except Unusable:
-                starts, sums = array("q"), b""
-            if len(starts) != len(self.ids) + 1:
-                starts, sums = array("q"), b""
-            self._sum_start, self._sums = starts, sums
-        return bool(self._sums)
+                _offset, length, _crc = self.header["sections"]["sums"]
+            except (Unusable, KeyError):
+                starts, crcs, length = array("q"), [], 0
+            blocks = -(-length // SUM_BLOCK)
+            if len(starts) != len(self.ids) + 1 or len(crcs) != blocks or starts[-1] != length:
+                starts, crcs = array("q"), []
+            self._sum_start, self._sum_crcs = starts, crcs
+        return bool(self._sum_crcs)
+
+    def _sum_bytes(self, start: int, end: int) -> bytes | None:
+        """Bytes [start, end) of the summaries, from blocks read and checked once each (None
+        when one is damaged, or the range is not inside the section)."""
+        if not 0 <= start <= end <= self._sum_start[-1]:
+            return None
+        first, last = start // SUM_BLOCK, max(start, end - 1) // SUM_BLOCK
+        parts = []
+        for i in range(first, last + 1):
+            block = self._sums.get(i)
+            if block is None:
+                try:
+                    block = self._read_block(i)
+                except (Unusable, OSError):
+                    return None
+                self._sums[i] = block
+            parts.append(block)
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        skip = first * SUM_BLOCK
+        return data[start - skip : end - skip]
+
+    def _read_block(self, i: int) -> bytes:
+        offset, length, _crc = self.header["sections"]["sums"]
+        size = min(SUM_BLOCK, length - i * SUM_BLOCK)
+        data = os.pread(self._fh.fileno(), size, self._body + offset + i * SUM_BLOCK)
+        if len(data) != size or zlib.crc32(data) != self._sum_crcs[i]:
+            raise Unusable(f"summary block {i} is damaged")
+        return data
 
     @property
     def zdict(self) -> bytes:
@@ -367,16 +448,16 @@ class Checkpoint:
         """Run `row`'s summary as the checkpoint holds it (deflated JSON), or None."""
         if not self._load_summaries():
             return None
-        return self._sums[self._sum_start[row] : self._sum_start[row + 1]]
+        return self._sum_bytes(self._sum_start[row], self._sum_start[row + 1])
 
     def summary(self, row: int) -> dict[str, Any] | None:
         """Run `row`'s listing fields as the checkpoint's writer saw them (None if unreadable:
         the caller reads the run's document instead)."""
-        if not self._load_summaries():
+        packed = self.summary_bytes(row)
+        if packed is None:
             return None
-        packed = self._sums[self._sum_start[row] : self._sum_start[row + 1]]
         try:
-            doc = json.loads(expand_summary(packed, self._zdict))
+            doc = fast_loads(expand_summary(packed, self._zdict))
         except (ValueError, UnicodeDecodeError, zlib.error):
             return None
         if type(doc) is not dict or doc.get("run_id") != self.ids[row]:
@@ -425,18 +506,30 @@ class Checkpoint:
 
 
 def _with_gaps(present: list[Any], absent: list[int], n: int) -> list[Any]:
-    """`present` spread over n rows, MISSING at the `absent` ones (ascending, distinct)."""
-    if len(absent) <= 64:
-        col = present
-        for r in sorted(set(absent)):
-            col.insert(r, MISSING)
-    else:
-        gaps = set(absent)
-        values = iter(present)
-        col = [MISSING if r in gaps else next(values, MISSING) for r in range(n)]
+    """`present` spread over n rows, MISSING at the `absent` ones (ascending, distinct): copied
+    a run of present values at a time, so the cost in Python is per gap, not per row."""
+    col: list[Any] = []
+    taken = last = 0
+    for r in absent:
+        if r < last:
+            raise Unusable("a column's gaps are not in order")
+        col.extend(present[taken : taken + r - last])
+        taken += r - last
+        col.append(MISSING)
+        last = r + 1
+    col.extend(present[taken:])
     if len(col) != n:
         raise Unusable("a column's gaps do not match its rows")
     return col
+
+
+def fast_loads(text: bytes) -> Any:
+    """json.loads, 3x faster through orjson for what orjson reads (it refuses NaN, lone
+    surrogates and integers past 64 bits, which json reads: those go to json)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def _loads(raw: bytes) -> Any:
@@ -474,10 +567,14 @@ def open_checkpoint(path: Path, journal_fd: int, shapes: str) -> Checkpoint:
         journal = header["journal"]
         if os.fstat(journal_fd).st_size < journal["offset"]:
             raise Unusable("the journal is shorter than the checkpoint's prefix")
-        if crc_of(journal_fd, journal["offset"]) != journal["crc"]:
-            raise Unusable("the journal's prefix is not the one the checkpoint was made from")
+        prefix = _PrefixCrc(journal_fd, journal["offset"])
         checkpoint = Checkpoint(path, fh, header, body)
-        checkpoint.load_rows()
+        try:
+            checkpoint.load_rows()
+        finally:
+            crc = prefix.result()
+        if crc != journal["crc"]:
+            raise Unusable("the journal's prefix is not the one the checkpoint was made from")
         return checkpoint
     except Unusable:
         fh.close()

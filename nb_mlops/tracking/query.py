@@ -315,7 +315,7 @@ def select_rows(
             newest = cols.cache["newest"] = _newest_first(ws, cols, rows)
         rows = newest
     else:
-        rows = _newest_first(ws, cols, rows)
+        rows = _newest_first(ws, cols, rows, seen)
     return RunRows(ws, rows if limit is None else rows[:limit], live, seen)
 
 
@@ -326,11 +326,21 @@ def _running(status: list[Any]) -> list[int]:
     return [r for r, s in enumerate(status) if s == "running"]
 
 
-def _newest_first(ws: Workspace, cols: TableColumns, rows: list[int]) -> list[int]:
-    """Rows by start time, newest first, then run id (what sort_runs does without clauses)."""
-    start = ws.catalog.column(("start",))
+def _newest_first(
+    ws: Workspace,
+    cols: TableColumns,
+    rows: list[int],
+    seen: dict[int, dict[str, Any]] | None = None,
+) -> list[int]:
+    """Rows by start time, newest first, then run id (what sort_runs does without clauses).
+    Start times come from the summaries in `seen` when they hold every row (a filter's few
+    matches need not load the start column of every run)."""
     ids = cols.ids
     rows = sorted(rows, key=ids.__getitem__)
+    if seen is not None and all(r in seen for r in rows):
+        rows.sort(key=lambda r: seen[r].get("start") or "", reverse=True)
+        return rows
+    start = ws.catalog.column(("start",))
     rows.sort(key=lambda r: start[r] if start[r] is not MISSING and start[r] else "", reverse=True)
     return rows
 

@@ -12,13 +12,14 @@ import struct
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import pytest
 
 from nb_mlops.store import checkpoint as ckpt
-from nb_mlops.store.catalog import COLUMN_FIELDS, SHAPES, Catalog
-from nb_mlops.store.columns import MISSING
+from nb_mlops.store.catalog import COLUMN_FIELDS, COLUMN_SECTIONS, SHAPES, Catalog
+from nb_mlops.store.columns import MISSING, summary_of
 from nb_mlops.store.journal import Journal
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,6 +88,19 @@ def _columns_match(cat: Catalog, truth: dict) -> None:
             assert repr(got) == repr(cur), (path, doc_id)
 
 
+def _summaries_match(cat: Catalog, truth: dict) -> None:
+    """Every summary the checkpoint gives is the run's own; a damaged one is not given."""
+    cols = cat.run_columns()
+    given = 0
+    for doc_id, doc in truth.get("runs", {}).items():
+        got = cols.base_summary(cols.row[doc_id])
+        if got is not None:
+            given += 1
+            assert _same(got, summary_of(doc, COLUMN_FIELDS, COLUMN_SECTIONS)), doc_id
+    if cat.journal.base is not None and cat.journal.base.zdict:
+        assert given > 0
+
+
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
     folder = tmp_path / "catalog"
@@ -146,6 +160,9 @@ def test_a_reader_follows_writes_made_after_it_opened(folder: Path) -> None:
         "header lies about a section",
         "huge header length",
         "ids do not match rows",
+        "summary block flipped",
+        "summary block checks cut",
+        "gaps out of order",
     ],
 )
 def test_a_stale_or_damaged_checkpoint_is_never_trusted(folder: Path, spoil: str) -> None:
@@ -190,18 +207,64 @@ def test_a_stale_or_damaged_checkpoint_is_never_trusted(folder: Path, spoil: str
         path.write_bytes(with_header({**header, "sections": sections}))
     elif spoil == "huge header length":
         path.write_bytes(ckpt.MAGIC + struct.pack("<Q", 2**62) + raw[len(ckpt.MAGIC) + 8 :])
+    elif spoil == "summary block flipped":  # one block of summaries: those runs' documents
+        start = head_end + header["sections"]["sums"][0] + ckpt.SUM_BLOCK + 7
+        path.write_bytes(raw[:start] + bytes([raw[start] ^ 0xFF]) + raw[start + 1 :])
+    elif spoil == "summary block checks cut":
+        at, length, _ = header["sections"]["sum_crcs"]
+        cut = raw[head_end + at : head_end + at + length - 4]
+        sections = {**header["sections"], "sum_crcs": [at, len(cut), zlib.crc32(cut)]}
+        path.write_bytes(with_header({**header, "sections": sections}))
+    elif spoil == "gaps out of order":  # a column's absent rows, reversed, its CRC made good
+        name = next(c["absent"] for c in header["columns"] if c["path"] == ["tags", "team"])
+        at, length, _ = header["sections"][name]
+        absent = raw[head_end + at : head_end + at + length]
+        rows = struct.unpack(f"<{length // 8}q", absent)
+        backwards = struct.pack(f"<{len(rows)}q", *reversed(rows))
+        body = raw[head_end : at + head_end] + backwards + raw[head_end + at + length :]
+        sections = {**header["sections"], name: [at, length, zlib.crc32(backwards)]}
+        text = json.dumps({**header, "sections": sections}).encode()
+        path.write_bytes(ckpt.MAGIC + struct.pack("<Q", len(text)) + text + body)
     else:
         path.write_bytes(with_header({**header, "rows": header["rows"] + 1}))
     tables, cat = _seen(folder)
     truth = _truth(folder)
     assert _same(tables, truth)
     _columns_match(cat, truth)
-    if spoil != "column section flipped":
+    _summaries_match(cat, truth)
+    kept = ("column section flipped", "summary block flipped", "summary block checks cut")
+    if spoil == "gaps out of order" or spoil in kept:
+        assert cat.journal.base is not None  # only the damaged part is read from the journal
+    else:
         assert cat.journal.base is None  # replayed in full
     # a fresh checkpoint replaces it, and is used by the next reader
     assert cat.write_checkpoint()
     tables, again = _seen(folder)
     assert again.journal.base is not None and _same(tables, truth)
+
+
+def test_the_prefix_checked_in_a_thread_is_checked_all_the_same(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long journal's CRC runs in a thread while the rows load: its answer is waited for,
+    a wrong prefix is refused, and an error in the thread is the reader's."""
+    monkeypatch.setattr(ckpt, "CRC_THREAD_FROM", 0)  # every prefix is "long"
+    _, cat = _seen(folder)
+    assert cat.journal.base is not None
+    journal = folder / "journal.jsonl"
+    text = journal.read_bytes()
+    at = text.index(b'"finished"')
+    journal.write_bytes(text[:at] + b'"finishef"' + text[at + 10 :])
+    tables, cat = _seen(folder)
+    assert cat.journal.base is None and _same(tables, _truth(folder))
+    assert cat.write_checkpoint()
+
+    def broken(fd: int, length: int, start_crc: int = 0, start: int = 0) -> int:
+        raise OSError("the disk went away")
+
+    monkeypatch.setattr(ckpt, "crc_of", broken)
+    tables, cat = _seen(folder)
+    assert cat.journal.base is None and _same(tables, _truth(folder))
 
 
 def test_a_checkpoint_naming_lines_it_was_not_made_from_is_refused(folder: Path) -> None:
