@@ -1,5 +1,3 @@
-import sys
+from nb_mlops.cli import console
 
-from nb_mlops.cli import main
-
-sys.exit(main())
+console()

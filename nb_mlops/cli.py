@@ -9,7 +9,7 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from nb_mlops.commands import HelpShown, UsageProblem, parse_argv
 from nb_mlops.errors import NbMlopsError
@@ -103,12 +103,18 @@ def _to_json(result: Any) -> str:
     return "{\n" + ",\n".join(parts) + "\n}"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def console() -> NoReturn:
+    """The `nb-mlops` program: `main`, and after a command that only reads (Command.reads), an
+    exit without the interpreter's teardown once its output is flushed."""
+    sys.exit(main(exit_fast=True))
+
+
+def main(argv: Sequence[str] | None = None, *, exit_fast: bool = False) -> int:
     """Run one subcommand; exit status 0 on success, 1 on a refused or failed action, 2 on usage,
     3 when an alias moved but one of its deploy hooks failed, 141 when the reader of its output
     went away (`nb-mlops runs | head`), as other shell commands do."""
     try:
-        return _run(list(sys.argv[1:] if argv is None else argv))
+        return _run(list(sys.argv[1:] if argv is None else argv), exit_fast)
     except BrokenPipeError:
         # the reader closed the pipe: say nothing more, and keep Python's exit from trying again
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -121,7 +127,7 @@ def _say(text: str, *, err: bool = False) -> None:
     print(printable(text), file=sys.stderr if err else sys.stdout)
 
 
-def _run(argv: list[str]) -> int:
+def _run(argv: list[str], exit_fast: bool = False) -> int:
     try:
         cmd, args = parse_argv(argv)
         with warnings.catch_warnings(record=True) as caught:
@@ -142,12 +148,16 @@ def _run(argv: list[str]) -> int:
     for warning in caught:  # one plain line each, not Python's file:line form
         _say(f"nb-mlops: warning: {warning.message}", err=True)
     sys.stdout.flush()  # a closed pipe shows here, inside main, not at interpreter exit
+    code = 0
     if getattr(result, "hooks_failed", False):
-        return 3  # the alias moved, but a deploy hook failed: a CI step must be able to tell
-    if getattr(result, "failed", None):
-        return 1  # `status`: a dataset could not be read (a damaged .dvc file), the rest listed
-    return 0
+        code = 3  # the alias moved, but a deploy hook failed: a CI step must be able to tell
+    elif getattr(result, "failed", None):
+        code = 1  # `status`: a dataset could not be read (a damaged .dvc file), the rest listed
+    if exit_fast and cmd.reads:
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console()

@@ -143,6 +143,22 @@ def test_a_closed_pipe_ends_quietly(ws, project):
     assert "Traceback" not in err and "BrokenPipe" not in err, err
 
 
+def test_a_command_that_only_reads_ends_fast_with_all_its_output(ws, project):
+    """`runs` and `show` skip the interpreter's teardown (os._exit): what they print still
+    arrives whole, on stdout and stderr, with the exit status."""
+    for i in range(300):  # more than a pipe holds
+        with nm.start_run(f"quick-{i:03d}", params={"i": i}):
+            nm.log_metric("m", float(i))
+    out = cli(project, "runs", "metrics.m >= 0", "--json")
+    assert out.returncode == 0, out.stderr
+    assert len(json.loads(out.stdout)["runs"]) == 300
+    assert cli(project, "show", "quick-007").returncode == 0
+    missing = cli(project, "show", "no-such-run")
+    assert missing.returncode == 1 and missing.stderr.startswith("nb-mlops: error: ")
+    typo = cli(project, "runs", "metrics.nope > 1")  # a warning on stderr, then a fast exit
+    assert typo.returncode == 0 and "no run has metrics.nope" in typo.stderr
+
+
 def test_a_symlink_loop_is_one_line(ws, project):
     (project / "loop").symlink_to("loop")
     out = cli(project, "snapshot", "loop")

@@ -146,7 +146,7 @@ class Journal:
                 # offset and line number advance only past applied lines, so a damaged line
                 # is reported at the same place however often the read is retried
                 if own_from <= self._offset < own_to:
-                    rec = json.loads(line)  # written by this process a moment ago: well formed
+                    rec = ckpt.fast_loads(line)  # written by this process a moment ago: well formed
                 else:
                     rec = self._parse(line, self._lineno + 1)
                 self._apply(rec, self._offset, len(line))
@@ -220,7 +220,7 @@ class Journal:
             offset, length = locs[i], locs[i + 1]
             raw = os.pread(fd, length, offset) if offset + length <= limit else b""
             try:
-                rec = json.loads(raw) if raw.endswith(b"\n") else None
+                rec = ckpt.fast_loads(raw) if raw.endswith(b"\n") else None
             except (ValueError, UnicodeDecodeError):
                 rec = None
             want = "put" if i == 0 else "set"
@@ -403,7 +403,7 @@ class Journal:
 
     def _parse(self, line: bytes, lineno: int) -> dict:
         try:
-            rec = json.loads(line)
+            rec = ckpt.fast_loads(line)
         except (ValueError, UnicodeDecodeError) as exc:
             raise self._damaged(lineno, f"not valid JSON ({exc.__class__.__name__})") from None
         why = _problem(rec, self._checks)
