@@ -328,7 +328,7 @@ def compress_summary(data: bytes, zdict: bytes) -> bytes:
 def expand_summary(data: bytes, zdict: bytes) -> bytes:
     unpacker = zlib.decompressobj(-15, zdict)
     out = unpacker.decompress(data, _MAX_SUMMARY)
-    if unpacker.unconsumed_tail or not unpacker.eof:
+    if unpacker.unconsumed_tail or unpacker.unused_data or not unpacker.eof:
         raise zlib.error("a summary that does not end where it should")
     return out
 
@@ -414,7 +414,7 @@ class Checkpoint:
     def _sum_bytes(self, start: int, end: int) -> bytes | None:
         """Bytes [start, end) of the summaries, from blocks read and checked once each (None
         when one is damaged, or the range is not inside the section)."""
-        if not 0 <= start <= end <= self._sum_start[-1]:
+        if not 0 <= start < end <= self._sum_start[-1]:  # a summary is never empty
             return None
         first, last = start // SUM_BLOCK, max(start, end - 1) // SUM_BLOCK
         parts = []

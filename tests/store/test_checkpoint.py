@@ -163,6 +163,7 @@ def test_a_reader_follows_writes_made_after_it_opened(folder: Path) -> None:
         "summary block flipped",
         "summary block checks cut",
         "gaps out of order",
+        "summary starts forged",
     ],
 )
 def test_a_stale_or_damaged_checkpoint_is_never_trusted(folder: Path, spoil: str) -> None:
@@ -225,6 +226,18 @@ def test_a_stale_or_damaged_checkpoint_is_never_trusted(folder: Path, spoil: str
         sections = {**header["sections"], name: [at, length, zlib.crc32(backwards)]}
         text = json.dumps({**header, "sections": sections}).encode()
         path.write_bytes(ckpt.MAGIC + struct.pack("<Q", len(text)) + text + body)
+    elif spoil == "summary starts forged":  # empty, backwards and past-the-end summaries
+        at, length, _ = header["sections"]["sum_start"]
+        starts = list(
+            struct.unpack(f"<{length // 8}q", raw[head_end + at : head_end + at + length])
+        )
+        starts[1], starts[2], starts[3] = starts[1], starts[1], 0
+        starts[-2] = starts[-1] + 10**6
+        forged = struct.pack(f"<{len(starts)}q", *starts)
+        body = raw[head_end : head_end + at] + forged + raw[head_end + at + length :]
+        sections = {**header["sections"], "sum_start": [at, length, zlib.crc32(forged)]}
+        text = json.dumps({**header, "sections": sections}).encode()
+        path.write_bytes(ckpt.MAGIC + struct.pack("<Q", len(text)) + text + body)
     else:
         path.write_bytes(with_header({**header, "rows": header["rows"] + 1}))
     tables, cat = _seen(folder)
@@ -232,7 +245,12 @@ def test_a_stale_or_damaged_checkpoint_is_never_trusted(folder: Path, spoil: str
     assert _same(tables, truth)
     _columns_match(cat, truth)
     _summaries_match(cat, truth)
-    kept = ("column section flipped", "summary block flipped", "summary block checks cut")
+    kept = (
+        "column section flipped",
+        "summary block flipped",
+        "summary block checks cut",
+        "summary starts forged",
+    )
     if spoil == "gaps out of order" or spoil in kept:
         assert cat.journal.base is not None  # only the damaged part is read from the journal
     else:
