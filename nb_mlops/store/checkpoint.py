@@ -32,7 +32,10 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
-import orjson
+try:
+    import orjson
+except ImportError:  # pragma: no cover - an environment without it (a replay's kernel may
+    orjson = None  # hold only the packages a record names): json alone, slower, the same
 
 from nb_mlops.store.columns import MISSING, Path_
 from nb_mlops.store.lock import hold_shared
@@ -532,7 +535,7 @@ def fast_loads(text: bytes) -> Any:
     surrogates and byte order marks, and reads an integer past 64 bits as a float: text with
     a run of 19 digits or more (found in C: every digit made "0"), or that orjson refuses, goes
     to json."""
-    if _LONG_RUN not in text.translate(_DIGITS_AS_ZERO):
+    if orjson is not None and _LONG_RUN not in text.translate(_DIGITS_AS_ZERO):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
