@@ -140,8 +140,13 @@ class Journal:
         end = chunk.rfind(b"\n") + 1
         if end == 0:
             return changed  # only a partial line so far: a writer is mid-append or was killed
+        self._replay_lines(chunk[:end])
+        return True
+
+    def _replay_lines(self, chunk: bytes) -> None:
+        """Apply whole lines that start at `_offset`, advancing the replayed prefix."""
         own_from, own_to = self._own
-        for line in chunk[:end].splitlines(keepends=True):
+        for line in chunk.splitlines(keepends=True):
             if line.strip():
                 # offset and line number advance only past applied lines, so a damaged line
                 # is reported at the same place however often the read is retried
@@ -156,7 +161,6 @@ class Journal:
         if self._cold:
             self._cold = False
             self._check_tail()
-        return True
 
     # ------------------------------------------------------------- checkpoint
     def add_reset_listener(self, listener: ResetListener) -> None:
@@ -476,12 +480,12 @@ class Journal:
         data = "".join(dumps(r) + "\n" for r in records).encode()
         with self.locked():
             try:
-                self._cut_partial_tail()
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             except OSError as exc:
                 raise unwritable(self.path.parent, exc) from None
             try:
-                before = os.fstat(fd).st_size
+                st = os.fstat(fd)
+                before = self._cut_partial_tail(fd, st)
                 try:
                     write_all(fd, data)
                 except OSError as exc:
@@ -489,45 +493,48 @@ class Journal:
                     whole = cut_back(fd, before)
                     raise unwritable(self.path.parent, exc, whole=whole) from None
                 self._own = (before, before + len(data))
-            except OSError as exc:  # fstat
+            except OSError as exc:  # fstat, or reading the tail
                 raise unwritable(self.path.parent, exc) from None
             finally:
                 os.close(fd)
-            self.sync()
+            if st.st_ino == self._ino and before == self._offset:
+                # the replay had every byte before ours (synced under this lock): apply our
+                # lines as they were written, without reading them back
+                with self._replay_lock:
+                    self._replay_lines(data)
+            else:
+                self.sync()
             if self._records > _COMPACT_MIN_RECORDS and (
                 self._records > _COMPACT_RATIO * max(1, self.live_count())
             ):
                 self._compact()
 
-    def _cut_partial_tail(self) -> None:
-        """Drop a partial last line left by a writer that was killed mid-append.
+    def _cut_partial_tail(self, fd: int, st: os.stat_result) -> int:
+        """Drop a partial last line left by a writer that was killed mid-append; the size the
+        file is left with.
 
-        The last newline is searched backwards in chunks however far back it is, so a partial
-        record of any length is cut; a file holding no newline at all is one partial line and
-        is emptied. Called under the writers' lock, so no writer is mid-append.
+        The replayed prefix ends after a whole line, so a file that ends where the replay does
+        has no partial line. Otherwise the last newline is searched backwards in chunks however
+        far back it is, so a partial record of any length is cut; a file holding no newline at
+        all is one partial line and is emptied. Called under the writers' lock, so no writer is
+        mid-append.
         """
-        try:
-            fh = open(self.path, "rb+")  # noqa: SIM115 (closed below, after the search)
-        except FileNotFoundError:
-            return
-        with fh:
-            size = os.fstat(fh.fileno()).st_size
-            if size == 0:
-                return
-            fh.seek(size - 1)
-            if fh.read(1) == b"\n":
-                return
-            end = size
-            cut = 0  # no newline anywhere: the whole file is one partial line
-            while end > 0:
-                start = max(0, end - _TAIL_CHUNK)
-                fh.seek(start)
-                found = fh.read(end - start).rfind(b"\n")
-                if found >= 0:
-                    cut = start + found + 1
-                    break
-                end = start
-            fh.truncate(cut)
+        size = st.st_size
+        if size == 0 or (st.st_ino == self._ino and size == self._offset):
+            return size
+        if os.pread(fd, 1, size - 1) == b"\n":
+            return size
+        end = size
+        cut = 0  # no newline anywhere: the whole file is one partial line
+        while end > 0:
+            start = max(0, end - _TAIL_CHUNK)
+            found = os.pread(fd, end - start, start).rfind(b"\n")
+            if found >= 0:
+                cut = start + found + 1
+                break
+            end = start
+        os.ftruncate(fd, cut)
+        return cut
 
     def _compact(self) -> None:
         """Rewrite the journal with one put per live record; readers notice the new inode."""

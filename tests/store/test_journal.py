@@ -486,6 +486,29 @@ def test_a_long_partial_line_is_cut_by_a_writer_already_open(tmp_path: Path) -> 
     assert Catalog(folder).docs("runs") == {"a": {"run_id": "a"}, "c": {"run_id": "c"}}
 
 
+def test_interleaved_writers_keep_the_replayed_prefix_exact(tmp_path: Path) -> None:
+    """A writer applies its own lines without reading them back; with another writer's lines
+    before and between them, each replay still equals a fresh one, offset and CRC included."""
+    import zlib
+
+    folder = tmp_path / "catalog"
+    one, two = Catalog(folder), Catalog(folder)
+    for i in range(5):
+        one.put("runs", f"a{i}", {"run_id": f"a{i}", "n": i})
+        two.set("runs", f"a{i}", {"seen_by": "two"})
+        two.put("runs", f"b{i}", {"run_id": f"b{i}"})
+        one.set("runs", f"b{i}", {"seen_by": "one"})
+    raw = _journal(folder).read_bytes()
+    fresh = Catalog(folder).docs("runs")
+    assert len(fresh) == 10
+    for cat in (one, two):
+        assert cat.docs("runs") == fresh
+        with cat.journal.frozen() as prefix:
+            assert prefix["offset"] == len(raw)
+            assert prefix["crc"] == zlib.crc32(raw)
+            assert prefix["lines"] == raw.count(b"\n")
+
+
 # ------------------------------------------------------------------------- a full disk
 _APPEND_ON_A_FULL_DISK = r"""
 import json, sys
