@@ -279,10 +279,12 @@ def test_scrub_removes_a_string_no_detector_knows(ip, ws, project: Path) -> None
     assert "config.toml" in changed
     assert "catalog/journal.jsonl.damaged-20250101T000000-abcdef" in changed
     assert any(p.startswith("history/") for p in changed)
+    # the run logged one point: its points, cell and output are one line of the pack
     run = nm.get_run("planted").to_dict()
-    run_dir = f"runs/{run['run_id']}/"
-    for name in ("cells.jsonl", "stdout.txt", "metrics.jsonl"):
-        assert run_dir + name in changed, name
+    assert run["points"]["pack"] == "points.pack"
+    assert "runs/points.pack" in changed
+    assert PLAIN not in json.dumps([run["cells"], run["stdout"], run["series"]])
+    assert "[REDACTED]" in run["stdout"] and "[REDACTED]" in run["cells"][0]["source"]
 
     # what is left is exactly what was listed as impossible: the data, the artifact, the table's
     # Parquet bytes when they hold it as is; each named with its path and why

@@ -105,7 +105,7 @@ class TrackMagics(Magics):
 
         state = tracker(self.shell)
         rec = state.current
-        source = self.shell.transform_cell(cell)
+        source = state.transform(cell)
         cell_id = rec.cell_id if rec is not None else None
         chash = code_hash(cell)
         run = api.start_run(
@@ -236,9 +236,9 @@ class TrackMagics(Magics):
                 # the history's copy of the cell is redacted already: no second pass over it
                 "source": rec.source if rec else typed,
             }
-            run.record_cell(entry, redacted=rec is not None)
+            run.record_cell(entry, redacted=rec is not None, at_end=True)
             if out is not None:
-                run.save_output(out.text(), err.text())
+                run.save_output(out.text(), err.text(), at_end=True)
         finally:
             run.end(status, error, shown=self._shown_traceback(error))
         if not self.quiet:

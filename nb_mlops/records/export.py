@@ -43,7 +43,7 @@ from typing import IO, Any
 
 from nb_mlops._version import __version__
 from nb_mlops.clock import utcnow
-from nb_mlops.errors import NbMlopsError
+from nb_mlops.errors import NbMlopsError, StoreError
 from nb_mlops.records.record import (
     CRATE_METADATA,
     FORMAT,
@@ -67,6 +67,7 @@ from nb_mlops.redact import (
     redact_text,
 )
 from nb_mlops.results import Result
+from nb_mlops.store.pack import read_run_output
 from nb_mlops.store.workspace import Workspace
 
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -277,13 +278,12 @@ def _plan(ws: Workspace, doc: dict[str, Any], with_data: bool, plan: _Plan) -> N
 
     git = _git(ws, doc, entries, left)
     for stream in ("stdout", "stderr"):
-        path = ws.run_files(doc["run_id"]).output(stream)
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
+            text = read_run_output(ws, doc, stream)
+        except StoreError as exc:
+            left.append(f"the run's {stream}: cannot be read ({exc})")
             continue
-        except OSError as exc:
-            left.append(f"the run's {stream}: cannot be read ({exc.strerror or exc})")
+        if text is None:
             continue
         entries.append(
             _Entry(

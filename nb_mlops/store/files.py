@@ -41,6 +41,14 @@ def atomic_write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
         raise unwritable(path.parent, exc) from None
 
 
+def make_folder(folder: Path) -> None:
+    """Make `folder` and its parents when missing; a one-line StoreError when it cannot be."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise unwritable(Path(folder).parent, exc) from None
+
+
 def append_line(path: Path, data: bytes) -> None:
     """Append whole records (O_APPEND, one write) to a per-run or per-session file.
 

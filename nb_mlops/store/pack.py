@@ -17,9 +17,15 @@ whole, a reader never meets a cut line. The pack only grows: a deleted run leave
 behind, dead.
 
 A line: `{"run":"k3x9a2bc","points":[["loss",0.25,3,1764185400.123456],...]}` (JSON; NaN and
-Infinity as Python's json writes them). The location is untrusted input (a hand-edited catalog):
-only the pack's own name is accepted, and the line read must be a whole line naming the run with
-points of the right shape and number; anything else is a one-line StoreError.
+Infinity as Python's json writes them). A run that kept its cells and output for its end (a
+`%%track` cell: `Run.record_cell(at_end=True)`) packs them in the same line when they are
+small, as `"cells":[{...}]` and `"output":{"stdout":TEXT,"stderr":TEXT}`: such a run never makes
+a folder at all, unless it lives long enough for a heartbeat.
+
+The location is untrusted input (a hand-edited catalog): only the pack's own name is accepted,
+and the line read must be a whole line naming the run, with points of the right shape and
+number, cells that are records and output that is text; anything else is a one-line
+StoreError.
 
 `read_run_points(ws, doc)` is the one reader of a run's points, packed or not.
 """
@@ -44,6 +50,7 @@ from nb_mlops.store.workspace import Workspace
 __all__ = [
     "PACK_MAX_BYTES",
     "PACK_MAX_POINTS",
+    "PACK_MAX_TEXT",
     "append_points",
     "blank",
     "encode_line",
@@ -53,6 +60,9 @@ __all__ = [
     "pack_run",
     "packable_points",
     "read_packed",
+    "read_packed_line",
+    "read_run_cells",
+    "read_run_output",
     "read_run_points",
     "remove_packed_folder",
 ]
@@ -61,6 +71,9 @@ PACK_MAX_POINTS = 10
 """A run with more points keeps its folder."""
 PACK_MAX_BYTES = 4096
 """Nor is a run packed whose points file is larger than this (long metric names)."""
+PACK_MAX_TEXT = 16 * 1024
+"""Nor are a run's cells and output packed when as JSON they take more than this (a long
+cell's source, a chatty cell's output): they go to its folder."""
 MAX_LINE = 64 * 1024
 """A location saying a line is longer than this is damaged (no pack line comes near it)."""
 LOCK_TIMEOUT_S = 10.0
@@ -89,16 +102,22 @@ def pack_locked(ws: Workspace) -> Iterator[None]:
 
 
 # ------------------------------------------------------------------------------------ writing
-def pack_run(ws: Workspace, files: RunFiles, run_id: str) -> dict[str, Any] | None:
+def pack_run(
+    ws: Workspace, files: RunFiles, run_id: str, extra: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
     """Append the points of a finished run to the pack when its folder may be packed (see the
-    module's docstring); the location to record in its document, or None to keep the folder.
+    module's docstring), with `extra` (its `cells` and `output`); the location to record in its
+    document, or None to keep the folder.
 
     The caller has closed the run's writer: nothing writes to the folder any more.
     """
     points = packable_points(files)
     if points is None:
         return None
-    return append_points(ws, run_id, points)
+    line = encode_line(run_id, points, extra)
+    if extra and len(line) - len(encode_line(run_id, points)) > PACK_MAX_TEXT:
+        return None  # a long cell or a chatty one: its text goes to the folder
+    return _append_located(ws, line, len(points))
 
 
 def packable_points(files: RunFiles) -> list[Point] | None:
@@ -125,20 +144,32 @@ def packable_points(files: RunFiles) -> list[Point] | None:
     return points
 
 
-def encode_line(run_id: str, points: list[Point] | list[list[Any]]) -> bytes:
-    """The pack line holding `points` of run `run_id` (newline included)."""
+def encode_line(
+    run_id: str, points: list[Point] | list[list[Any]], extra: dict[str, Any] | None = None
+) -> bytes:
+    """The pack line holding `points` of run `run_id`, and its `cells` and `output` when given
+    in `extra` (newline included)."""
     body = {"run": run_id, "points": [list(p) for p in points]}
+    if extra:
+        body.update((k, extra[k]) for k in _EXTRA_FIELDS if extra.get(k))
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
 def append_points(
-    ws: Workspace, run_id: str, points: list[Point] | list[list[Any]]
+    ws: Workspace,
+    run_id: str,
+    points: list[Point] | list[list[Any]],
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Append one line holding `points` to the pack; its location (the document's `points`)."""
-    line = encode_line(run_id, points)
+    """Append one line holding `points` (and `extra`) to the pack; its location (the
+    document's `points`)."""
+    return _append_located(ws, encode_line(run_id, points, extra), len(points))
+
+
+def _append_located(ws: Workspace, line: bytes, count: int) -> dict[str, Any]:
     with pack_locked(ws):
         offset = _append(pack_path(ws), line)
-    return {"pack": PACKED_POINTS_FILE, "offset": offset, "length": len(line), "count": len(points)}
+    return {"pack": PACKED_POINTS_FILE, "offset": offset, "length": len(line), "count": count}
 
 
 def _append(path: Path, line: bytes) -> int:
@@ -190,6 +221,8 @@ def blank(ws: Workspace, offset: int, nbytes: int) -> None:
 def remove_packed_folder(files: RunFiles) -> None:
     """Remove a packed run's folder (its points file and heartbeat); best effort: a folder left
     behind holds the same points as the pack, and readers take either."""
+    if not os.path.isdir(files.folder):
+        return  # a quick run never made one
     for _ in range(3):  # a heartbeat touched in the same instant is removed on the next turn
         for path in (files.metrics, files.heartbeat):
             try:
@@ -221,6 +254,37 @@ def read_run_points(ws: Workspace, doc: dict[str, Any]) -> list[Point]:
     return [] if location is None else read_packed(ws, run_id, location)
 
 
+def read_run_cells(ws: Workspace, doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The cells the run `doc` executed, in order: from its folder's file while there is one,
+    else from its pack line. [] for a run without cells."""
+    from nb_mlops.jsonl import read_jsonl
+
+    path = ws.run_files(doc["run_id"]).cells
+    if path.exists():
+        return read_jsonl(path)
+    return list(_packed_extra(ws, doc).get("cells", []))
+
+
+def read_run_output(ws: Workspace, doc: dict[str, Any], stream: str) -> str | None:
+    """What the run `doc` printed to `stream` (stdout or stderr): from its folder's file while
+    there is one, else from its pack line. None when it kept nothing."""
+    path = ws.run_files(doc["run_id"]).output(stream)
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise read_error(path, exc) from None
+    return _packed_extra(ws, doc).get("output", {}).get(stream)
+
+
+def _packed_extra(ws: Workspace, doc: dict[str, Any]) -> dict[str, Any]:
+    location = _location_of(ws, doc)
+    if location is None:
+        return {}
+    return read_packed_line(ws, doc["run_id"], location)
+
+
 def load_run_columns(ws: Workspace, doc: dict[str, Any]) -> dict[str, tuple[Any, Any, Any]]:
     """The points of the run `doc` in columns, as `series.load_columns` gives them: from its
     folder (with the column cache of a long run) while there is one, else from the pack."""
@@ -244,6 +308,12 @@ def _location_of(ws: Workspace, doc: dict[str, Any]) -> Any:
 def read_packed(ws: Workspace, run_id: str, location: Any) -> list[Point]:
     """The points of run `run_id` from the pack line at `location`, checked: a one-line
     StoreError naming the pack and the run when the location or the line is not right."""
+    return read_packed_line(ws, run_id, location)["points"]
+
+
+def read_packed_line(ws: Workspace, run_id: str, location: Any) -> dict[str, Any]:
+    """The pack line at `location` of run `run_id`, checked: `points` as tuples, and `cells`
+    and `output` when the line has them (see `read_packed`)."""
     path = pack_path(ws)
     offset, length, count = _check_location(path, run_id, location)
     try:
@@ -269,10 +339,14 @@ def read_packed(ws: Workspace, run_id: str, location: Any) -> list[Point]:
     line = data[offset - start :]
     if len(line) != length or not line.endswith(b"\n"):
         raise _damaged(path, run_id, f"the {length} bytes at offset {offset} are not a whole line")
-    return _points_of(path, run_id, line, count)
+    return _line_of(path, run_id, line, count)
 
 
-def _points_of(path: Path, run_id: str, line: bytes, count: int) -> list[Point]:
+_EXTRA_FIELDS = ("cells", "output")
+_STREAMS = ("stdout", "stderr")
+
+
+def _line_of(path: Path, run_id: str, line: bytes, count: int) -> dict[str, Any]:
     try:
         obj = json.loads(line)
     except (ValueError, UnicodeDecodeError):
@@ -290,7 +364,20 @@ def _points_of(path: Path, run_id: str, line: bytes, count: int) -> list[Point]:
             raise _damaged(path, run_id, f"point {i} of its line is {_show(point)}")
         key, value, step, ts = point
         points.append((key, float(value), int(step), float(ts)))
-    return points
+    out: dict[str, Any] = {"points": points}
+    cells = obj.get("cells")
+    if cells is not None:
+        if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
+            raise _damaged(path, run_id, f"its cells are {_show(cells)}, not a list of records")
+        out["cells"] = cells
+    output = obj.get("output")
+    if output is not None:
+        if not isinstance(output, dict) or not all(
+            k in _STREAMS and isinstance(v, str) for k, v in output.items()
+        ):
+            raise _damaged(path, run_id, f"its output is {_show(output)}, not stdout and stderr")
+        out["output"] = output
+    return out
 
 
 def _is_point(point: Any) -> bool:

@@ -65,7 +65,7 @@ from nb_mlops.store.pack import (
     encode_line,
     pack_locked,
     pack_path,
-    read_packed,
+    read_packed_line,
 )
 from nb_mlops.store.workspace import Workspace
 
@@ -368,17 +368,19 @@ class _Scrub:
             self._add(path, "cannot rewrite", left, _SPANS)
 
     def _repack(self, run_id: str, where: dict[str, Any]) -> bool:
-        """Append the points of a packed run, scrubbed, to the pack and point its document at
-        them; False when the string spans the line's JSON structure (nothing is written)."""
+        """Append the points of a packed run (and its cells and output), scrubbed, to the pack
+        and point its document at them; False when the string spans the line's JSON structure
+        (nothing is written)."""
         try:
-            points = read_packed(self.ws, run_id, where)
+            line = read_packed_line(self.ws, run_id, where)
         except StoreError:
             return True  # not this run's line after all (a damaged location): a dead line
-        scrubbed = _walk([list(p) for p in points], self.secret, {}, [0])
-        if any(f in encode_line(run_id, scrubbed) for f in self.forms):
+        points = _walk([list(p) for p in line.pop("points")], self.secret, {}, [0])
+        extra = _walk(line, self.secret, {}, [0])
+        if any(f in encode_line(run_id, points, extra) for f in self.forms):
             return False
         if not self.dry_run:
-            location = append_points(self.ws, run_id, scrubbed)
+            location = append_points(self.ws, run_id, points, extra)
             self.ws.catalog.set("runs", run_id, {"points": location})
         return True
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from nb_mlops.errors import MetricValueError
-from nb_mlops.store.files import append_line
+from nb_mlops.store.files import append_line, make_folder
 from nb_mlops.store.layout import COLUMNS_FILE, METRICS_FILE
 
 FLUSH_INTERVAL_S = 0.5
@@ -48,6 +48,7 @@ class MetricWriter:
         self._last_flush = time.monotonic()
         self._last_beat = 0.0
         self._keys: dict[str, str] = {}
+        self._folder_made = False
         self.closed = False
         _flusher.register(self)
 
@@ -81,6 +82,9 @@ class MetricWriter:
             if not self._buf:
                 return
             data = "".join(self._buf).encode()
+            if not self._folder_made:  # a run's folder is made by its first write
+                make_folder(self.path.parent)
+                self._folder_made = True
             append_line(self.path, data)  # on failure the points stay buffered for the next try
             self._buf = []
 
@@ -92,6 +96,7 @@ class MetricWriter:
         if now - self._last_beat >= HEARTBEAT_INTERVAL_S:
             self._last_beat = now
             try:
+                self.heartbeat.parent.mkdir(parents=True, exist_ok=True)
                 self.heartbeat.touch()
             except OSError:
                 pass  # a heartbeat is advisory; the run's own writes report real failures

@@ -92,6 +92,7 @@ class Workspace:
         self.eval_cache_dir = self.cache_dir / layout.EVAL_CACHE_DIR
         self.models_dir = self.home / layout.MODELS_DIR
         self.config_path = self.home / layout.CONFIG_FILE
+        self.format_file = os.path.join(self.home, layout.FORMAT_FILE)
         self._locks: dict[str, Any] = {}
 
     def __repr__(self) -> str:
@@ -210,17 +211,48 @@ class Workspace:
 _OPEN: dict[Path, Workspace] = {}
 
 
+_FOUND: dict[tuple[str, str, str], Workspace] = {}
+"""(NB_MLOPS_HOME, cwd, HOME) -> the workspace found from them (each cell looks it up twice)."""
+
+
+def _place() -> tuple[str, str, str] | None:
+    env = os.environ.get("NB_MLOPS_HOME") or ""
+    try:
+        cwd = os.getcwd()
+    except OSError:  # the cwd was deleted: find_home says what to do
+        return None
+    return env, cwd, os.environ.get("HOME", "") if env.startswith("~") else ""
+
+
+def _found_before(place: tuple[str, str, str]) -> Workspace | None:
+    """The workspace found from `place` before, when finding it again gives the same one:
+    without NB_MLOPS_HOME a store made since nearer the cwd wins, as in `find_home`."""
+    ws = _FOUND.get(place)
+    if ws is None or _OPEN.get(ws.home) is not ws:
+        return None
+    if not place[0]:
+        folder, root = place[1], str(ws.root)
+        while folder != root:
+            if os.path.isdir(os.path.join(folder, STORE_DIRNAME)):
+                return None
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                return None
+            folder = parent
+    return ws if os.path.exists(ws.format_file) else None
+
+
 def open_workspace(home: Path | None = None, *, create: bool = True) -> Workspace:
     """The workspace for `home` (default: found from the cwd), created and migrated as needed."""
     if home is None:
-        home = find_home()
-        if home is None:
-            if not create:
-                raise StoreError(
-                    f"no {STORE_DIRNAME} store here ({Path.cwd()}) or above; "
-                    "run `nb-mlops init` or set NB_MLOPS_HOME"
-                )
-            home = default_home()
+        place = _place()
+        ws = _found_before(place) if place is not None else None
+        if ws is not None:
+            return ws
+        ws = open_workspace(find_home() or _default_or_refuse(create), create=create)
+        if place is not None:
+            _FOUND[place] = ws
+        return ws
     home = Path(home).absolute()
     ws = _OPEN.get(home)
     fmt_file = home / layout.FORMAT_FILE
@@ -235,6 +267,16 @@ def open_workspace(home: Path | None = None, *, create: bool = True) -> Workspac
     ws = Workspace(home)
     _OPEN[home] = ws
     return ws
+
+
+def _default_or_refuse(create: bool) -> Path:
+    """Where a new store goes when none is found; a StoreError when none may be made."""
+    if not create:
+        raise StoreError(
+            f"no {STORE_DIRNAME} store here ({Path.cwd()}) or above; "
+            "run `nb-mlops init` or set NB_MLOPS_HOME"
+        )
+    return default_home()
 
 
 PINNED: list[Workspace] = []
@@ -259,6 +301,7 @@ def open_workspaces() -> list[Workspace]:
 def forget_open_workspaces() -> None:
     """Drop cached workspaces (tests and `nm.init` use it after switching stores)."""
     _OPEN.clear()
+    _FOUND.clear()
 
 
 def _create(home: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import stat
 import subprocess
 import sys
 import threading
@@ -88,20 +89,35 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+_ALLOW = frozenset(ENV_ALLOWLIST)
+_last_env: tuple[dict[str, str], dict[str, str]] = ({}, {})
+
+
 def env_vars(extra: Iterable[str] = ()) -> dict[str, str]:
     """Allowlisted environment variables, secrets redacted whatever the list says."""
-    allow = set(ENV_ALLOWLIST) | set(extra)
-    picked = {k: v for k, v in os.environ.items() if k in allow or k.startswith(ENV_PREFIXES)}
-    return redact_mapping(dict(sorted(picked.items())), always=True)
+    global _last_env
+    allow = _ALLOW.union(extra) if extra else _ALLOW
+    environ = os.environ
+    # names first, values only for the picked ones (each read of os.environ decodes bytes)
+    picked = {k: environ[k] for k in environ if k in allow or k.startswith(ENV_PREFIXES)}
+    seen, redacted = _last_env
+    if picked != seen:  # redaction scans every value: done again only when one changed
+        redacted = redact_mapping(dict(sorted(picked.items())), always=True)
+        _last_env = (picked, redacted)
+    return dict(redacted)
 
 
 def _git_dir(start: Path) -> tuple[Path, Path] | None:
     """(git directory, work tree root) of the repo holding `start`."""
     for folder in (start, *start.parents):
         dot = folder / ".git"
-        if dot.is_dir():
+        try:
+            mode = os.stat(dot).st_mode
+        except OSError:
+            continue
+        if stat.S_ISDIR(mode):
             return dot, folder
-        if dot.is_file():  # worktree or submodule: "gitdir: <path>"
+        if stat.S_ISREG(mode):  # worktree or submodule: "gitdir: <path>"
             text = dot.read_text(encoding="utf-8", errors="replace").strip()
             if text.startswith("gitdir:"):
                 target = Path(text[7:].strip())

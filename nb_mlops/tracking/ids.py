@@ -17,7 +17,8 @@ _NOUNS = (
 
 def new_run_id() -> str:
     """Eight base32 characters (40 random bits): short to type, no clash across processes."""
-    return "".join(secrets.choice(_ALPHABET) for _ in range(8))
+    bits = int.from_bytes(secrets.token_bytes(5), "big")
+    return "".join(_ALPHABET[(bits >> shift) & 31] for shift in range(35, -5, -5))
 
 
 def new_run_name() -> str:

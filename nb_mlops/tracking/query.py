@@ -16,7 +16,7 @@ from nb_mlops.clock import from_timestamp
 from nb_mlops.errors import RunNotFound
 from nb_mlops.store.catalog import COLUMN_FIELDS
 from nb_mlops.store.columns import MISSING, TableColumns, build_summary, value_at
-from nb_mlops.store.pack import read_run_points
+from nb_mlops.store.pack import read_run_cells, read_run_output, read_run_points
 from nb_mlops.store.series import last_values, read_points
 from nb_mlops.store.workspace import Workspace
 from nb_mlops.tracking import active
@@ -454,7 +454,6 @@ def run_detail(ws: Workspace, ref: str) -> dict[str, Any]:
     for run in active.active_runs():
         if run.run_id == doc["run_id"]:
             run.flush()  # points still buffered in this process belong in the answer
-    files = ws.run_files(doc["run_id"])
     series: dict[str, list[list[float]]] = {}
     for key, value, step, ts in read_run_points(ws, doc):
         series.setdefault(key, []).append([step, value, ts])
@@ -463,18 +462,10 @@ def run_detail(ws: Workspace, ref: str) -> dict[str, Any]:
         doc["metrics"] = last_values(
             (k, pts[-1][1], int(pts[-1][0]), pts[-1][2]) for k, pts in series.items()
         )
-    doc["cells"] = read_cells(ws, doc["run_id"])
+    doc["cells"] = read_run_cells(ws, doc)
     for stream in ("stdout", "stderr"):
-        path = files.output(stream)
-        doc[stream] = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+        doc[stream] = read_run_output(ws, doc, stream) or ""
     doc["children"] = sorted(
         (d["run_id"] for d in ws.catalog.find("runs", "parent", doc["run_id"])),
     )
     return doc
-
-
-def read_cells(ws: Workspace, run_id: str) -> list[dict[str, Any]]:
-    """The cells a run executed, in order (see notebook history)."""
-    from nb_mlops.jsonl import read_jsonl
-
-    return read_jsonl(ws.run_files(run_id).cells)

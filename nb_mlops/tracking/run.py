@@ -24,7 +24,7 @@ from typing import Any
 from nb_mlops.clock import utcnow
 from nb_mlops.errors import MetricValueError, NbMlopsError, ParamConflict, user_stacklevel
 from nb_mlops.redact import redact_source, redact_text, redact_value
-from nb_mlops.store.files import append_line, atomic_write, unwritable
+from nb_mlops.store.files import append_line, atomic_write, make_folder
 from nb_mlops.store.pack import pack_run, remove_packed_folder
 from nb_mlops.store.series import MetricWriter
 from nb_mlops.store.workspace import Workspace, open_workspace
@@ -66,6 +66,7 @@ class Run:
         self.first_cell = 0
         self.extra_end: dict[str, Any] = {}
         self.sampler: Any = None  # system metrics (sysmetrics.py): a Sampler while sampling
+        self._kept: dict[str, Any] = {}  # cells and output kept for the end (`record_cell`)
 
     def __repr__(self) -> str:
         return f"Run({self.name!r}, id={self.run_id!r}, status={self.status!r})"
@@ -248,24 +249,53 @@ class Run:
             return self._duration
         return time.perf_counter() - self._t0
 
-    def record_cell(self, entry: Mapping[str, Any], *, redacted: bool = False) -> None:
-        """Append one executed cell to the run's own cell list (cells.jsonl), its source and
-        error redacted (see redact.py) unless they come from the history, which redacted them."""
-        import json
-
+    def record_cell(
+        self, entry: Mapping[str, Any], *, redacted: bool = False, at_end: bool = False
+    ) -> None:
+        """Append one executed cell to the run's own cell list, its source and error redacted
+        (see redact.py) unless they come from the history, which redacted them. `at_end`: kept
+        until the run ends (a `%%track` cell's one cell), so that a small run packs it with its
+        points and makes no folder (store/pack.py)."""
         entry = dict(entry)
         if not redacted and isinstance(entry.get("source"), str):
             entry["source"] = redact_source(entry["source"])
         if not redacted and isinstance(entry.get("error"), str):
             entry["error"] = redact_text(entry["error"])
-        line = json.dumps(entry, ensure_ascii=False) + "\n"
-        append_line(self.files.cells, line.encode())
+        if at_end:
+            self._kept.setdefault("cells", []).append(entry)
+        else:
+            self._write_cells([entry])
 
-    def save_output(self, stdout: str, stderr: str) -> None:
-        """Keep what the run printed (already bounded by the caller), secrets redacted."""
-        for stream, text in (("stdout", stdout), ("stderr", stderr)):
-            if text:
-                atomic_write(self.files.output(stream), redact_text(text))
+    def save_output(self, stdout: str, stderr: str, *, at_end: bool = False) -> None:
+        """Keep what the run printed (already bounded by the caller), secrets redacted;
+        `at_end` as for `record_cell`."""
+        texts = {k: redact_text(v) for k, v in (("stdout", stdout), ("stderr", stderr)) if v}
+        if at_end:
+            if texts:
+                self._kept["output"] = texts
+        else:
+            self._write_output(texts)
+
+    def _write_cells(self, entries: list[dict[str, Any]]) -> None:
+        import json
+
+        make_folder(self.dir)
+        lines = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries)
+        append_line(self.files.cells, lines.encode())
+
+    def _write_output(self, texts: Mapping[str, str]) -> None:
+        if texts:
+            make_folder(self.dir)
+        for stream, text in texts.items():
+            atomic_write(self.files.output(stream), text)
+
+    def _write_kept(self) -> None:
+        """Write the cells and output kept for the end, which were not packed, to the folder."""
+        kept, self._kept = self._kept, {}
+        if kept.get("cells"):
+            self._write_cells(kept["cells"])
+        if kept.get("output"):
+            self._write_output(kept["output"])
 
     def end(
         self,
@@ -318,20 +348,31 @@ class Run:
             packed = self._pack() if closed else None
             if packed is not None:
                 changes["points"] = packed
+            unkept = None
+            if self._kept:  # not in the pack line: to the folder, before the end is recorded
+                try:
+                    self._write_kept()
+                except NbMlopsError as exc:  # the end is still recorded; then this is raised
+                    unkept = exc
             try:
                 self.ws.catalog.set("runs", self.run_id, changes)
             finally:
                 active.remove(self)
             if packed is not None:  # the document names the pack line now: the folder may go
                 remove_packed_folder(self.files)
+            if unkept is not None:
+                raise unkept
 
     def _pack(self) -> dict[str, Any] | None:
         """Put the points of this run in the shared pack when it is small (store/pack.py): the
         location to record, or None when the run keeps its folder."""
         try:
-            return pack_run(self.ws, self.files, self.run_id)
+            packed = pack_run(self.ws, self.files, self.run_id, self._kept or None)
         except NbMlopsError:  # the pack cannot be written (a full disk): the folder stays
             return None
+        if packed is not None:
+            self._kept = {}  # in the pack line with the points
+        return packed
 
     def _record_dirty(self, future: Any) -> None:
         try:
@@ -480,11 +521,7 @@ def start_run(
     }
     if inputs is not None:
         doc["data"] = [dict(item) for item in inputs]
-    run_dir = ws.run_dir(run_id)
-    try:
-        run_dir.mkdir(parents=True)
-    except OSError as exc:
-        raise unwritable(ws.runs_dir, exc) from None
+    # no folder yet: the run's first write to one makes it (a small run may never need one)
     ws.catalog.put("runs", run_id, doc)
     dirty = git_dirty_async(git["root"]) if git is not None else None
     run = (cls or Run)(ws, doc, dirty)
@@ -501,14 +538,22 @@ def start_run(
     return run
 
 
-def current_user() -> str | None:
-    """Who starts a run (MLflow's `user_id`): the login name, or None when there is none."""
-    import getpass
+_USER_VARS = ("LOGNAME", "USER", "LNAME", "USERNAME")  # what getpass.getuser reads first
+_users: dict[tuple, str | None] = {}
 
-    try:
-        return getpass.getuser() or None
-    except Exception:  # no USER/LOGNAME and no passwd entry (a bare container): not known
-        return None
+
+def current_user() -> str | None:
+    """Who starts a run (MLflow's `user_id`): the login name, or None when there is none.
+    Kept per uid and login variables: the passwd lookup behind it reads /etc/passwd."""
+    key = (getattr(os, "getuid", lambda: None)(), *map(os.environ.get, _USER_VARS))
+    if key not in _users:
+        import getpass
+
+        try:
+            _users[key] = getpass.getuser() or None
+        except Exception:  # no USER/LOGNAME and no passwd entry (a bare container): not known
+            _users[key] = None
+    return _users[key]
 
 
 def _previous_run(ws: Workspace, key: str | None) -> str | None:

@@ -114,6 +114,39 @@ def test_rerunning_a_cell_links_to_the_earlier_run(ip, ws):
     assert runs[0]["source"]["key"] == runs[1]["source"]["key"]
 
 
+def test_a_rerun_cell_gets_ipython_syntax_each_time(ip, ws):
+    """A rerun of the same text reuses the transformed code; IPython syntax still works."""
+    cell = "%%track -n syntax\nout = !echo hi\nwidth = %precision 3\nn = len(out)\nn"
+    for _ in range(2):
+        result, _ = run(ip, cell)
+        assert result.success, result.error_in_exec
+        assert result.result == 1 and list(ip.user_ns["out"]) == ["hi"]
+    ip.run_line_magic("precision", "")
+
+
+def test_a_user_input_transform_runs_at_every_rerun(ip, ws):
+    """A transform the user added may depend on more than the text: never skipped."""
+    calls = []
+
+    def count(lines: list[str]) -> list[str]:
+        # the cell's own lines only: the outer cell is one `run_cell_magic(...)` line by now
+        if lines and lines[0].startswith("value = CALLS"):
+            calls.append(1)
+            lines = [lines[0].replace("CALLS", str(len(calls))), *lines[1:]]
+        return lines
+
+    ip.input_transformers_post.append(count)
+    try:
+        seen = []
+        for _ in range(2):
+            result, _ = run(ip, "%%track -n counted\nvalue = CALLS\nvalue")
+            assert result.success, result.error_in_exec
+            seen.append(result.result)
+    finally:
+        ip.input_transformers_post.remove(count)
+    assert seen == [1, 2]
+
+
 def test_start_run_inside_a_tracked_cell_makes_children(ip, ws):
     result, _ = run(
         ip,
@@ -280,10 +313,31 @@ def test_stdout_is_bounded(ip, ws):
         run(ip, "%%track -n chatty\nfor i in range(1000): print(i)\n")
     finally:
         ip.run_line_magic("config", "TrackMagics.stdout_limit = 65536")
-    text = (ws.run_dir(only_run(ws, "chatty")["run_id"]) / "stdout.txt").read_text()
+    text = nm.get_run("chatty").to_dict()["stdout"]
     assert text.startswith("0\n1\n")
     assert text.rstrip().endswith("999")
     assert "cut" in text and len(text) < 300
+
+
+def test_small_tracked_cells_make_no_folder_and_keep_everything(ip, ws, project):
+    """A quick cell of a few points packs its points, cell and output in one pack line: no
+    folder, about 2 KB a run; a long cell keeps a folder for its source."""
+    runs_dir = ws.runs_dir
+    for i in range(20):
+        result, _ = run(ip, f"%%track -n small\nprint('step', {i})\ntrack.log(loss=1 / {i + 1})")
+        assert result.success
+    assert [p.name for p in runs_dir.iterdir()] == ["points.pack"]
+    detail = nm.get_run("small").to_dict()
+    assert detail["stdout"] == "step 19\n"
+    assert detail["cells"][0]["source"].endswith("track.log(loss=1 / 20)")
+    assert detail["series"]["loss"][0][1] == 1 / 20
+    per_run = sum(f.stat().st_size for f in ws.home.rglob("*") if f.is_file()) / 20
+    assert per_run < 3000, per_run
+    long_source = "%%track -n long\n" + "x = 1\n" * 4000
+    run(ip, long_source)
+    folder = ws.run_dir(only_run(ws, "long")["run_id"])
+    assert (folder / "cells.jsonl").is_file()
+    assert nm.get_run("long").to_dict()["cells"][0]["source"].count("x = 1") == 4000
 
 
 def test_unload_leaves_no_hooks(ws):

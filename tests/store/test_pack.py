@@ -235,6 +235,11 @@ def test_a_location_off_the_line_is_refused(ws: Workspace) -> None:
         (b'{"run":"r1","points":[[1,1.0,0,1.0]]}', "point 0 of its line"),
         (b'{"run":"r1","points":[["k",1.0,-1,1.0]]}', "point 0 of its line"),
         (b'{"run":"r1","points":[["k",1.0,0.5,1.0]]}', "point 0 of its line"),
+        (b'{"run":"r1","points":[["k",1.0,0,1.0]],"cells":"x"}', 'its cells are "x"'),
+        (b'{"run":"r1","points":[["k",1.0,0,1.0]],"cells":[1]}', "its cells are [1]"),
+        (b'{"run":"r1","points":[["k",1.0,0,1.0]],"output":[]}', "its output is []"),
+        (b'{"run":"r1","points":[["k",1.0,0,1.0]],"output":{"stdout":1}}', "its output is"),
+        (b'{"run":"r1","points":[["k",1.0,0,1.0]],"output":{"log":"x"}}', "not stdout and"),
     ],
 )
 def test_a_line_of_the_wrong_shape_is_refused(ws: Workspace, body: bytes, words: str) -> None:
@@ -284,3 +289,30 @@ def test_flushes_land_in_the_folder_until_the_end(ws: Workspace) -> None:
     assert not pack_path(ws).exists()
     writer.close()
     assert list(read_columns(files.metrics)) == ["m"]
+
+
+def test_cells_and_output_travel_in_the_line_and_read_back(ws: Workspace) -> None:
+    """A run's cells and output packed with its points; the folder's files win while there."""
+    cells = [{"i": 1, "source": "x = 1\nprint('héllo')", "status": "ok"}]
+    output = {"stdout": "héllo\n", "stderr": "careful\n"}
+    where = append_points(ws, "r1", POINTS[:1], {"cells": cells, "output": output})
+    doc = {"run_id": "r1", "points": where}
+    ws.catalog.put("runs", "r1", doc)
+    assert pack.read_run_cells(ws, doc) == cells
+    assert pack.read_run_output(ws, doc, "stdout") == "héllo\n"
+    assert pack.read_run_output(ws, doc, "stderr") == "careful\n"
+    assert _same(read_run_points(ws, doc), POINTS[:1])
+    files = ws.run_files("r1")
+    files.folder.mkdir(parents=True)
+    files.stdout.write_text("from the folder\n")
+    assert pack.read_run_output(ws, doc, "stdout") == "from the folder\n"
+    bare = {"run_id": "r2", "points": append_points(ws, "r2", [])}
+    assert pack.read_run_cells(ws, bare) == [] and pack.read_run_output(ws, bare, "stdout") is None
+
+
+def test_text_past_the_limit_keeps_the_folder(ws: Workspace) -> None:
+    files = ws.run_files("r1")
+    long_cell = {"cells": [{"source": "x = 1\n" * (pack.PACK_MAX_TEXT // 6 + 1)}]}
+    assert pack_run(ws, files, "r1", long_cell) is None
+    assert not pack_path(ws).exists()
+    assert pack_run(ws, files, "r1", {"cells": [{"source": "x = 1\n"}]}) is not None

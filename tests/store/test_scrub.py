@@ -322,6 +322,19 @@ def test_packed_points_are_scrubbed_and_the_other_lines_stay_put(ws: Workspace) 
     assert scrub(ws, LEAK).items == []
 
 
+def test_a_packed_cell_and_its_output_are_scrubbed(ws: Workspace) -> None:
+    from nb_mlops.store.pack import append_points, read_run_cells, read_run_output
+
+    extra = {"cells": [{"source": f"key = '{LEAK}'"}], "output": {"stdout": f"using {LEAK}\n"}}
+    ws.catalog.put("runs", "r1", {"run_id": "r1", "points": append_points(ws, "r1", [], extra)})
+    report = scrub(ws, LEAK)
+    assert [i.count for i in report.items if i.path == "runs/points.pack"] == [2]
+    doc = ws.catalog.get("runs", "r1")
+    assert read_run_cells(ws, doc) == [{"source": f"key = '{REDACTED}'"}]
+    assert read_run_output(ws, doc, "stdout") == f"using {REDACTED}\n"
+    assert not _holding(ws)
+
+
 def test_a_packed_line_the_string_spans_is_listed_and_kept(ws: Workspace) -> None:
     from nb_mlops.store.pack import read_run_points
 

@@ -222,29 +222,44 @@ def test_heartbeat_is_touched_by_the_flusher(tmp_path: Path, writers: list[Metri
     _wait_for(beat.exists, timeout=1.5)
 
 
-def test_flushing_into_a_missing_folder_is_a_store_error(
-    tmp_path: Path, writers: list[MetricWriter]
-) -> None:
-    folder = tmp_path / "gone"
+def test_the_first_flush_makes_the_runs_folder(tmp_path: Path, writers: list[MetricWriter]) -> None:
+    folder = tmp_path / "runs" / "abc"
     w = _writer(writers, folder / "metrics.jsonl")
     series._flusher.unregister(w)  # only this test's own flushes
+    w.flush()
+    assert not folder.exists()  # nothing to write: no folder
     w.add("x", 1.0, 0, 0.0)
-    with pytest.raises(StoreError, match=re.escape(f"cannot write to the store folder {folder}")):
+    w.flush()
+    assert (folder / "metrics.jsonl").read_text() == '["x",1.0,0,0.000000]\n'
+
+
+def test_a_folder_that_cannot_be_made_is_a_store_error(
+    tmp_path: Path, writers: list[MetricWriter]
+) -> None:
+    blocker = tmp_path / "runs"
+    blocker.write_text("a file where the runs folder should be")
+    w = _writer(writers, blocker / "abc" / "metrics.jsonl")
+    series._flusher.unregister(w)
+    w.add("x", 1.0, 0, 0.0)
+    with pytest.raises(StoreError, match=re.escape(f"cannot write to the store folder {blocker}")):
         w.flush()
 
 
 def test_a_failed_flush_keeps_the_points_for_the_next_one(
     tmp_path: Path, writers: list[MetricWriter]
 ) -> None:
-    """A failed write (folder missing, disk full) must not silently drop the buffered points."""
-    folder = tmp_path / "run"
+    """A failed write (folder unmakeable, disk full) must not silently drop the buffered
+    points."""
+    blocker = tmp_path / "runs"
+    blocker.write_text("in the way")
+    folder = blocker / "run"
     w = _writer(writers, folder / "metrics.jsonl")
     series._flusher.unregister(w)
     w.add("x", 1.0, 0, 0.0)
     w.add("x", 2.0, 1, 0.0)
     with pytest.raises(StoreError):
         w.flush()
-    folder.mkdir()  # the condition clears
+    blocker.unlink()  # the condition clears
     w.add("x", 3.0, 2, 0.0)
     w.flush()
     assert [p[1] for p in read_points(folder / "metrics.jsonl")] == [1.0, 2.0, 3.0]

@@ -182,6 +182,33 @@ def test_open_existing_without_create(project: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "nowhere").exists()
 
 
+def test_the_store_found_from_the_cwd_follows_every_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found once, the store is remembered per place, but a move of the cwd, a store made
+    nearer, another NB_MLOPS_HOME or a deleted store are seen at the next lookup."""
+    monkeypatch.delenv("NB_MLOPS_HOME")
+    root = tmp_path / "proj"
+    sub = root / "nb" / "deep"
+    sub.mkdir(parents=True)
+    if not _no_store_or_git_above(tmp_path):
+        pytest.skip("a store or git repo above the temp folder")
+    top = open_workspace(root / ".nbmlops")
+    monkeypatch.chdir(sub)
+    assert open_workspace() is top
+    assert open_workspace() is top  # the remembered answer
+    nearer = open_workspace(root / "nb" / ".nbmlops")
+    assert open_workspace() is nearer  # made since, nearer the cwd: it wins, as in find_home
+    monkeypatch.chdir(root)
+    assert open_workspace() is top  # another cwd
+    elsewhere = tmp_path / "elsewhere" / ".nbmlops"
+    monkeypatch.setenv("NB_MLOPS_HOME", str(elsewhere))
+    assert open_workspace().home == elsewhere
+    shutil.rmtree(elsewhere)
+    assert open_workspace().home == elsewhere  # deleted: made again, as on a first lookup
+    assert (elsewhere / "format.json").is_file()
+
+
 # -------------------------------------------------------------------------------- format
 def test_a_newer_store_is_refused(tmp_path: Path) -> None:
     home = tmp_path / "new" / ".nbmlops"

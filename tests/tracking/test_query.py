@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
+import os
 import subprocess
 import sys
 import textwrap
@@ -256,16 +257,33 @@ def test_runs_record_the_user_and_answer_mlflow_names(
 
 
 def test_user_is_none_when_unknown(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
-    import getpass
+    """A bare container: no login variables, and a uid with no passwd entry."""
+    import pwd
 
-    def nobody() -> str:
-        raise OSError("no user")
-
-    monkeypatch.setattr(getpass, "getuser", nobody)
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    uid = 54_321
+    with pytest.raises(KeyError):
+        pwd.getpwuid(uid)
+    monkeypatch.setattr(os, "getuid", lambda: uid)
     with nm.start_run("anonymous") as r:
         pass
     assert ws.catalog.get("runs", r.run_id)["user"] is None
     assert nm.runs("user_id IS NULL")["name"].tolist() == ["anonymous"]
+
+
+def test_user_follows_the_login_variables(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user is kept between runs, but only while the variables that name it stay."""
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("USER", "alice")
+    with nm.start_run("a") as a:
+        pass
+    monkeypatch.setenv("LOGNAME", "bob")  # read before USER, as getpass reads them
+    with nm.start_run("b") as b:
+        pass
+    users = [ws.catalog.get("runs", r.run_id)["user"] for r in (a, b)]
+    assert users == ["alice", "bob"]
 
 
 # --------------------------------------------------------------------------- resolving

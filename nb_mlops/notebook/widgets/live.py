@@ -146,7 +146,7 @@ class LiveChart:
                 fh.seek(self._offset)
                 data = fh.read()
         except FileNotFoundError:
-            return False
+            return self.finished and self._read_packed()
         end = data.rfind(b"\n") + 1
         if not end:
             return False
@@ -160,6 +160,20 @@ class LiveChart:
             steps.append(int(step))
             values.append(float(value))
         return True
+
+    def _read_packed(self) -> bool:
+        """All the points of an ended run whose folder went to the pack (store/pack.py)."""
+        from nb_mlops.store.pack import read_run_points
+
+        doc = self.run.ws.catalog.get("runs", self.run.run_id)
+        if doc is None:
+            return False
+        self.points = {}
+        for key, value, step, _ts in read_run_points(self.run.ws, doc):
+            steps, values = self.points.setdefault(str(key), ([], []))
+            steps.append(int(step))
+            values.append(float(value))
+        return bool(self.points)
 
     # ---------------------------------------------------------------- drawing
     def _redraw(self) -> None:
