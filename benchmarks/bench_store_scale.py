@@ -184,6 +184,32 @@ print(json.dumps(res))
     return json.loads(out.strip().splitlines()[-1])
 
 
+_CELL_RUNS_CHILD = """
+import contextlib, io, json
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
+cfg = Config()
+cfg.HistoryManager.enabled = False
+shell = InteractiveShell.instance(config=cfg)
+with contextlib.redirect_stdout(io.StringIO()):
+    shell.run_line_magic("load_ext", "nb_mlops")
+    for i in range({cells}):
+        body = f"print('step', {{i}})\\ntrack.log_metric('x', 1 / ({{i}} + 1))"
+        cell = "%%track\\n" + body
+        assert shell.run_cell(cell).success
+"""
+
+
+def cell_runs_disk(folder: Path, cells: int) -> dict:
+    """Bytes on disk a `%%track` cell run adds (one point, one printed line), in a new store."""
+    home = folder / "cells" / ".nbmlops"
+    _, _, _ = timed_child([sys.executable, "-c", "import nb_mlops as nm; nm.runs()"], _env(home))
+    before = disk(home, 1)["bytes"]
+    timed_child([sys.executable, "-c", _CELL_RUNS_CHILD.format(cells=cells)], _env(home))
+    after = disk(home, 1)
+    return {"per_run": (after["bytes"] - before) / cells, "cells": cells, "parts": after["parts"]}
+
+
 def disk(home: Path, runs: int) -> dict:
     """Bytes on disk (allocated blocks) of the store and its parts, and per run."""
     parts: dict[str, int] = {}
@@ -374,6 +400,7 @@ def main() -> int:
         print("empty %%track cell ...", flush=True)
         out["track_cell"] = track_cell(home, args.cells)
         out["disk_after_cells"] = disk(home, args.runs)
+        out["cell_run_disk"] = cell_runs_disk(tmp, args.cells)
         peer_res = None
         if not args.no_peer:
             runs_file = tmp / "runs.jsonl"
@@ -389,7 +416,8 @@ def main() -> int:
         print(table(out["scale"], peer_res))
         print(
             f"empty %%track cell: {out['track_cell']['median'] * 1e3:.2f} ms; "
-            f"disk per run: {out['scale']['disk']['per_run']:.0f} B"
+            f"disk per run: {out['scale']['disk']['per_run']:.0f} B; "
+            f"per %%track cell run: {out['cell_run_disk']['per_run']:.0f} B"
         )
         if args.million:
             m = out["million"]

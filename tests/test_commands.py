@@ -188,3 +188,23 @@ def test_cli_suggests_too(capsys: pytest.CaptureFixture[str]) -> None:
     assert "did you mean 'runs'?" in capsys.readouterr().err
     assert main(["show", "x", "--jsn"]) != 0
     assert "did you mean '--json'?" in capsys.readouterr().err
+
+
+def test_a_cell_line_parsed_again_gives_an_equal_and_separate_answer() -> None:
+    """`%%track` options are kept per line for reruns; no caller sees another's changes."""
+    line = "-n rf -e wine --tag team=nlp --data a.csv"
+    first = parse_cell_line(line)
+    first.tag.append(("owner", "me"))
+    first.name = "changed"
+    again = parse_cell_line(line)
+    assert vars(again) == {
+        "name": "rf",
+        "experiment": "wine",
+        "seed": None,
+        "data": ["a.csv"],
+        "tag": [("team", "nlp")],
+    }
+    with pytest.raises(UsageProblem):
+        parse_cell_line("--seed x")
+    with pytest.raises(UsageProblem):  # refusals are never kept as answers
+        parse_cell_line("--seed x")
