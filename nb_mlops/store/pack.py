@@ -13,8 +13,8 @@ heartbeat), at most `PACK_MAX_POINTS` of them in at most `PACK_MAX_BYTES`, is pa
 A process killed between any two steps loses nothing: after 1 the pack holds a line nothing
 names (harmless) and the folder is still there; after 2 the folder and the line hold the same
 points, and readers take the folder's. Since a document names a line only once the line is
-whole, a reader never meets a cut line. The pack only grows: a deleted run leaves its line
-behind, dead.
+whole, a reader never meets a cut line. The pack only grows: a deleted run's line is
+overwritten with spaces where it is (`blank_run_line`), so no other line moves.
 
 A line: `{"run":"k3x9a2bc","points":[["loss",0.25,3,1764185400.123456],...]}` (JSON; NaN and
 Infinity as Python's json writes them). A run that kept its cells and output for its end (a
@@ -53,6 +53,7 @@ __all__ = [
     "PACK_MAX_TEXT",
     "append_points",
     "blank",
+    "blank_run_line",
     "encode_line",
     "load_run_columns",
     "pack_locked",
@@ -216,6 +217,18 @@ def blank(ws: Workspace, offset: int, nbytes: int) -> None:
             raise unwritable(path.parent, exc) from None
         finally:
             os.close(fd)
+
+
+def blank_run_line(ws: Workspace, run_id: str, location: Any) -> bool:
+    """Overwrite the pack line of a deleted run with spaces (its points, cell source and
+    output go with the run); False, and nothing touched, when `location` does not name a whole
+    line of that run (a damaged or forged record must not blank another run's line)."""
+    try:
+        read_packed_line(ws, run_id, location)
+    except StoreError:
+        return False
+    blank(ws, location["offset"], location["length"] - 1)
+    return True
 
 
 def remove_packed_folder(files: RunFiles) -> None:

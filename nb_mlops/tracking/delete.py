@@ -7,6 +7,7 @@ import shutil
 from typing import Any
 
 from nb_mlops.errors import RefusedError
+from nb_mlops.store.pack import blank_run_line
 from nb_mlops.store.workspace import Workspace
 from nb_mlops.tracking import active
 from nb_mlops.tracking.liveness import is_dead
@@ -18,8 +19,9 @@ def delete_run(ws: Workspace, ref: str, force: bool = False) -> dict[str, Any]:
     that is still alive is logging it (its writes would fail under it), unless `force`.
 
     Objects the run stored stay in the cache until `gc`, which removes what nothing references.
-    A small run's points live in the shared pack, not in a folder (store/pack.py): its line stays
-    there, named by nothing.
+    A small run's points (and a `%%track` cell's source and output) live in the shared pack, not
+    in a folder (store/pack.py): its line is overwritten with spaces where it is, so no other
+    line moves.
     """
     doc = resolve_run(ws, ref)
     run_id, name = doc["run_id"], doc.get("name")
@@ -50,4 +52,6 @@ def delete_run(ws: Workspace, ref: str, force: bool = False) -> dict[str, Any]:
             ws.catalog.set("models", f"{m['name']}/{m['version']}", {"run_record": record})
         ws.catalog.delete("runs", run_id)
     shutil.rmtree(ws.run_dir(run_id), ignore_errors=True)
+    if doc.get("points") is not None:
+        blank_run_line(ws, run_id, doc["points"])
     return {"run_id": run_id, "name": name, "models": [m.get("name") for m in models]}

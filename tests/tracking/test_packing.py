@@ -116,18 +116,35 @@ def test_a_pack_that_cannot_be_written_leaves_the_run_as_it_was(ws: Workspace) -
     assert run.dir.is_dir() and len(read_run_points(ws, doc)) == 3
 
 
-def test_deleting_a_packed_run_leaves_its_line_dead(ws: Workspace) -> None:
+def test_deleting_a_packed_run_blanks_its_line_in_place(ws: Workspace) -> None:
     with nm.start_run("gone") as gone:
         _log(2)
     with nm.start_run("kept") as kept:
         _log(3)
     size = pack_path(ws).stat().st_size
+    where = _doc(ws, gone.run_id)["points"]
     nm.delete_run(gone.run_id)
     assert ws.catalog.get("runs", gone.run_id) is None
-    assert pack_path(ws).stat().st_size == size
+    data = pack_path(ws).read_bytes()
+    assert len(data) == size  # nothing moved
+    line = data[where["offset"] : where["offset"] + where["length"]]
+    assert line.strip() == b"" and line.endswith(b"\n") and gone.run_id.encode() not in data
     assert len(read_run_points(ws, _doc(ws, kept.run_id))) == 3
     nm.gc(grace_s=0)
     assert len(read_run_points(ws, _doc(ws, kept.run_id))) == 3
+
+
+def test_a_deleted_run_naming_another_runs_line_blanks_nothing(ws: Workspace) -> None:
+    """A hand-edited record pointing at another run's line: that line is not the run's."""
+    with nm.start_run("victim") as victim:
+        _log(2)
+    with nm.start_run("forged") as forged:
+        _log(1)
+    ws.catalog.set("runs", forged.run_id, {"points": _doc(ws, victim.run_id)["points"]})
+    before = pack_path(ws).read_bytes()
+    nm.delete_run(forged.run_id)
+    assert pack_path(ws).read_bytes() == before
+    assert len(read_run_points(ws, _doc(ws, victim.run_id))) == 2
 
 
 def test_the_column_reader_of_compare_sees_packed_and_folder_runs(ws: Workspace) -> None:
