@@ -94,16 +94,20 @@ class MetricWriter:
             return  # closed: the run's folder may be going away (store/pack.py)
         now = time.monotonic()
         if now - self._last_beat >= HEARTBEAT_INTERVAL_S:
-            self._last_beat = now
-            try:
-                self.heartbeat.parent.mkdir(parents=True, exist_ok=True)
-                self.heartbeat.touch()
-            except OSError:
-                pass  # a heartbeat is advisory; the run's own writes report real failures
+            with self._lock:  # never after `close`: the folder it would make again may be gone
+                if self.closed:
+                    return
+                self._last_beat = now
+                try:
+                    self.heartbeat.parent.mkdir(parents=True, exist_ok=True)
+                    self.heartbeat.touch()
+                except OSError:
+                    pass  # a heartbeat is advisory; the run's own writes report real failures
 
     def close(self) -> None:
         self.flush()
-        self.closed = True
+        with self._lock:
+            self.closed = True
         _flusher.unregister(self)
 
 

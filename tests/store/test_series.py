@@ -382,3 +382,20 @@ def test_a_full_disk_during_a_flush_never_writes_a_point_twice(
     assert len(steps) == len(set(steps)) == got["logged"]  # none twice, none lost
     assert steps == sorted(steps)
     assert got["shown"] == got["logged"]
+
+
+def test_a_heartbeat_makes_the_folder_while_open_and_never_after_close(
+    tmp_path: Path, writers: list[MetricWriter]
+) -> None:
+    """A run's folder may be packed away once its writer is closed: no beat makes it again."""
+    folder = tmp_path / "runs" / "abc"
+    w = _writer(writers, folder / "metrics.jsonl", heartbeat=folder / "heartbeat")
+    series._flusher.unregister(w)
+    w.beat()
+    assert (folder / "heartbeat").is_file()
+    w.close()
+    (folder / "heartbeat").unlink()
+    folder.rmdir()
+    w._last_beat = 0.0  # due again
+    w.beat()
+    assert not folder.exists()
