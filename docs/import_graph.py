@@ -11,7 +11,7 @@ from __future__ import annotations
 import grimp
 
 FLOORS = [
-    ("8", ["notebook", "cli"]),
+    ("8", ["notebook", "cli", "server"]),
     ("7", ["commands"]),
     ("6", ["api"]),
     ("5", ["evals", "monitor", "records"]),

@@ -13,6 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from nb_mlops._version import __version__
 
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """The jupyter_server extension: the store API the JupyterLab panel reads (server/)."""
+    return [{"module": "nb_mlops.server"}]
+
+
 if TYPE_CHECKING:  # what the names below are, for readers and type checkers
     from nb_mlops.api import (
         active_run,

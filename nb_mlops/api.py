@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -58,6 +59,29 @@ def init(path: str | os.PathLike | None = None) -> Workspace:
 def workspace() -> Workspace:
     """The store in use: the one `init` pinned, else found from the cwd (created if none)."""
     return active.workspace()
+
+
+def find_store(start: str | os.PathLike, *, within: str | os.PathLike) -> Workspace | None:
+    """The store of the project holding `start` (a folder), found by walking up as the kernel
+    does but never above `within` (a server's root); None when there is none. Never creates."""
+    top = Path(os.path.realpath(within))
+    folder = Path(os.path.realpath(start))
+    if folder != top and top not in folder.parents:
+        return None
+    for place in (folder, *folder.parents):
+        home = place / STORE_DIRNAME
+        if home.is_dir() and not home.is_symlink():
+            return open_workspace(home, create=False)
+        if place == top:
+            return None
+    return None
+
+
+def using(ws: Workspace) -> AbstractContextManager[Workspace]:
+    """Use the store `ws` for the verbs called in this context (a thread or a task) only."""
+    from nb_mlops.store.workspace import using as _using
+
+    return _using(ws)
 
 
 def reset() -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
 import sys
 import warnings
@@ -13,6 +11,7 @@ from typing import Any, NoReturn
 
 from nb_mlops.commands import HelpShown, UsageProblem, parse_argv
 from nb_mlops.errors import NbMlopsError
+from nb_mlops.jsonl import strict_json
 from nb_mlops.text import printable
 
 
@@ -56,34 +55,9 @@ class _CliContext:
         return answer.strip().lower() in ("y", "yes")
 
 
-def _strict(value: Any) -> Any:
-    """JSON has no NaN or Infinity: write them as the strings Python's float() reads back."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {k: _strict(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_strict(v) for v in value]
-    return value
-
-
 _PRETTY_ITEMS = 200
 """A list longer than this prints one item per line: json's indented writer is pure Python
 (0.5 s for 1,000 runs), its compact one is C."""
-
-
-_COMPACT = json.JSONEncoder(ensure_ascii=False, default=str, allow_nan=False)
-
-
-def _dumps(value: Any, indent: int | None = None) -> str:
-    """JSON with NaN and infinities as strings (see _strict), in C unless indented."""
-    encoder = _COMPACT
-    if indent is not None:
-        encoder = json.JSONEncoder(ensure_ascii=False, default=str, allow_nan=False, indent=indent)
-    try:
-        return encoder.encode(value)
-    except ValueError:  # NaN or an infinity somewhere
-        return encoder.encode(_strict(value))
 
 
 def _to_json(result: Any) -> str:
@@ -92,14 +66,15 @@ def _to_json(result: Any) -> str:
         isinstance(v, list) and len(v) > _PRETTY_ITEMS for v in data.values()
     )
     if not long:
-        return _dumps(data, indent=2)
+        return strict_json(data, indent=2)
     parts = []
     for key, value in data.items():
         if isinstance(value, list) and value:
-            items = ",\n".join(f"    {_dumps(item)}" for item in value)
-            parts.append(f"  {_dumps(key)}: [\n{items}\n  ]")
+            items = ",\n".join(f"    {strict_json(item)}" for item in value)
+            parts.append(f"  {strict_json(key)}: [\n{items}\n  ]")
         else:
-            parts.append(f"  {_dumps(key)}: {_dumps(value, indent=2)}".replace("\n", "\n  "))
+            block = strict_json(value, indent=2).replace("\n", "\n  ")
+            parts.append(f"  {strict_json(key)}: {block}")
     return "{\n" + ",\n".join(parts) + "\n}"
 
 

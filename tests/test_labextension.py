@@ -66,6 +66,22 @@ def test_jupyter_lists_the_extension_enabled_and_ok(tmp_path: Path) -> None:
     assert ours[0][:4] == ["nb-mlops", f"v{nb_mlops.__version__}", "enabled", "OK"], ours
 
 
+def test_jupyter_lists_the_server_extension_enabled_and_ok(tmp_path: Path) -> None:
+    """The store API the panel reads (nb_mlops/server) is on with no step after the install."""
+    out = subprocess.run(
+        [sys.executable, "-m", "jupyter", "server", "extension", "list"],
+        capture_output=True,
+        text=True,
+        env=jupyter_env(tmp_path),
+        timeout=120,
+        check=True,
+    )
+    text = ANSI.sub("", out.stdout + out.stderr)
+    lines = [line.strip() for line in text.splitlines()]
+    assert "nb_mlops enabled" in lines, text
+    assert f"nb_mlops {nb_mlops.__version__} OK" in lines, text
+
+
 def test_built_package_matches_its_source_and_the_python_package() -> None:
     source = json.loads((SOURCE / "package.json").read_text(encoding="utf-8"))
     build = json.loads(built("package.json").read_text(encoding="utf-8"))
@@ -138,5 +154,9 @@ def test_a_wheel_ships_the_built_extension(tmp_path: Path) -> None:
     assert static <= names
     # Shipped once, as shared-data: not a second copy inside the Python package.
     assert not [name for name in names if name.startswith("nb_mlops/labextension/")]
+    server_config = f"nb_mlops-{nb_mlops.__version__}.data/data/etc/jupyter/"
+    server_config += "jupyter_server_config.d/nb_mlops.json"
+    enabled = json.loads(zipfile.ZipFile(wheels[0]).read(server_config))
+    assert enabled == {"ServerApp": {"jpserver_extensions": {"nb_mlops": True}}}
     shipped = json.loads(zipfile.ZipFile(wheels[0]).read(f"{share}package.json"))
     assert shipped["name"] == "nb-mlops"

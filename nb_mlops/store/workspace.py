@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -288,8 +289,26 @@ def pin(ws: Workspace | None) -> None:
     PINNED[:] = [] if ws is None else [ws]
 
 
+_USING: ContextVar[Workspace | None] = ContextVar("nb_mlops_store", default=None)
+
+
+@contextmanager
+def using(ws: Workspace) -> Iterator[Workspace]:
+    """Use `ws` in this context only (a thread, a task): what a server answering for several
+    stores at once needs, where a pin would be seen by every request."""
+    token = _USING.set(ws)
+    try:
+        yield ws
+    finally:
+        _USING.reset(token)
+
+
 def workspace_in_use() -> Workspace:
-    """The pinned store, else the one found from the cwd (created if none)."""
+    """The store `using` set in this context, else the pinned one, else the one found from the
+    cwd (created if none)."""
+    ws = _USING.get()
+    if ws is not None:
+        return ws
     return PINNED[0] if PINNED else open_workspace()
 
 

@@ -155,6 +155,10 @@ class RunRows(Sequence):
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return (self[i] for i in range(len(self)))
 
+    def part(self, start: int, stop: int) -> RunRows:
+        """The runs from `start` to `stop` (a page), still read from the columns."""
+        return RunRows(self.ws, self.rows[start:stop], self.live, self.seen)
+
     def values(self, path: tuple[str, ...]) -> list[Any]:
         """Each selected run's value at `path` (MISSING where it has none)."""
         if path == ("run_id",):

@@ -186,6 +186,13 @@ class RunTable(Result):
 
         return runs_frame(self.runs)
 
+    def page(self, offset: int, limit: int) -> RunTable:
+        """`limit` runs from `offset` on, as a table of their own (a listing shows one page of
+        a large selection; only the page's runs are read)."""
+        part = getattr(self.runs, "part", None)
+        runs = part(offset, offset + limit) if part else self.runs[offset : offset + limit]
+        return RunTable(runs, self.filter, self.store, list(self.order_by))
+
     def _listed(self) -> list[dict[str, Any]]:
         """The runs' listing fields (from the store's columns when selected from them)."""
         summaries = getattr(self.runs, "summaries", None)

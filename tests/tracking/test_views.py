@@ -358,3 +358,17 @@ def test_run_detail_whose_environment_object_is_gone(ws: Workspace) -> None:
     doc["env"] = {**doc["env"], "packages": "f" * 32}  # an object no store holds
     env = RunDetail(doc, ws=ws).section_html("environment")
     assert "packages not readable from this store" in env
+
+
+def test_a_page_of_a_run_table_is_that_slice_of_it(ws) -> None:
+    for i in range(6):
+        with nm.start_run(f"r{i}") as run:
+            run.log_metric("acc", i / 10)
+    table = api.run_table("metrics.acc > 0.05")
+    names = [r["name"] for r in table.to_dict()["runs"]]
+    assert names == ["r5", "r4", "r3", "r2", "r1"]
+    page = table.page(1, 3).to_dict()
+    assert [r["name"] for r in page["runs"]] == names[1:4]
+    assert page["filter"] == "metrics.acc > 0.05" and page["count"] == 3
+    assert table.page(4, 10).to_dict()["runs"][0]["metrics"] == {"acc": 0.1}
+    assert table.page(9, 10).to_dict()["runs"] == []

@@ -1,0 +1,245 @@
+"""The store API under /nb-mlops/api on a real jupyter_server: pages of runs, a run, datasets,
+models, checkout and alias moves; refusals without credentials, outside the root and by GET."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter_server.utils import url_path_join
+from tornado.httpclient import HTTPClientError
+
+import nb_mlops as nm
+from nb_mlops import api
+from nb_mlops.store.workspace import open_workspace
+
+pytestmark = pytest.mark.filterwarnings("error::jupyter_server.utils.JupyterServerAuthWarning")
+
+
+@pytest.fixture
+def jp_server_config() -> dict[str, Any]:
+    return {"ServerApp": {"jpserver_extensions": {"nb_mlops": True}}}
+
+
+class Api:
+    """Requests to the extension's API, answered as (status, JSON)."""
+
+    def __init__(self, fetch: Any, loop: Any) -> None:
+        self.fetch, self.loop = fetch, loop
+
+    def __call__(
+        self, *parts: str, method: str = "GET", headers: dict | None = None, **kw: Any
+    ) -> tuple[int, Any]:
+        body = kw.pop("body", None)
+        params = {k: v for k, v in kw.items() if v is not None}
+        request = self.fetch(
+            "nb-mlops",
+            "api",
+            *parts,
+            method=method,
+            params=params if method == "GET" else None,
+            body=json.dumps(body) if body is not None else None,
+            headers=headers,
+            raise_error=False,
+        )
+        response = self.loop.run_until_complete(request)
+        text = response.body.decode() if response.body else ""
+        return response.code, json.loads(text) if text.startswith("{") else text
+
+
+@pytest.fixture
+def call(jp_fetch: Any, jp_asyncio_loop: Any) -> Api:
+    return Api(jp_fetch, jp_asyncio_loop)
+
+
+def _project(root: Path, name: str, runs: int = 0) -> Path:
+    """A project folder under the server's root with a store and `runs` runs (acc = i / 10)."""
+    folder = root / name
+    (folder / "notebooks").mkdir(parents=True)
+    (folder / "notebooks" / "train.ipynb").write_text("{}")
+    ws = open_workspace(folder / ".nbmlops")
+    with api.using(ws):
+        for i in range(runs):
+            with nm.start_run(f"{name}-{i}", params={"i": i}) as run:
+                run.log_metric("acc", i / 10)
+    return folder
+
+
+def test_a_page_of_runs_from_a_notebooks_path(call: Api, jp_root_dir: Path) -> None:
+    _project(jp_root_dir, "proj", runs=7)
+    code, page = call("runs", path="proj/notebooks/train.ipynb", offset="2", limit="3")
+    assert code == 200, page
+    assert page["store"] == os.path.join("proj", ".nbmlops")
+    assert page["total"] == 7 and page["offset"] == 2 and page["limit"] == 3
+    assert [r["name"] for r in page["runs"]] == ["proj-4", "proj-3", "proj-2"]  # newest first
+    assert page["runs"][0]["metrics"] == {"acc": 0.4} and page["runs"][0]["params"] == {"i": 4}
+    code, matching = call("runs", path="proj", filter="metrics.acc >= 0.5")
+    assert code == 200 and matching["total"] == 2 and matching["filter"] == "metrics.acc >= 0.5"
+    code, rest = call("runs", path="proj", offset="6")
+    assert [r["name"] for r in rest["runs"]] == ["proj-0"]
+
+
+def test_several_stores_under_one_root_answer_for_themselves(call: Api, jp_root_dir: Path) -> None:
+    _project(jp_root_dir, "a", runs=2)
+    _project(jp_root_dir, "b", runs=3)
+    assert call("runs", path="a/notebooks")[1]["total"] == 2
+    assert call("runs", path="b/notebooks/train.ipynb")[1]["total"] == 3
+    (jp_root_dir / "plain").mkdir()
+    code, answer = call("runs", path="plain")
+    assert code == 404 and answer == {"error": "no nb-mlops store at or above plain"}
+    assert not (jp_root_dir / "plain" / ".nbmlops").exists()  # a lookup never makes one
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "words"),
+    [
+        ({"filter": "metrics.acc >"}, 400, "filter"),
+        ({"offset": "-1"}, 400, "offset must be a whole number from 0"),
+        ({"offset": "x"}, 400, "offset must be a whole number, not 'x'"),
+        ({"limit": "501"}, 400, "limit must be a whole number from 0 up to 500"),
+    ],
+)
+def test_bad_queries_are_refused_in_one_line(
+    call: Api, jp_root_dir: Path, query: dict, status: int, words: str
+) -> None:
+    _project(jp_root_dir, "proj", runs=1)
+    code, answer = call("runs", path="proj", **query)
+    assert code == status and words in answer["error"] and "\n" not in answer["error"]
+
+
+def test_a_run_in_full(call: Api, jp_root_dir: Path) -> None:
+    _project(jp_root_dir, "proj", runs=2)
+    code, page = call("runs", path="proj")
+    run_id = page["runs"][0]["run_id"]
+    code, run = call("runs", run_id, path="proj")
+    assert code == 200 and run["run_id"] == run_id and run["series"]["acc"][0][1] == 0.1
+    code, missing = call("runs", "nosuchrun", path="proj")
+    assert code == 400 and "nosuchrun" in missing["error"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["..", "../..", "/..", "proj/../../elsewhere", "../outside/notebooks", "link/notebooks"],
+)
+def test_no_path_reaches_a_store_outside_the_root(
+    call: Api, jp_root_dir: Path, tmp_path: Path, path: str
+) -> None:
+    outside = _project(tmp_path, "outside", runs=1)  # a store beside the root, not under it
+    (jp_root_dir / "link").symlink_to(outside, target_is_directory=True)
+    _project(jp_root_dir, "proj", runs=1)
+    code, answer = call("runs", path=path)
+    assert code in (403, 404), answer
+    assert "outside" in answer["error"] or "no nb-mlops store" in answer["error"]
+
+
+def test_a_symlinked_store_inside_the_root_is_not_followed(
+    call: Api, jp_root_dir: Path, tmp_path: Path
+) -> None:
+    outside = _project(tmp_path, "outside", runs=1)
+    (jp_root_dir / "proj").mkdir()
+    (jp_root_dir / "proj" / ".nbmlops").symlink_to(outside / ".nbmlops")
+    code, answer = call("runs", path="proj")
+    assert code == 404 and "no nb-mlops store" in answer["error"]
+
+
+def test_a_nul_in_the_path_is_refused(call: Api, jp_root_dir: Path) -> None:
+    _project(jp_root_dir, "proj")
+    code, answer = call("runs", path="proj\x00/x")  # tornado turns it into a space
+    assert code == 404 and answer == {"error": "no such notebook or folder: 'proj /x'"}
+    body = {"path": "proj\x00", "dataset": "d.csv", "version": 1}
+    code, answer = call("checkout", method="POST", body=body)
+    assert code == 400 and answer == {"error": "path holds a NUL character"}
+
+
+@pytest.mark.parametrize(
+    ("method", "parts", "body"),
+    [
+        ("GET", ("runs",), None),
+        ("GET", ("runs", "abc"), None),
+        ("GET", ("datasets",), None),
+        ("GET", ("models",), None),
+        ("POST", ("checkout",), {"path": "proj", "dataset": "d.csv", "version": 1}),
+        ("POST", ("alias",), {"path": "proj", "model": "m", "alias": "prod", "version": 1}),
+    ],
+)
+def test_every_handler_refuses_a_request_without_credentials(
+    jp_serverapp: Any,
+    http_server_client: Any,
+    jp_asyncio_loop: Any,
+    jp_base_url: str,
+    jp_root_dir: Path,
+    method: str,
+    parts: tuple,
+    body: Any,
+) -> None:
+    _project(jp_root_dir, "proj", runs=1)
+    url = url_path_join(jp_base_url, "nb-mlops/api", *parts)
+    url += "?path=proj" if method == "GET" else ""
+    request = http_server_client.fetch(
+        url, method=method, body=json.dumps(body) if body is not None else None
+    )
+    with pytest.raises(HTTPClientError) as info:
+        jp_asyncio_loop.run_until_complete(request)
+    assert info.value.code == 403
+    assert len(open_workspace(jp_root_dir / "proj" / ".nbmlops").catalog.docs("models")) == 0
+
+
+def test_changes_are_refused_by_get(call: Api, jp_root_dir: Path) -> None:
+    _project(jp_root_dir, "proj")
+    for endpoint in ("checkout", "alias"):
+        code, _ = call(endpoint, path="proj")
+        assert code == 405
+
+
+def test_datasets_with_their_versions_and_a_checkout(call: Api, jp_root_dir: Path) -> None:
+    folder = _project(jp_root_dir, "proj")
+    data = folder / "data" / "table.csv"
+    data.parent.mkdir()
+    ws = open_workspace(folder / ".nbmlops")
+    with api.using(ws):
+        data.write_text("a,b\n1,2\n")
+        nm.snapshot(data, "first")
+        data.write_text("a,b\n1,2\n3,4\n")
+        nm.snapshot(data, "second")
+    code, listing = call("datasets", path="proj/notebooks/train.ipynb")
+    assert code == 200, listing
+    (entry,) = listing["datasets"]
+    assert entry["path"] == "data/table.csv"
+    assert [v["message"] for v in entry["versions"]] == ["first", "second"]
+    body = {"path": "proj/notebooks", "dataset": "data/table.csv", "version": 1}
+    code, done = call("checkout", method="POST", body=body)
+    assert code == 200, done
+    assert data.read_text() == "a,b\n1,2\n"
+    escape = {"path": "proj", "dataset": "../../etc/passwd", "version": 1}
+    code, refused = call("checkout", method="POST", body=escape)
+    assert code == 400 and "outside the workspace" in refused["error"]
+    code, refused = call("checkout", method="POST", body={"path": "proj", "dataset": "x"})
+    assert code == 400 and refused == {"error": "version is missing (a number or a name expected)"}
+
+
+def test_models_promote_and_rollback(call: Api, jp_root_dir: Path) -> None:
+    folder = _project(jp_root_dir, "proj")
+    with api.using(open_workspace(folder / ".nbmlops")):
+        for c in (0.5, 1.0):
+            nm.register_model("clf", {"kind": "stand-in", "c": c})
+        nm.set_alias("clf", "production", 1)
+    code, models = call("models", path="proj")
+    assert code == 200, models
+    assert "clf" in json.dumps(models)
+    promote = {"path": "proj", "model": "clf", "alias": "production", "version": 2, "why": "t"}
+    code, moved = call("alias", method="POST", body=promote)
+    assert code == 200, moved
+    with api.using(open_workspace(folder / ".nbmlops")):
+        assert nm.get_model_version("models:/clf@production").version == 2
+    back = {"path": "proj", "model": "clf", "alias": "production", "rollback": True}
+    code, moved = call("alias", method="POST", body=back)
+    assert code == 200, moved
+    with api.using(open_workspace(folder / ".nbmlops")):
+        assert nm.get_model_version("models:/clf@production").version == 1
+    code, refused = call("alias", method="POST", body={"path": "proj", "model": "clf"})
+    assert code == 400 and refused == {"error": "alias is missing (text expected)"}
+    code, refused = call("alias", method="POST", body=["not", "an", "object"])
+    assert code == 400 and refused == {"error": "the request body must be a JSON object"}
