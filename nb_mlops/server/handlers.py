@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -224,6 +225,73 @@ class AliasHandler(StoreHandler):
         await self.answer(str(body.get("path") or ""), move)
 
 
+class SummaryHandler(StoreHandler):
+    """GET store?path=: what the store holds, counted (which sections a panel shows, and
+    whether runs are running: then it refreshes)."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        def counts() -> dict[str, Any]:
+            return {
+                "runs": len(api.run_table().runs),
+                "running": len(api.run_table("status = 'running'").runs),
+                "datasets": len(api.status().to_dict()["datasets"]),
+                "models": len(api.models().to_dict().get("models", [])),
+                "evaluations": len(api.eval_scoreboard().to_dict().get("rows", [])),
+                "monitors": len(api.monitors().to_dict().get("monitors", [])),
+            }
+
+        await self.answer(self.arg("path"), counts)
+
+
+class EvalsHandler(StoreHandler):
+    """GET evals?path=: the scoreboard of the store's evaluation runs (models x metrics)."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        await self.answer(self.arg("path"), lambda: api.eval_scoreboard())
+
+
+class MonitorsHandler(StoreHandler):
+    """GET monitors?path=: the store's monitors with their windows and alerts."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        await self.answer(self.arg("path"), lambda: api.monitors())
+
+
+class ActiveHandler(StoreHandler):
+    """GET active?path=&kernel=ID: the runs the kernel `ID` (one this server started) is
+    tracking now, innermost last: what the status bar shows."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        kernel_id = self.arg("kernel")
+        pid = self._kernel_pid(kernel_id) if kernel_id else None
+
+        def active() -> dict[str, Any]:
+            if pid is None:
+                return {"kernel": kernel_id or None, "runs": []}
+            mine = []
+            for row in api.run_table("status = 'running'").to_dict()["runs"]:
+                proc = api.get_run(row["run_id"]).to_dict().get("proc") or {}
+                if proc.get("pid") == pid and proc.get("host") == socket.gethostname():
+                    mine.append(row)
+            mine.sort(key=lambda r: str(r.get("start") or ""))
+            return {"kernel": kernel_id, "runs": mine}
+
+        await self.answer(self.arg("path"), active)
+
+    def _kernel_pid(self, kernel_id: str) -> int | None:
+        """The process id of a kernel this server runs on this host (None: unknown here)."""
+        try:
+            kernel = self.kernel_manager.get_kernel(kernel_id)
+        except (KeyError, tornado.web.HTTPError):  # not a kernel of this server
+            return None
+        pid = getattr(getattr(kernel, "provisioner", None), "pid", None)
+        return pid if isinstance(pid, int) else None
+
+
 def _text(body: dict[str, Any], key: str) -> str:
     value = body.get(key)
     if not isinstance(value, str) or not value.strip():
@@ -250,5 +318,9 @@ def setup_handlers(web_app: Any) -> None:
             (url_path_join(base, "models"), ModelsHandler),
             (url_path_join(base, "checkout"), CheckoutHandler),
             (url_path_join(base, "alias"), AliasHandler),
+            (url_path_join(base, "store"), SummaryHandler),
+            (url_path_join(base, "evals"), EvalsHandler),
+            (url_path_join(base, "monitors"), MonitorsHandler),
+            (url_path_join(base, "active"), ActiveHandler),
         ],
     )

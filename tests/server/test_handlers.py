@@ -161,6 +161,10 @@ def test_a_nul_in_the_path_is_refused(call: Api, jp_root_dir: Path) -> None:
         ("GET", ("runs", "abc"), None),
         ("GET", ("datasets",), None),
         ("GET", ("models",), None),
+        ("GET", ("store",), None),
+        ("GET", ("evals",), None),
+        ("GET", ("monitors",), None),
+        ("GET", ("active",), None),
         ("POST", ("checkout",), {"path": "proj", "dataset": "d.csv", "version": 1}),
         ("POST", ("alias",), {"path": "proj", "model": "m", "alias": "prod", "version": 1}),
     ],
@@ -243,3 +247,53 @@ def test_models_promote_and_rollback(call: Api, jp_root_dir: Path) -> None:
     assert code == 400 and refused == {"error": "alias is missing (text expected)"}
     code, refused = call("alias", method="POST", body=["not", "an", "object"])
     assert code == 400 and refused == {"error": "the request body must be a JSON object"}
+
+
+def test_the_store_summary_counts_what_it_holds(call: Api, jp_root_dir: Path) -> None:
+    folder = _project(jp_root_dir, "proj", runs=3)
+    with api.using(open_workspace(folder / ".nbmlops")):
+        (folder / "d.csv").write_text("a\n1\n")
+        nm.snapshot(folder / "d.csv")
+        nm.register_model("clf", {"kind": "stand-in"})
+        running = nm.start_run("still going")
+    try:
+        code, summary = call("store", path="proj/notebooks/train.ipynb")
+    finally:
+        running.end()
+    assert code == 200, summary
+    assert {k: summary[k] for k in ("runs", "running", "datasets", "models")} == {
+        "runs": 4,
+        "running": 1,
+        "datasets": 1,
+        "models": 1,
+    }
+    assert summary["evaluations"] == 0 and summary["monitors"] == 0
+    assert call("evals", path="proj")[1]["rows"] == []
+    assert call("monitors", path="proj")[1]["monitors"] == []
+
+
+def test_the_runs_a_kernel_is_tracking(
+    call: Api, jp_fetch: Any, jp_asyncio_loop: Any, jp_serverapp: Any, jp_root_dir: Path
+) -> None:
+    """The status bar's question: which runs is the kernel of this notebook tracking now."""
+    import socket
+
+    import psutil
+
+    folder = _project(jp_root_dir, "proj", runs=1)
+    started = jp_fetch("api", "kernels", method="POST", body=json.dumps({"name": "python3"}))
+    kernel = json.loads(jp_asyncio_loop.run_until_complete(started).body)
+    pid = jp_serverapp.kernel_manager.get_kernel(kernel["id"]).provisioner.pid
+    ws = open_workspace(folder / ".nbmlops")
+    with api.using(ws):
+        run = nm.start_run("in the kernel")
+    proc = {"host": socket.gethostname(), "pid": pid, "started": psutil.Process(pid).create_time()}
+    ws.catalog.set("runs", run.run_id, {"proc": proc})  # as the kernel's own run would say
+    try:
+        code, active = call("active", path="proj", kernel=kernel["id"])
+        assert code == 200, active
+        assert [r["name"] for r in active["runs"]] == ["in the kernel"]
+        assert call("active", path="proj", kernel="no-such-kernel")[1]["runs"] == []
+        assert call("active", path="proj")[1]["runs"] == []
+    finally:
+        run.end()
