@@ -82,6 +82,23 @@ def test_jupyter_lists_the_server_extension_enabled_and_ok(tmp_path: Path) -> No
     assert f"nb_mlops {nb_mlops.__version__} OK" in lines, text
 
 
+def test_the_front_ends_logic_passes_its_jest_tests() -> None:
+    """labextension/test/*.test.ts (the panel's decisions: cells, values, paging) under jest."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    out = subprocess.run(
+        ["jlpm", "test", "--ci"],
+        cwd=SOURCE,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    report = out.stdout + out.stderr
+    assert out.returncode == 0, report[-3000:]
+    assert re.search(r"Tests:\s+\d+ passed, \d+ total", report), report[-3000:]
+
+
 def test_built_package_matches_its_source_and_the_python_package() -> None:
     source = json.loads((SOURCE / "package.json").read_text(encoding="utf-8"))
     build = json.loads(built("package.json").read_text(encoding="utf-8"))

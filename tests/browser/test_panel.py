@@ -1,0 +1,149 @@
+"""The MLOps side panel in a real JupyterLab: it lists the runs the notebook made, opens a run,
+Compare writes and runs a `%track compare` cell, and the status bar names the kernel's run."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+CELLS = [
+    (None, "%load_ext nb_mlops"),
+    ("a", "%%track -n panel-a\ntrack.param(depth=2)\ntrack.log(acc=0.81)"),
+    ("b", "%%track -n panel-b\ntrack.param(depth=4)\ntrack.log(acc=0.87)"),
+    ("c", "%%track -n panel-c\ntrack.param(depth=8)\ntrack.log(acc=0.93)"),
+    ("session", "%track start panel-session"),
+]
+
+
+def _write(notebook_writer):
+    def write(path):
+        return notebook_writer(path, CELLS, "# the MLOps panel (written by tests/browser)")
+
+    return write
+
+
+def test_the_panel_lists_opens_and_compares_runs(open_notebook, lab_server, notebook_writer):
+    with open_notebook(lab_server, "panel.ipynb", kind=_write(notebook_writer)) as ui:
+        page = ui.page
+        page.locator(".jp-SideBar [data-id='nb-mlops-panel']").click()
+        panel = ui.visible(page.locator("#nb-mlops-panel"), "the MLOps panel")
+        rows = panel.locator(".nbm-run")
+        ui.wait_until(lambda: rows.count() >= 4, "the notebook's runs in the panel")
+        names = rows.locator(".nbm-run-name").all_inner_texts()
+        assert names[:4] == ["panel-session", "panel-c", "panel-b", "panel-a"], names
+        assert "0.93" in rows.nth(1).inner_text()  # panel-c's acc, a metric column
+        assert panel.locator(".nbm-panel-store").inner_text().endswith(".nbmlops")
+        ui.screenshot("panel-runs", panel)
+
+        rows.nth(1).locator(".nbm-run-name").click()
+        detail = ui.visible(panel.locator(".nbm-panel-detail"), "the run's detail")
+        ui.wait_until(lambda: "depth" in detail.inner_text(), "the run's params")
+        assert "panel-c" in detail.inner_text() and "0.93" in detail.inner_text()
+        ui.screenshot("panel-detail", panel)
+
+        status = page.locator(".jp-StatusBar-Widget .nbm-statusbar-run")
+        ui.wait_until(
+            lambda: status.count() and "tracking panel-session" in status.first.inner_text(),
+            "the status bar's active run",
+        )
+
+        for i in (2, 3):  # panel-b and panel-a
+            rows.nth(i).locator("input[type=checkbox]").check()
+        compare = panel.locator("button", has_text="Compare 2")
+        compare.click()
+        cell = page.locator(".jp-Notebook .jp-CodeCell", has_text="%track compare")
+        ui.visible(cell, "the Compare cell")
+        source = cell.first.locator(".jp-InputArea-editor").inner_text()
+        assert re.fullmatch(r"%track compare [0-9a-z]{8} [0-9a-z]{8}\s*", source), source
+        ui.wait_until(
+            lambda: cell.first.locator(".jp-OutputArea-output").count() > 0,
+            "the Compare cell's output",
+        )
+        assert ui.errors() == [], ui.errors()
+
+        ui.command("apputils:change-theme", {"theme": "JupyterLab Dark"})
+        ui.wait_until(
+            lambda: page.evaluate("document.body.dataset.jpThemeLight") == "false",
+            "the dark theme",
+        )
+        ui.screenshot("panel-dark", panel)
+        background = panel.evaluate("n => getComputedStyle(n).backgroundColor")
+        channels = [int(c) for c in re.findall(r"\d+", background)[:3]]
+        assert sum(channels) < 3 * 100, background  # the panel follows the dark theme
+        ui.command("apputils:change-theme", {"theme": "JupyterLab Light"})
+
+        # the session ends in the kernel: the panel sees it without being asked (it refreshes
+        # every few seconds while runs are running)
+        page.evaluate(
+            """() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel
+                .requestExecute({code: '%track stop'}).done"""
+        )
+        ui.wait_until(
+            lambda: rows.first.locator(".nbm-run-status").inner_text() == "finished",
+            "the ended session shown as finished",
+        )
+        ui.wait_until(lambda: status.first.is_hidden(), "the status bar item gone")
+
+
+DATA_CELLS = [
+    (None, "%load_ext nb_mlops\nimport nb_mlops as nm"),
+    (
+        "data",
+        "from pathlib import Path\n"
+        "Path('table.csv').write_text('id,x\\n1,10\\n')\n"
+        "nm.snapshot('table.csv', 'first')\n"
+        "Path('table.csv').write_text('id,x\\n1,10\\n2,20\\n')\n"
+        "nm.snapshot('table.csv', 'second')",
+    ),
+    (
+        "models",
+        "for c in (0.1, 1.0):\n"
+        "    nm.register_model('clf', {'kind': 'stand-in', 'c': c})\n"
+        "nm.set_alias('clf', 'production', 1)\n"
+        "nm.set_alias('clf', 'production', 2)",
+    ),
+]
+
+
+def test_datasets_and_models_from_the_panel(open_notebook, lab_server, notebook_writer):
+    def write(path):
+        return notebook_writer(path, DATA_CELLS, "# data and models in the panel (tests/browser)")
+
+    with open_notebook(lab_server, "panel-data.ipynb", kind=write) as ui:
+        page, folder = ui.page, ui.nb.path.parent
+        page.locator(".jp-SideBar [data-id='nb-mlops-panel']").click()
+        panel = ui.visible(page.locator("#nb-mlops-panel"), "the MLOps panel")
+        item = panel.locator(".nbm-panel-item", has_text="table.csv")
+        ui.visible(item, "the dataset")
+        assert "v2" in item.inner_text() and "second" in item.inner_text()
+        model = ui.visible(panel.locator(".nbm-panel-item", has_text="clf"), "the model")
+        assert "@production → v2" in model.inner_text()
+        ui.screenshot("panel-data-models", panel)
+
+        item.locator("tr", has_text="first").locator("button", has_text="Checkout").click()
+        dialog = ui.visible(page.locator(".jp-Dialog"), "the checkout confirmation")
+        assert "Check out table.csv version 1?" in dialog.inner_text()
+        dialog.locator("button", has_text="Check out").click()
+        ui.wait_until(
+            lambda: (folder / "table.csv").read_text() == "id,x\n1,10\n", "version 1 back"
+        )
+
+        item = panel.locator(".nbm-panel-item", has_text="table.csv")
+        item.locator("tr", has_text="second").locator("button", has_text="Diff").click()
+        cell = page.locator(".jp-Notebook .jp-CodeCell", has_text="%track diff")
+        ui.visible(cell, "the Diff cell")
+        assert "%track diff table.csv 2 workspace" in cell.first.inner_text()
+
+        model.locator(".nbm-alias", has_text="@production").locator("button").click()
+        dialog = ui.visible(page.locator(".jp-Dialog"), "the rollback confirmation")
+        dialog.locator("button", has_text="Roll back").click()
+        ui.wait_until(
+            lambda: (
+                "@production → v1" in panel.locator(".nbm-panel-item", has_text="clf").inner_text()
+            ),
+            "the alias rolled back",
+        )
+        assert ui.errors() == [], ui.errors()
