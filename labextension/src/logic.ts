@@ -147,3 +147,31 @@ export function requestPath(path: string | null | undefined): string {
   const local = path.includes(':') ? path.slice(path.indexOf(':') + 1) : path;
   return local.replace(/^\/+/, '');
 }
+
+/** The filter that selects one experiment's runs (a name with both quote kinds: null). */
+export function experimentFilter(name: string): string | null {
+  if (!name.includes("'")) {
+    return `experiment = '${name}'`;
+  }
+  return name.includes('"') ? null : `experiment = "${name}"`;
+}
+
+/** A start time as the run list shows it: `14:03` today, `Dec 5` this year, else `2025-12-05`. */
+export function shortTime(iso: string | null | undefined, now: Date = new Date()): string {
+  if (!iso) {
+    return '';
+  }
+  const when = new Date(iso);
+  if (Number.isNaN(when.getTime())) {
+    return '';
+  }
+  const pad = (n: number) => String(n).padStart(2, '0');
+  if (when.toDateString() === now.toDateString()) {
+    return `${pad(when.getHours())}:${pad(when.getMinutes())}`;
+  }
+  const months = 'Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec'.split(' ');
+  if (when.getFullYear() === now.getFullYear()) {
+    return `${months[when.getMonth()]} ${when.getDate()}`;
+  }
+  return `${when.getFullYear()}-${pad(when.getMonth() + 1)}-${pad(when.getDate())}`;
+}

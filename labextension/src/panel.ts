@@ -10,11 +10,13 @@ import {
   RunRow,
   compareCode,
   diffCode,
+  experimentFilter,
   formatDuration,
   formatValue,
   metricColumns,
   pageLabel,
   refreshDelay,
+  shortTime,
   turnPage
 } from './logic';
 
@@ -23,6 +25,7 @@ const PAGE = 50;
 interface Summary {
   store: string;
   runs: number;
+  experiments: { name: string; runs: number }[];
   running: number;
   datasets: number;
   models: number;
@@ -125,7 +128,7 @@ export class MLOpsPanel extends Widget {
       head,
       this.message,
       this.search,
-      this.section('Runs', this.runsBox, pager),
+      this.section('Runs', this.experimentsBox, this.runsBox, pager),
       this.detail,
       this.section('Datasets', this.datasetsBox),
       this.section('Models', this.modelsBox),
@@ -151,6 +154,7 @@ export class MLOpsPanel extends Widget {
       this.summary = summary;
       this.storeLine.textContent = `Store: ${summary.store}`;
       this.message.textContent = '';
+      this.showExperiments(summary.experiments ?? []);
       await this.loadRuns();
       if (all || moved) {
         await Promise.all([this.loadDatasets(), this.loadModels(), this.loadExtras()]);
@@ -187,7 +191,7 @@ export class MLOpsPanel extends Widget {
     const columns = metricColumns(page.runs);
     const table = el('table', 'nbm-panel-table nbm-panel-runs');
     const head = el('tr');
-    for (const title of ['', 'run', 'status', ...columns, 'duration']) {
+    for (const title of ['', 'run', 'status', ...columns, 'started', 'duration']) {
       head.append(el('th', '', title));
     }
     table.append(head);
@@ -215,13 +219,38 @@ export class MLOpsPanel extends Widget {
       for (const key of columns) {
         row.append(el('td', 'nbm-num', formatValue((run.metrics ?? {})[key])));
       }
-      row.append(el('td', 'nbm-num', formatDuration(run.duration)));
+      row.append(
+        el('td', 'nbm-num', shortTime(run.start)),
+        el('td', 'nbm-num', formatDuration(run.duration))
+      );
       table.append(row);
     }
     this.runsBox.replaceChildren(
       page.runs.length ? table : el('div', 'nbm-panel-empty', this.filter ? 'no run matches' : 'no runs yet')
     );
     this.updateCompare();
+  }
+
+  /** One chip per experiment (its runs counted); a click filters the list to it. */
+  private showExperiments(experiments: { name: string; runs: number }[]): void {
+    this.experimentsBox.replaceChildren();
+    for (const experiment of experiments) {
+      const wanted = experimentFilter(experiment.name);
+      const chip = button(
+        `${experiment.name} (${experiment.runs.toLocaleString('en-US')})`,
+        wanted ? `Show the runs of ${experiment.name}` : 'This name cannot be filtered on here',
+        () => {
+          if (wanted) {
+            this.filter = this.search.value = this.filter === wanted ? '' : wanted;
+            this.offset = 0;
+            void this.refresh(false);
+          }
+        }
+      );
+      chip.classList.add('nbm-experiment');
+      chip.classList.toggle('nbm-chosen', this.filter === wanted);
+      this.experimentsBox.append(chip);
+    }
   }
 
   private turn(step: 1 | -1): void {
@@ -482,6 +511,7 @@ export class MLOpsPanel extends Widget {
   private readonly compareButton = button('Compare', 'Compare the selected runs in a new cell', () =>
     this.compare()
   );
+  private readonly experimentsBox = el('div', 'nbm-panel-experiments');
   private readonly runsBox = el('div', 'nbm-panel-scroll');
   private readonly detail = el('div', 'nbm-panel-detail');
   private readonly datasetsBox = el('div');

@@ -4,6 +4,7 @@ import {
   activeLabel,
   compareCode,
   diffCode,
+  experimentFilter,
   formatDuration,
   formatValue,
   metricColumns,
@@ -11,6 +12,7 @@ import {
   quoteArg,
   refreshDelay,
   requestPath,
+  shortTime,
   turnPage
 } from '../src/logic';
 
@@ -100,5 +102,22 @@ describe('the status bar and the request path', () => {
     expect(requestPath('RTC:proj/nb.ipynb')).toBe('proj/nb.ipynb');
     expect(requestPath('/proj/nb.ipynb')).toBe('proj/nb.ipynb');
     expect(requestPath(undefined)).toBe('');
+  });
+});
+
+describe('experiments and times', () => {
+  it('filters one experiment, quoting its name as the grammar reads it', () => {
+    expect(experimentFilter('wine')).toBe("experiment = 'wine'");
+    expect(experimentFilter("kim's runs")).toBe(`experiment = "kim's runs"`);
+    expect(experimentFilter(`a'b"c`)).toBeNull();
+  });
+
+  it('says a start time as briefly as it can', () => {
+    const now = new Date(2026, 11, 6, 15, 0);
+    expect(shortTime(new Date(2026, 11, 6, 9, 5).toISOString(), now)).toBe('09:05');
+    expect(shortTime(new Date(2026, 11, 5, 23, 0).toISOString(), now)).toBe('Dec 5');
+    expect(shortTime(new Date(2025, 0, 2).toISOString(), now)).toBe('2025-01-02');
+    expect(shortTime('not a time', now)).toBe('');
+    expect(shortTime(null, now)).toBe('');
   });
 });

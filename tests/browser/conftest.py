@@ -920,9 +920,12 @@ def poll(fn: Callable[[], Any], timeout_s: float, what: str, interval: float = 0
 
 
 # ------------------------------------------------------------------------------ fixtures
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium, headless, launched once per session."""
+    """Debian's Chromium, headless, launched once per test module. Not once per session:
+    Playwright's sync API marks its event loop as running in this thread while it lives, and
+    later tests that run a loop of their own (tests/server) must not meet it. ("package" scope
+    would not do: this folder is not a package, so it would mean the session.)"""
     require_browser()
     from playwright.sync_api import sync_playwright
 
@@ -1042,7 +1045,7 @@ def executed_notebook(browser: Any, server: JupyterServer, name: str) -> Iterato
         yield ui
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def open_notebook(browser: Any) -> Callable[..., Any]:
     """`with open_notebook(server, "x.ipynb", kind="wire", run=fn) as ui:` (see notebook_page)."""
     return functools.partial(notebook_page, browser)

@@ -13,7 +13,7 @@ CELLS = [
     (None, "%load_ext nb_mlops"),
     ("a", "%%track -n panel-a\ntrack.param(depth=2)\ntrack.log(acc=0.81)"),
     ("b", "%%track -n panel-b\ntrack.param(depth=4)\ntrack.log(acc=0.87)"),
-    ("c", "%%track -n panel-c\ntrack.param(depth=8)\ntrack.log(acc=0.93)"),
+    ("c", "%%track -n panel-c -e wine\ntrack.param(depth=8)\ntrack.log(acc=0.93)"),
     ("session", "%track start panel-session"),
 ]
 
@@ -87,6 +87,17 @@ def test_the_panel_lists_opens_and_compares_runs(open_notebook, lab_server, note
         )
         ui.wait_until(lambda: status.first.is_hidden(), "the status bar item gone")
 
+        # experiments: one chip each, with its runs counted; a click shows that one alone
+        wine = panel.locator(".nbm-experiment", has_text="wine (1)")
+        ui.visible(wine, "the wine experiment's chip").click()
+        ui.wait_until(
+            lambda: rows.locator(".nbm-run-name").all_inner_texts() == ["panel-c"],
+            "the wine experiment's runs alone",
+        )
+        assert panel.locator(".nbm-panel-search").input_value() == "experiment = 'wine'"
+        wine.click()  # again: every run
+        ui.wait_until(lambda: rows.count() >= 4, "every run again")
+
 
 DATA_CELLS = [
     (None, "%load_ext nb_mlops\nimport nb_mlops as nm"),
@@ -147,3 +158,26 @@ def test_datasets_and_models_from_the_panel(open_notebook, lab_server, notebook_
             "the alias rolled back",
         )
         assert ui.errors() == [], ui.errors()
+
+
+def test_notebook7_loads_the_panel_without_an_error(
+    open_notebook, notebook7_server, notebook_writer
+):
+    """Notebook 7 has a left side panel and no status bar: the plugin activates all the same."""
+
+    def write(path):
+        return notebook_writer(path, CELLS[:2], "# the MLOps panel in Notebook 7 (tests/browser)")
+
+    with open_notebook(notebook7_server, "panel-nb7.ipynb", kind=write) as ui:
+        ui.wait_until(
+            lambda: ui.page.locator("#nb-mlops-panel").count() == 1, "the panel in the page"
+        )
+        ours = [line for line in ui.console if "nb-mlops" in line and "error" in line.lower()]
+        assert ours == [], ours
+        ui.command(
+            "application:toggle-panel", {"side": "left", "title": "MLOps", "id": "nb-mlops-panel"}
+        )
+        panel = ui.page.locator("#nb-mlops-panel")
+        ui.wait_until(lambda: panel.is_visible(), "the panel shown in Notebook 7's left area")
+        ui.wait_until(lambda: "panel-a" in panel.inner_text(), "the notebook's run in the panel")
+        ui.screenshot("panel-notebook7", panel)

@@ -255,6 +255,9 @@ def test_the_store_summary_counts_what_it_holds(call: Api, jp_root_dir: Path) ->
         (folder / "d.csv").write_text("a\n1\n")
         nm.snapshot(folder / "d.csv")
         nm.register_model("clf", {"kind": "stand-in"})
+        for name in ("w1", "w2"):
+            with nm.start_run(name, experiment="wine"):
+                pass
         running = nm.start_run("still going")
     try:
         code, summary = call("store", path="proj/notebooks/train.ipynb")
@@ -262,12 +265,16 @@ def test_the_store_summary_counts_what_it_holds(call: Api, jp_root_dir: Path) ->
         running.end()
     assert code == 200, summary
     assert {k: summary[k] for k in ("runs", "running", "datasets", "models")} == {
-        "runs": 4,
+        "runs": 6,
         "running": 1,
         "datasets": 1,
         "models": 1,
     }
     assert summary["evaluations"] == 0 and summary["monitors"] == 0
+    assert summary["experiments"] == [
+        {"name": "Default", "runs": 4},
+        {"name": "wine", "runs": 2},
+    ]
     assert call("evals", path="proj")[1]["rows"] == []
     assert call("monitors", path="proj")[1]["monitors"] == []
 
@@ -297,3 +304,88 @@ def test_the_runs_a_kernel_is_tracking(
         assert call("active", path="proj")[1]["runs"] == []
     finally:
         run.end()
+
+
+def test_evaluations_and_monitors_with_their_alerts(call: Api, jp_root_dir: Path) -> None:
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+    from eval_toys import CHOICE_ITEMS, Chooser
+    from sklearn.linear_model import LogisticRegression
+
+    from nb_mlops.monitor import Monitor, MonitorAlert
+
+    folder = _project(jp_root_dir, "proj")
+    ws = open_workspace(folder / ".nbmlops")
+    rng = np.random.default_rng(5)
+    ref = pd.DataFrame(rng.normal(size=(300, 3)), columns=["x", "y", "z"])
+    label = (ref["x"] > 0).astype(int)
+    with api.using(ws):
+        nm.evaluate(Chooser(version="v1"), CHOICE_ITEMS, name="mc-v1")
+        model = LogisticRegression().fit(ref, label)
+        mon = Monitor(
+            "churn", model=model, reference=ref.assign(label=label), target="label", ws=ws
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MonitorAlert)
+            shifted = pd.DataFrame(rng.normal(3, 1, size=(200, 3)), columns=["x", "y", "z"])
+            mon.observe(shifted, timestamp="2026-06-01T10:00:00Z")
+    code, summary = call("store", path="proj")
+    assert code == 200 and summary["evaluations"] == 1 and summary["monitors"] == 1, summary
+    code, board = call("evals", path="proj")
+    assert code == 200 and board["metrics"] == ["acc", "acc_norm"]
+    assert board["rows"][0]["scores"]["acc"]["score"] == 1.0
+    code, monitors = call("monitors", path="proj")
+    (churn,) = monitors["monitors"]
+    assert churn["name"] == "churn" and churn["alerts"] >= 1  # the shifted day drifted
+
+
+def test_a_change_by_cookie_without_the_xsrf_token_is_refused(
+    jp_serverapp: Any,
+    http_server_client: Any,
+    jp_asyncio_loop: Any,
+    jp_base_url: str,
+    jp_root_dir: Path,
+) -> None:
+    """A browser's session cookie alone never moves an alias: POSTs need the XSRF token too."""
+    folder = _project(jp_root_dir, "proj")
+    with api.using(open_workspace(folder / ".nbmlops")):
+        for c in (0.5, 1.0):
+            nm.register_model("clf", {"kind": "stand-in", "c": c})
+        nm.set_alias("clf", "production", 1)
+    token = jp_serverapp.identity_provider.token
+    login = http_server_client.fetch(
+        url_path_join(jp_base_url, "tree") + f"?token={token}",
+        follow_redirects=False,
+        raise_error=False,
+    )
+    response = jp_asyncio_loop.run_until_complete(login)
+    cookies = [c.split(";")[0] for c in response.headers.get_list("Set-Cookie")]
+    session = "; ".join(c for c in cookies if not c.startswith("_xsrf"))
+    assert session, response.headers
+    body = {"path": "proj", "model": "clf", "alias": "production", "version": 2}
+    request = http_server_client.fetch(
+        url_path_join(jp_base_url, "nb-mlops/api/alias"),
+        method="POST",
+        body=json.dumps(body),
+        headers={"Cookie": session},
+        raise_error=False,
+    )
+    refused = jp_asyncio_loop.run_until_complete(request)
+    assert refused.code == 403, refused.body
+    with api.using(open_workspace(folder / ".nbmlops")):
+        assert nm.get_model_version("models:/clf@production").version == 1
+    # the same cookie with the page's XSRF token (as JupyterLab sends it) is let through
+    xsrf = next(c for c in cookies if c.startswith("_xsrf=")).split("=", 1)[1]
+    request = http_server_client.fetch(
+        url_path_join(jp_base_url, "nb-mlops/api/alias"),
+        method="POST",
+        body=json.dumps(body),
+        headers={"Cookie": f"{session}; _xsrf={xsrf}", "X-XSRFToken": xsrf},
+        raise_error=False,
+    )
+    allowed = jp_asyncio_loop.run_until_complete(request)
+    assert allowed.code == 200, allowed.body
+    with api.using(open_workspace(folder / ".nbmlops")):
+        assert nm.get_model_version("models:/clf@production").version == 2
