@@ -453,7 +453,9 @@ export class MLOpsPanel extends Widget {
       table.append(head);
       for (const row of board.rows) {
         const line = el('tr');
-        line.append(el('td', '', row.label), el('td', '', row.dataset));
+        const label = el('td', '', row.label);
+        label.title = `run ${row.run_name ?? ''} (${row.run_id ?? ''})`;
+        line.append(label, el('td', '', row.dataset));
         for (const metric of board.metrics) {
           line.append(el('td', 'nbm-num', formatValue(row.scores?.[metric]?.score)));
         }
@@ -516,6 +518,6 @@ export class MLOpsPanel extends Widget {
   private readonly detail = el('div', 'nbm-panel-detail');
   private readonly datasetsBox = el('div');
   private readonly modelsBox = el('div');
-  private readonly evalsBox = el('div');
+  private readonly evalsBox = el('div', 'nbm-panel-scroll');
   private readonly monitorsBox = el('div');
 }

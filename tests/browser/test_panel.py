@@ -9,6 +9,8 @@ import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
+MALICIOUS = "<img src=x onerror=alert(1)>"  # as tests/browser/conftest.py names its runs
+
 CELLS = [
     (None, "%load_ext nb_mlops"),
     ("a", "%%track -n panel-a\ntrack.param(depth=2)\ntrack.log(acc=0.81)"),
@@ -116,6 +118,30 @@ DATA_CELLS = [
         "nm.set_alias('clf', 'production', 1)\n"
         "nm.set_alias('clf', 'production', 2)",
     ),
+    (
+        "extras",  # an evaluation, a drifting monitor, and a run named like an XSS payload
+        "import warnings\n"
+        "import numpy as np, pandas as pd\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "from nb_mlops.monitor import Monitor, MonitorAlert\n"
+        "class Echo:\n"
+        "    version = 'v1'\n"
+        "    def generate(self, prompt, **options):\n"
+        "        return prompt.split(': ', 1)[1]\n"
+        "items = [{'id': f'w{i}', 'prompt': f'say: word{i}', 'reference': f'word{i}'} "
+        "for i in range(5)]\n"
+        "nm.evaluate(Echo(), items, metrics=['exact_match'], name='echo-1')\n"
+        "rng = np.random.default_rng(5)\n"
+        "ref = pd.DataFrame(rng.normal(size=(300, 3)), columns=['x', 'y', 'z'])\n"
+        "label = (ref['x'] > 0).astype(int)\n"
+        "mon = Monitor('churn', model=LogisticRegression().fit(ref, label), "
+        "reference=ref.assign(label=label), target='label')\n"
+        "with warnings.catch_warnings():\n"
+        "    warnings.simplefilter('ignore', MonitorAlert)\n"
+        "    mon.observe(pd.DataFrame(rng.normal(3, 1, size=(200, 3)), columns=['x', 'y', 'z']))\n"
+        f"with nm.start_run({MALICIOUS!r}):\n"
+        "    nm.log_metric('acc', 0.5)",
+    ),
 ]
 
 
@@ -132,6 +158,15 @@ def test_datasets_and_models_from_the_panel(open_notebook, lab_server, notebook_
         assert "v2" in item.inner_text() and "second" in item.inner_text()
         model = ui.visible(panel.locator(".nbm-panel-item", has_text="clf"), "the model")
         assert "@production → v2" in model.inner_text()
+        evals = ui.visible(panel.locator(".nbm-panel-section", has_text="Evaluations"), "evals")
+        ui.wait_until(lambda: "Echo (v1)" in evals.inner_text(), "the scoreboard's row")
+        assert "exact_match" in evals.inner_text()
+        monitors = panel.locator(".nbm-panel-section", has_text="Monitors")
+        ui.wait_until(lambda: "churn" in monitors.inner_text(), "the monitor")
+        assert monitors.locator(".nbm-alerting").count() == 1  # the shifted batch drifted
+        # a run named like markup is shown as text: nothing of it runs or renders
+        ui.wait_until(lambda: MALICIOUS in panel.inner_text(), "the oddly named run, as text")
+        assert panel.locator("img").count() == 0 and ui.dialogs == [], ui.dialogs
         ui.screenshot("panel-data-models", panel)
 
         item.locator("tr", has_text="first").locator("button", has_text="Checkout").click()
@@ -156,6 +191,22 @@ def test_datasets_and_models_from_the_panel(open_notebook, lab_server, notebook_
                 "@production → v1" in panel.locator(".nbm-panel-item", has_text="clf").inner_text()
             ),
             "the alias rolled back",
+        )
+
+        # Promote: which version, then which alias
+        model = panel.locator(".nbm-panel-item", has_text="clf")
+        model.locator("button", has_text="Promote").click()
+        dialog = ui.visible(page.locator(".jp-Dialog"), "the version question")
+        dialog.locator("select").select_option("1")
+        dialog.locator("button", has_text="Ok").click()
+        dialog = ui.visible(page.locator(".jp-Dialog", has_text="Point which alias"), "alias")
+        dialog.locator("input").fill("staging")
+        dialog.locator("button", has_text="Ok").click()
+        ui.wait_until(
+            lambda: (
+                "@staging → v1" in panel.locator(".nbm-panel-item", has_text="clf").inner_text()
+            ),
+            "the new alias",
         )
         assert ui.errors() == [], ui.errors()
 
