@@ -27,10 +27,6 @@ interface Summary {
   runs: number;
   experiments: { name: string; runs: number }[];
   running: number;
-  datasets: number;
-  models: number;
-  evaluations: number;
-  monitors: number;
 }
 
 interface RunPage {
@@ -439,12 +435,15 @@ export class MLOpsPanel extends Widget {
   }
 
   // ----------------------------------------------------- evaluations and monitors
+  /** The scoreboard and the monitors, each section shown only when the store has some. */
   private async loadExtras(): Promise<void> {
-    const summary = this.summary;
-    this.evalsBox.parentElement!.hidden = !summary?.evaluations;
-    this.monitorsBox.parentElement!.hidden = !summary?.monitors;
-    if (summary?.evaluations) {
-      const board = await requestAPI<any>('evals', { path: this.path });
+    const [board, listing] = await Promise.all([
+      requestAPI<any>('evals', { path: this.path }),
+      requestAPI<{ monitors: any[] }>('monitors', { path: this.path })
+    ]);
+    this.evalsBox.parentElement!.hidden = !board.rows.length;
+    this.monitorsBox.parentElement!.hidden = !listing.monitors.length;
+    if (board.rows.length) {
       const table = el('table', 'nbm-panel-table');
       const head = el('tr');
       for (const title of ['model', 'dataset', ...board.metrics]) {
@@ -463,10 +462,9 @@ export class MLOpsPanel extends Widget {
       }
       this.evalsBox.replaceChildren(table);
     }
-    if (summary?.monitors) {
-      const { monitors } = await requestAPI<{ monitors: any[] }>('monitors', { path: this.path });
+    if (listing.monitors.length) {
       const list = el('div');
-      for (const monitor of monitors) {
+      for (const monitor of listing.monitors) {
         const alerts = Number(monitor.alerts ?? 0);
         const line = el('div', alerts ? 'nbm-panel-item nbm-alerting' : 'nbm-panel-item');
         line.textContent = `${monitor.name} · ${monitor.task ?? ''} · ${alerts} alert${alerts === 1 ? '' : 's'}`;

@@ -227,23 +227,19 @@ class AliasHandler(StoreHandler):
 
 
 class SummaryHandler(StoreHandler):
-    """GET store?path=: what the store holds, counted (which sections a panel shows, and
-    whether runs are running: then it refreshes)."""
+    """GET store?path=: the store's runs counted, with how many are running and the
+    experiments. What a panel asks every few seconds while runs are running: read from the
+    catalog's columns only (datasets, models, evaluations and monitors have their own calls)."""
 
     @tornado.web.authenticated
     async def get(self) -> None:
         def counts() -> dict[str, Any]:
             every = api.run_table()
-            # the runs' experiments, read from the catalog's column (no run document read)
             named = Counter(n for n in every.runs.values(("experiment",)) if isinstance(n, str))
             return {
                 "runs": len(every.runs),
-                "experiments": [{"name": n, "runs": c} for n, c in named.most_common()],
                 "running": len(api.run_table("status = 'running'").runs),
-                "datasets": len(api.status().to_dict()["datasets"]),
-                "models": len(api.models().to_dict().get("models", [])),
-                "evaluations": len(api.eval_scoreboard().to_dict().get("rows", [])),
-                "monitors": len(api.monitors().to_dict().get("monitors", [])),
+                "experiments": [{"name": n, "runs": c} for n, c in named.most_common()],
             }
 
         await self.answer(self.arg("path"), counts)
@@ -265,6 +261,9 @@ class MonitorsHandler(StoreHandler):
         await self.answer(self.arg("path"), lambda: api.monitors())
 
 
+_ACTIVE_FIELDS = ("run_id", "name", "experiment", "status", "start", "parent")
+
+
 class ActiveHandler(StoreHandler):
     """GET active?path=&kernel=ID: the runs the kernel `ID` (one this server started) is
     tracking now, innermost last: what the status bar shows."""
@@ -277,11 +276,13 @@ class ActiveHandler(StoreHandler):
         def active() -> dict[str, Any]:
             if pid is None:
                 return {"kernel": kernel_id or None, "runs": []}
-            mine = []
-            for row in api.run_table("status = 'running'").to_dict()["runs"]:
-                proc = api.get_run(row["run_id"]).to_dict().get("proc") or {}
-                if proc.get("pid") == pid and proc.get("host") == socket.gethostname():
-                    mine.append(row)
+            host, mine = socket.gethostname(), []
+            # a running run's document is at hand (its live metrics are read anyway): no
+            # detail, no points are read for this question, asked every few seconds
+            for doc in api.run_table("status = 'running'").runs:
+                proc = doc.get("proc") or {}
+                if proc.get("pid") == pid and proc.get("host") == host:
+                    mine.append({k: doc.get(k) for k in _ACTIVE_FIELDS})
             mine.sort(key=lambda r: str(r.get("start") or ""))
             return {"kernel": kernel_id, "runs": mine}
 

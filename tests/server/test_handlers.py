@@ -264,13 +264,7 @@ def test_the_store_summary_counts_what_it_holds(call: Api, jp_root_dir: Path) ->
     finally:
         running.end()
     assert code == 200, summary
-    assert {k: summary[k] for k in ("runs", "running", "datasets", "models")} == {
-        "runs": 6,
-        "running": 1,
-        "datasets": 1,
-        "models": 1,
-    }
-    assert summary["evaluations"] == 0 and summary["monitors"] == 0
+    assert (summary["runs"], summary["running"]) == (6, 1)
     assert summary["experiments"] == [
         {"name": "Default", "runs": 4},
         {"name": "wine", "runs": 2},
@@ -331,8 +325,6 @@ def test_evaluations_and_monitors_with_their_alerts(call: Api, jp_root_dir: Path
             warnings.simplefilter("ignore", MonitorAlert)
             shifted = pd.DataFrame(rng.normal(3, 1, size=(200, 3)), columns=["x", "y", "z"])
             mon.observe(shifted, timestamp="2026-06-01T10:00:00Z")
-    code, summary = call("store", path="proj")
-    assert code == 200 and summary["evaluations"] == 1 and summary["monitors"] == 1, summary
     code, board = call("evals", path="proj")
     assert code == 200 and board["metrics"] == ["acc", "acc_norm"]
     assert board["rows"][0]["scores"]["acc"]["score"] == 1.0
