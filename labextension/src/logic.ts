@@ -175,3 +175,11 @@ export function shortTime(iso: string | null | undefined, now: Date = new Date()
   }
   return `${when.getFullYear()}-${pad(when.getMonth() + 1)}-${pad(when.getDate())}`;
 }
+
+/**
+ * The path the panel asks about: the current notebook's, else the folder the file browser shows
+ * (both as the contents API names them), else '' (the server's root).
+ */
+export function panelPath(notebook: string | null | undefined, folder: string | null | undefined): string {
+  return requestPath(notebook) || requestPath(folder);
+}

@@ -2,6 +2,7 @@
 // notebook's kernel is tracking. Both read the server extension (nb_mlops/server); the panel
 // writes cells (Compare, Diff) into the current notebook and runs them.
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { IStatusBar } from '@jupyterlab/statusbar';
 import { LabIcon } from '@jupyterlab/ui-components';
@@ -9,7 +10,7 @@ import { Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
 import { requestAPI } from './api';
-import { RunRow, activeLabel, requestPath } from './logic';
+import { RunRow, activeLabel, panelPath, requestPath } from './logic';
 import { MLOpsPanel } from './panel';
 
 const ICON_SVG =
@@ -82,23 +83,31 @@ export const sidebarPlugin: JupyterFrontEndPlugin<void> = {
   description: 'The MLOps side panel (runs, datasets, models) and the active run in the status bar',
   autoStart: true,
   requires: [INotebookTracker],
-  optional: [ILabShell, IStatusBar],
+  optional: [ILabShell, IStatusBar, IDefaultFileBrowser],
   activate: (
     app: JupyterFrontEnd,
     tracker: INotebookTracker,
     labShell: ILabShell | null,
-    statusBar: IStatusBar | null
+    statusBar: IStatusBar | null,
+    files: IDefaultFileBrowser | null
   ) => {
     const panel = new MLOpsPanel({
-      path: () => requestPath(tracker.currentWidget?.context.path),
+      // the current notebook's store; with none open, the store of the folder being browsed
+      path: () => panelPath(tracker.currentWidget?.context.path, files?.model.path),
       insertAndRun: code => insertAndRun(tracker, code)
     });
     panel.title.icon = mlopsIcon;
     panel.title.label = labShell ? '' : 'MLOps';
     app.shell.add(panel, 'left', { rank: 600 });
-    tracker.currentChanged.connect(() => {
+    const follow = () => {
       if (panel.isVisible) {
         void panel.refresh(true);
+      }
+    };
+    tracker.currentChanged.connect(follow);
+    files?.model.pathChanged.connect(() => {
+      if (!tracker.currentWidget) {
+        follow(); // only while no notebook decides
       }
     });
     app.restored.then(() => panel.refresh(true));

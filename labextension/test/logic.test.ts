@@ -9,6 +9,7 @@ import {
   formatValue,
   metricColumns,
   pageLabel,
+  panelPath,
   quoteArg,
   refreshDelay,
   requestPath,
@@ -119,5 +120,13 @@ describe('experiments and times', () => {
     expect(shortTime(new Date(2025, 0, 2).toISOString(), now)).toBe('2025-01-02');
     expect(shortTime('not a time', now)).toBe('');
     expect(shortTime(null, now)).toBe('');
+  });
+});
+
+describe('which store the panel shows', () => {
+  it('follows the notebook, else the file browser, else the root', () => {
+    expect(panelPath('a/nb.ipynb', 'b')).toBe('a/nb.ipynb');
+    expect(panelPath(null, 'b/c')).toBe('b/c');
+    expect(panelPath(undefined, '')).toBe('');
   });
 });
