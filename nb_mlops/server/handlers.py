@@ -113,6 +113,17 @@ class StoreHandler(APIHandler):
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(strict_json(data))
 
+    async def answer_body(self, plan: Callable[[dict[str, Any]], Callable[[], Any]]) -> None:
+        """A POST: `plan` checks the JSON body's fields (an ApiError for a bad one) and gives
+        the work, which runs as `answer` runs it, in the store of the body's `path`."""
+        try:
+            body = self.body()
+            work = plan(body)
+        except ApiError as exc:
+            self._refuse(exc.status, exc.message)
+            return
+        await self.answer(str(body.get("path") or ""), work)
+
     def _refuse(self, status: int, message: str) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
@@ -187,17 +198,11 @@ class CheckoutHandler(StoreHandler):
 
     @tornado.web.authenticated
     async def post(self) -> None:
-        try:
-            body = self.body()
+        def plan(body: dict[str, Any]) -> Callable[[], Any]:
             dataset, version = _text(body, "dataset"), _version(body)
-        except ApiError as exc:
-            self._refuse(exc.status, exc.message)
-            return
+            return lambda: api.checkout(api.workspace().root / dataset, version)
 
-        def checkout() -> Any:
-            return api.checkout(api.workspace().root / dataset, version)
-
-        await self.answer(str(body.get("path") or ""), checkout)
+        await self.answer_body(plan)
 
 
 class AliasHandler(StoreHandler):
@@ -206,24 +211,17 @@ class AliasHandler(StoreHandler):
 
     @tornado.web.authenticated
     async def post(self) -> None:
-        try:
-            body = self.body()
+        def plan(body: dict[str, Any]) -> Callable[[], Any]:
             model, alias = _text(body, "model"), _text(body, "alias")
             why = body.get("why")
             if why is not None and not isinstance(why, str):
                 raise ApiError(400, "why must be text")
-            back = body.get("rollback") is True
-            version = None if back else _version(body)
-        except ApiError as exc:
-            self._refuse(exc.status, exc.message)
-            return
+            if body.get("rollback") is True:
+                return lambda: api.rollback(model, alias, why=why)
+            version = _version(body)
+            return lambda: api.set_alias(model, alias, version, why=why)
 
-        def move() -> Any:
-            if back:
-                return api.rollback(model, alias, why=why)
-            return api.set_alias(model, alias, version, why=why)
-
-        await self.answer(str(body.get("path") or ""), move)
+        await self.answer_body(plan)
 
 
 class SummaryHandler(StoreHandler):
@@ -234,11 +232,11 @@ class SummaryHandler(StoreHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
         def counts() -> dict[str, Any]:
-            every = api.run_table()
+            every = api.run_table()  # one selection: its columns answer all three
             named = Counter(n for n in every.runs.values(("experiment",)) if isinstance(n, str))
             return {
                 "runs": len(every.runs),
-                "running": len(api.run_table("status = 'running'").runs),
+                "running": sum(s == "running" for s in every.runs.values(("status",))),
                 "experiments": [{"name": n, "runs": c} for n, c in named.most_common()],
             }
 
