@@ -348,11 +348,32 @@ def status(path: str | os.PathLike | None = None) -> Any:
     return StatusList([_status(ws, path)] if path is not None else all_statuses(ws))
 
 
-def add_remote(name: str, url: str, *, default: bool = False) -> Any:
-    """Register a remote (a local folder or any fsspec URL) for push and pull."""
+def add_remote(
+    name: str,
+    url: str,
+    *,
+    default: bool = False,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+    **options: str,
+) -> Any:
+    """Register a remote (a local folder, ``s3://bucket/prefix`` or any fsspec URL) for push
+    and pull. An S3 remote may name an S3-compatible server (`endpoint_url`), a `region` and an
+    AWS `profile`; its credentials come from the AWS environment or config files, never from
+    here (a credential given as an option is refused)."""
     from nb_mlops.data.remote import add_remote as _add
 
-    return _add(workspace(), name, url, default=default)
+    return _add(
+        workspace(),
+        name,
+        url,
+        default=default,
+        endpoint_url=endpoint_url,
+        region=region,
+        profile=profile,
+        **options,
+    )
 
 
 def remove_remote(name: str) -> None:

@@ -287,17 +287,33 @@ def _remote(args: argparse.Namespace, ctx: Context) -> Any:
     if args.action == "list":
         found = api.remotes()
         text = (
-            "\n".join(f"{r.name}{' (default)' if r.default else ''}  {r.url}" for r in found)
+            "\n".join(
+                f"{r.name}{' (default)' if r.default else ''}  {r.url}{_remote_options(r)}"
+                for r in found
+            )
             or "no remotes; add one with `remote add NAME URL`"
         )
         return Message(text, {"remotes": [r.to_dict() for r in found]})
     if args.action == "add":
-        r = api.add_remote(args.name, args.url, default=args.default)
+        r = api.add_remote(
+            args.name,
+            args.url,
+            default=args.default,
+            endpoint_url=args.endpoint_url,
+            region=args.region,
+            profile=args.profile,
+        )
         return Message(
-            f"remote {r.name} -> {r.url}{' (default)' if r.default else ''}", r.to_dict()
+            f"remote {r.name} -> {r.url}{_remote_options(r)}{' (default)' if r.default else ''}",
+            r.to_dict(),
         )
     api.remove_remote(args.name)
     return Message(f"removed remote {args.name}", {"name": args.name})
+
+
+def _remote_options(remote: Any) -> str:
+    options = ", ".join(f"{k}={v}" for k, v in remote.options.items())
+    return f" ({options})" if options else ""
 
 
 def _push(args: argparse.Namespace, ctx: Context) -> Any:
@@ -625,6 +641,7 @@ class Message(Result):
 
 _RUN_HELP = "a run id, a unique id prefix, or a run name (its latest run)"
 _ALL_DATASETS = arg("path", nargs="?", help="the dataset (default: every dataset)")
+_S3_OPTIONS = ("endpoint_url", "region", "profile")
 _REMOTE = arg("-r", "--remote", help="the remote (default: the default remote)")
 _DISCARD = arg("--force", action="store_true", help="discard changes never snapshotted")
 _TAG = arg(
@@ -837,13 +854,34 @@ COMMANDS: dict[str, Command] = {
             (
                 arg("action", choices=["add", "list", "remove"]),
                 arg("name", nargs="?", help="the remote's name"),
-                arg("url", nargs="?", help="a local folder or an fsspec URL (with add)"),
+                arg(
+                    "url",
+                    nargs="?",
+                    help="a local folder, s3://BUCKET/PREFIX or another fsspec URL (with add)",
+                ),
                 arg("--default", action="store_true", help="make it the default remote"),
+                arg(
+                    "--endpoint-url",
+                    metavar="URL",
+                    help="S3: an S3-compatible server (MinIO, ...), stored as DVC's endpointurl",
+                ),
+                arg("--region", help="S3: the bucket's region"),
+                arg(
+                    "--profile",
+                    help="S3: the AWS profile whose credentials to use (from ~/.aws); "
+                    "credentials themselves are never stored",
+                ),
             ),
             rules=(
                 Rule("remote add needs a NAME", when=("action=add",), needs=("name",)),
                 Rule("remote remove needs a NAME", when=("action=remove",), needs=("name",)),
                 Rule("remote add needs NAME and URL", when=("action=add",), needs=("url",)),
+                Rule(
+                    "--endpoint-url, --region and --profile go with remote add",
+                    when=_S3_OPTIONS,
+                    unless=("action=add",),
+                    forbids=_S3_OPTIONS,
+                ),
             ),
         ),
         Command(

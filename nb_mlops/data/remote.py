@@ -1,12 +1,24 @@
 """Remotes: the named places datasets are pushed to and pulled from.
 
-A remote is a name and a URL (a local folder or any fsspec URL) kept in ``.nbmlops/config.toml``::
+A remote is a name and a URL (a local folder or any fsspec URL) kept in ``.nbmlops/config.toml``,
+with, for S3 (``s3://bucket/prefix``), a few options under DVC's own names::
 
     [core]
     default = "origin"
 
     [remotes.origin]
     url = "/mnt/backup/project"
+
+    [remotes.team]
+    url = "s3://team-data/project"
+    endpointurl = "http://minio.local:9000"   # an S3-compatible server (MinIO, moto, ...)
+    region = "eu-west-1"
+    profile = "team"                          # a profile of ~/.aws/config and credentials
+
+Credentials are never kept here (config.toml is tracked by git): they come from where every AWS
+tool looks, the ``AWS_*`` environment variables, ``AWS_PROFILE`` and the files ``~/.aws/config``
+and ``~/.aws/credentials``. Options naming a credential are refused, on the way in and when a
+hand-edited config.toml holds one; every option read back is checked again.
 
 `open_remote` gives the remote as an object store (store/fsobjects.py): objects sit at
 ``<url>/files/md5/ab/cdef...`` exactly as ``dvc push`` leaves them, so ``dvc push`` and
@@ -17,13 +29,13 @@ store/transfer.py's business; which datasets move is sync.py's.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from nb_mlops.errors import RemoteError, StoreError
-from nb_mlops.redact import redact_text
+from nb_mlops.redact import is_secret_name, redact_text
 from nb_mlops.store.fsobjects import FsObjectDB, unknown_protocol
 from nb_mlops.store.workspace import Workspace
 
@@ -38,33 +50,74 @@ __all__ = [
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _ADD_HINT = "add one with `%track remote add NAME URL`"
+S3_PROTOCOLS = ("s3", "s3a")
+OPTIONS = ("endpointurl", "region", "profile")
+"""The options an S3 remote takes, by DVC's names (`dvc remote modify NAME endpointurl ...`)."""
+_CREDENTIALS = frozenset(
+    {"accesskeyid", "awsaccesskeyid", "secretaccesskey", "sessiontoken", "credentials"}
+)
+_CREDENTIALS_HINT = (
+    "nb-mlops never stores credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
+    "AWS_PROFILE (or --profile) with ~/.aws/credentials"
+)
+_REGION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_PROFILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}")
+_ENDPOINT = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(/[!-~]*)?")
 
 
 @dataclass(frozen=True)
 class Remote:
-    """A configured remote: its name, its URL as written, and whether it is the default."""
+    """A configured remote: its name, its URL as written, whether it is the default, and its
+    options (DVC's names: `endpointurl`, `region`, `profile`; never credentials)."""
 
     name: str
     url: str
     default: bool = False
+    options: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def storage_options(self) -> dict[str, Any]:
+        """The remote's options as s3fs takes them (credentials stay with botocore's lookup)."""
+        client = {}
+        if "endpointurl" in self.options:
+            client["endpoint_url"] = self.options["endpointurl"]
+        if "region" in self.options:
+            client["region_name"] = self.options["region"]
+        found: dict[str, Any] = {"client_kwargs": client} if client else {}
+        if "profile" in self.options:
+            found["profile"] = self.options["profile"]
+        return found
 
 
 # -- configuration --------------------------------------------------------------------------
 
 
-def add_remote(ws: Workspace, name: str, url: str, *, default: bool = False) -> Remote:
+def add_remote(
+    ws: Workspace,
+    name: str,
+    url: str,
+    *,
+    default: bool = False,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+    **options: str,
+) -> Remote:
     """Record remote ``name`` at ``url`` in config.toml (comments kept); return it.
 
     The first remote becomes the default, as does any added with ``default=True``. Adding a
-    name again is allowed only with the same URL (so scripts can re-run it). A relative local path
-    is stored as written and resolved against the workspace root when used, so the project folder
-    can move with its remote beside it.
+    name again is allowed only with the same URL and options (so scripts can re-run it). A
+    relative local path is stored as written and resolved against the workspace root when used,
+    so the project folder can move with its remote beside it. An S3 remote takes
+    `endpoint_url`, `region` and `profile`, stored under DVC's names (`options` may also give
+    them so: ``endpointurl=...``); credentials are refused (see the module notes).
     """
     _check_name(name)
     url = _check_url(name, url)
+    given = {"endpointurl": endpoint_url, "region": region, "profile": profile, **options}
+    wanted = _check_options(name, url, {k: v for k, v in given.items() if v is not None})
     with _editing(ws) as doc:
         remotes = _table(doc, "remotes", super_table=True)
         old = remotes.get(name)
@@ -75,11 +128,20 @@ def add_remote(ws: Workspace, name: str, url: str, *, default: bool = False) -> 
                     f"a remote named {name} already exists with URL {old_url}; "
                     f"remove it first with `%track remote remove {name}`"
                 )
+            old_options = {k: old.get(k) for k in OPTIONS if k in old}
+            if old_options != wanted:
+                raise RemoteError(
+                    f"a remote named {name} already exists at {url} with other options "
+                    f"({_shown_options(old_options)}); remove it first with "
+                    f"`%track remote remove {name}`"
+                )
         else:
             import tomlkit
 
             entry = tomlkit.table()
             entry["url"] = url
+            for key, value in wanted.items():
+                entry[key] = value
             remotes[name] = entry
         core = doc.get("core")
         current = core.get("default") if hasattr(core, "get") else None
@@ -105,7 +167,7 @@ def remove_remote(ws: Workspace, name: str) -> None:
 def list_remotes(ws: Workspace) -> list[Remote]:
     """The configured remotes, in the order config.toml lists them."""
     table, default = _read_config(ws)
-    return [Remote(n, u, n == default) for n, u in table.items()]
+    return [Remote(n, u, n == default, o) for n, (u, o) in table.items()]
 
 
 def get_remote(ws: Workspace, name: str | None = None) -> Remote:
@@ -130,30 +192,38 @@ def get_remote(ws: Workspace, name: str | None = None) -> Remote:
             )
     if name not in table:
         raise RemoteError(_no_such(name, list(table)))
-    return Remote(name, table[name], name == default)
+    url, options = table[name]
+    return Remote(name, url, name == default, options)
 
 
 def open_remote(ws: Workspace, name: str | None = None, *, write: bool = False) -> FsObjectDB:
     """Remote `name` (default: the default remote) as an object store, opened on first use
     (`write`: for pushing, creating its folder when missing)."""
     remote = get_remote(ws, name)
-    return FsObjectDB(remote.url, remote.name, base=ws.root, write=write)
+    return FsObjectDB(
+        remote.url, remote.name, base=ws.root, write=write, options=remote.storage_options()
+    )
 
 
-def _read_config(ws: Workspace) -> tuple[dict[str, str], str | None]:
-    """(name -> url, default name) from config.toml (re-read when another process, the CLI in
-    a `!` cell say, changed it)."""
+def _read_config(ws: Workspace) -> tuple[dict[str, tuple[str, dict[str, str]]], str | None]:
+    """(name -> (url, options), default name) from config.toml (re-read when another process,
+    the CLI in a `!` cell say, changed it). The file may have been edited by hand: every entry
+    is checked as `add_remote` checks its arguments."""
     config = ws.config
     path = ws.config_path
     raw = config.get("remotes", {})
     if not isinstance(raw, dict):
         raise RemoteError(f"{path}: `remotes` must be a table of [remotes.NAME] sections")
-    table: dict[str, str] = {}
+    table: dict[str, tuple[str, dict[str, str]]] = {}
     for name, entry in raw.items():
         url = entry.get("url") if isinstance(entry, dict) else None
         if not isinstance(url, str) or not url.strip():
             raise RemoteError(f'{path}: [remotes.{name}] needs url = "..."')
-        table[name] = url
+        options = {k: v for k, v in entry.items() if k != "url"}
+        try:
+            table[name] = (url, _check_options(name, url.strip(), options))
+        except RemoteError as exc:
+            raise RemoteError(f"{path}: [remotes.{name}]: {exc}") from None
     core = config.get("core")
     default = core.get("default") if isinstance(core, dict) else None
     return table, default if isinstance(default, str) else None
@@ -199,6 +269,53 @@ def _check_name(name: object) -> None:
         )
 
 
+def _shown_options(options: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in options.items()) or "none"
+
+
+def _check_options(name: str, url: str, options: Mapping[str, Any]) -> dict[str, str]:
+    """`options` under DVC's names (`endpoint_url` and `endpoint-url` mean `endpointurl`),
+    checked; a credential, an unknown name, an option of another kind of remote or a bad value
+    is refused in one line naming the remote."""
+    from fsspec.core import split_protocol
+
+    checked: dict[str, str] = {}
+    for raw, value in options.items():
+        given = str(raw)[:40]
+        key = given.lower().replace("_", "").replace("-", "")
+        if key in _CREDENTIALS or is_secret_name(given):
+            raise RemoteError(f"remote {name}: {given} is a credential; {_CREDENTIALS_HINT}")
+        if key not in OPTIONS:
+            raise RemoteError(
+                f"remote {name}: unknown option {given!r} (known: {', '.join(OPTIONS)})"
+            )
+        if split_protocol(url)[0] not in S3_PROTOCOLS:
+            raise RemoteError(f"remote {name}: {key} applies to s3:// remotes only, not {url}")
+        problem = _option_problem(key, value)
+        if problem is not None:
+            raise RemoteError(f"remote {name}: {problem}")
+        checked[key] = value.strip()
+    return {k: checked[k] for k in OPTIONS if k in checked}
+
+
+def _option_problem(key: str, value: Any) -> str | None:
+    """What is wrong with one option's value, or None."""
+    if not isinstance(value, str):
+        return f"{key} must be text, not {type(value).__name__} {str(value)[:40]!r}"
+    value = value.strip()
+    if key == "endpointurl":
+        shown = redact_text(value)
+        if shown != value:
+            return f"endpointurl {shown} holds a password or token; {_CREDENTIALS_HINT}"
+        if not _ENDPOINT.fullmatch(value):
+            return f"endpointurl {value[:80]!r} is not an http:// or https:// URL"
+    elif key == "region" and not _REGION.fullmatch(value):
+        return f"region {value[:80]!r} is not a region name (like eu-west-1)"
+    elif key == "profile" and not _PROFILE.fullmatch(value):
+        return f"profile {value[:80]!r} is not a profile name of ~/.aws/config"
+    return None
+
+
 def _check_url(name: str, url: object) -> str:
     """The URL stripped; refuse empty ones, control characters, credentials and protocols fsspec
     lacks. A password or token in the URL would be kept in config.toml, which git tracks."""
@@ -216,4 +333,7 @@ def _check_url(name: str, url: object) -> str:
     unknown = unknown_protocol(url)
     if unknown is not None:
         raise RemoteError(f"remote {name} ({url}): unknown protocol {unknown!r}")
+    protocol, path = url.split("://", 1) if "://" in url else (None, url)
+    if protocol in S3_PROTOCOLS and not path.split("/", 1)[0]:
+        raise RemoteError(f"remote {name} ({url}): the URL names no bucket (s3://BUCKET/PREFIX)")
     return url

@@ -157,7 +157,7 @@ def transfer(
         def copy(h: str) -> tuple[int, str | None]:
             return _copy_one(src, dst, h, bar)
 
-        copied = map_in_threads(copy, todo, jobs or default_workers(), bar.cancel)
+        copied = map_in_threads(copy, todo, jobs or _workers(src, dst), bar.cancel)
         for h, (size, problem) in zip(todo, copied, strict=True):
             _tally(report, fail, h, problem, size)
             if problem is None:
@@ -218,6 +218,12 @@ def _land(dst: ObjectDB, md5: str, data: bytes, report: TransferReport) -> None:
         raise RemoteError(str(exc)) from exc
     report.moved += 1
     report.bytes += len(data)
+
+
+def _workers(src: ObjectDB, dst: ObjectDB) -> int:
+    """Copies at once: as many as the slower side wants (a store over the network asks for
+    more threads than the CPUs suggest, its requests wait on latency; see FsObjectDB.jobs)."""
+    return max(getattr(src, "jobs", 0), getattr(dst, "jobs", 0)) or default_workers()
 
 
 def _doing(src: ObjectDB, dst: ObjectDB, md5: str) -> str:

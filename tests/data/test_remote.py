@@ -98,3 +98,98 @@ def test_get_remote_says_what_is_missing(ws: Workspace) -> None:
     )
     with pytest.raises(RemoteError, match=r"default remote gone .* is not defined"):
         get_remote(ws, None)
+
+
+# -- S3 options (the server itself is in test_remote_s3.py) ----------------------------------
+
+
+def test_s3_options_are_kept_under_dvc_s_names(ws: Workspace) -> None:
+    r = add_remote(
+        ws,
+        "team",
+        "s3://team-data/project",
+        endpoint_url="http://127.0.0.1:9000",
+        region="eu-west-1",
+        profile="team",
+    )
+    options = {"endpointurl": "http://127.0.0.1:9000", "region": "eu-west-1", "profile": "team"}
+    assert r == Remote("team", "s3://team-data/project", True, options)
+    assert ws.config["remotes"]["team"] == {"url": "s3://team-data/project", **options}
+    assert r.storage_options() == {
+        "client_kwargs": {"endpoint_url": "http://127.0.0.1:9000", "region_name": "eu-west-1"},
+        "profile": "team",
+    }
+    assert get_remote(ws, "team").options == options
+    add_remote(
+        ws,
+        "team",
+        "s3://team-data/project",
+        endpointurl="http://127.0.0.1:9000",
+        region="eu-west-1",
+        profile="team",
+    )  # the same again, DVC's spelling: allowed
+    with pytest.raises(RemoteError, match=r"already exists at s3://team-data/project with other"):
+        add_remote(ws, "team", "s3://team-data/project", region="us-east-1")
+    assert Remote("plain", "s3://b/p").storage_options() == {}
+
+
+@pytest.mark.parametrize(
+    "option",
+    ["secret_access_key", "access_key_id", "aws_access_key_id", "session_token", "password"],
+)
+def test_a_credential_given_as_an_option_is_refused(ws: Workspace, option: str) -> None:
+    with pytest.raises(RemoteError) as refused:
+        add_remote(ws, "team", "s3://team-data/p", **{option: "wJalrXUtnFEMI/K7MDENG"})
+    message = str(refused.value)
+    assert message.startswith(f"remote team: {option} is a credential; nb-mlops never stores")
+    assert "AWS_ACCESS_KEY_ID" in message and "wJalr" not in message
+    assert list_remotes(ws) == [] and "wJalr" not in ws.config_path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("url", "options", "message"),
+    [
+        ("/srv/a", {"region": "eu-west-1"}, r"region applies to s3:// remotes only, not /srv/a"),
+        ("s3://b/p", {"jobs": "4"}, r"unknown option 'jobs' \(known: endpointurl, region, profile"),
+        ("s3://b/p", {"endpoint_url": "ftp://host"}, "is not an http:// or https:// URL"),
+        ("s3://b/p", {"endpoint_url": "http://a b"}, "is not an http:// or https:// URL"),
+        ("s3://b/p", {"endpoint_url": "http://me:hunter2@host"}, "holds a password or token"),
+        ("s3://b/p", {"region": "eu west"}, "is not a region name"),
+        ("s3://b/p", {"profile": "a]\n[b"}, "is not a profile name"),
+        ("s3://b/p", {"region": 5}, "region must be text, not int"),
+        ("s3:///p", {}, r"the URL names no bucket \(s3://BUCKET/PREFIX\)"),
+    ],
+)
+def test_bad_s3_options_are_refused_in_one_line(
+    ws: Workspace, url: str, options: dict, message: str
+) -> None:
+    with pytest.raises(RemoteError, match=message) as refused:
+        add_remote(ws, "team", url, **options)
+    assert str(refused.value).startswith("remote team") and "\n" not in str(refused.value)
+    assert "hunter2" not in str(refused.value)
+    assert list_remotes(ws) == []
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("region = 5", r"\[remotes.team\]: remote team: region must be text, not int"),
+        ('endpointurl = "file:///x"', "endpointurl 'file:///x' is not an http"),
+        ('secret_access_key = "wJalrXUtnFEMI"', "secret_access_key is a credential"),
+        ('endpoint_url = "http://x"', None),  # a spelling of endpointurl: accepted
+        ('endpoint = "http://x"', r"unknown option 'endpoint'"),
+    ],
+)
+def test_options_read_back_from_a_hand_edited_config_are_checked(
+    ws: Workspace, entry: str, message: str | None
+) -> None:
+    ws.config_path.write_text(
+        f'[remotes.team]\nurl = "s3://team-data/p"\n{entry}\n', encoding="utf-8"
+    )
+    if message is None:
+        assert get_remote(ws, "team").options == {"endpointurl": "http://x"}
+        return
+    with pytest.raises(RemoteError, match=message) as refused:
+        list_remotes(ws)
+    assert str(refused.value).startswith(f"{ws.config_path}: [remotes.team]: remote team: ")
+    assert "wJalr" not in str(refused.value) and "\n" not in str(refused.value)
