@@ -14,7 +14,7 @@ FLOORS = [
     ("8", ["notebook", "cli", "server"]),
     ("7", ["commands"]),
     ("6", ["api"]),
-    ("5", ["evals", "monitor", "records"]),
+    ("5", ["evals", "monitor", "records", "sync"]),
     ("4", ["registry"]),
     ("3", ["data"]),
     ("2", ["tracking"]),

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from nb_mlops.registry.run import Run
     from nb_mlops.registry.versions import ModelVersion
     from nb_mlops.store.gc import GcReport
+    from nb_mlops.sync.report import SyncReport
     from nb_mlops.tracking.compare import Comparison
     from nb_mlops.tracking.views import RunDetail, RunTable
 
@@ -413,6 +414,56 @@ def pull(
 
 
 # ---------------------------------------------------------------------------- registry
+def mlflow_sync(
+    tracking_uri: str | None = None,
+    *,
+    experiment: str | None = None,
+    filter: str | None = None,
+    models: bool = True,
+    jobs: int = 4,
+) -> SyncReport:
+    """Push runs (those matching `filter`, default all) and registered models to an MLflow
+    tracking server (`tracking_uri`, default $MLFLOW_TRACKING_URI): params, metric series,
+    tags, status, times, artifacts, cells, data versions as dataset inputs; model versions
+    and aliases. Only what the server lacks is sent; runs go to their own experiment's name
+    there, or all to `experiment`; `jobs` runs are sent at once."""
+    from nb_mlops.sync.session import push_to_mlflow
+
+    return push_to_mlflow(
+        workspace(),
+        _tracking_uri(tracking_uri),
+        experiment=experiment,
+        filter=filter,
+        models=models,
+        jobs=jobs,
+    )
+
+
+def mlflow_import(
+    tracking_uri: str | None = None, *, experiment: str | None = None, filter: str | None = None
+) -> SyncReport:
+    """Bring the ended runs of an MLflow tracking server (one experiment, or all; those matching
+    `filter`, in MLflow's search syntax) into this store, so `nm.runs` and `nm.compare` see
+    them; runs that started here or were imported before are passed over."""
+    from nb_mlops.sync.session import import_from_mlflow
+
+    return import_from_mlflow(
+        workspace(), _tracking_uri(tracking_uri), experiment=experiment, filter=filter
+    )
+
+
+def _tracking_uri(given: str | None) -> str:
+    """The tracking URI given, else MLflow's own environment variable."""
+    from nb_mlops.errors import SyncError
+
+    uri = given or os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        raise SyncError(
+            "name the MLflow tracking server: --tracking-uri URL (or set MLFLOW_TRACKING_URI)"
+        )
+    return uri
+
+
 def register_model(
     name: str,
     model: Any = None,

@@ -330,6 +330,23 @@ def _pull(args: argparse.Namespace, ctx: Context) -> Any:
     )
 
 
+# ----------------------------------------------------------------------- mlflow
+def _mlflow(args: argparse.Namespace, ctx: Context) -> Any:
+    from nb_mlops import api
+
+    if args.action == "sync":
+        return api.mlflow_sync(
+            args.tracking_uri,
+            experiment=args.experiment,
+            filter=args.filter or None,
+            models=not args.no_models,
+            jobs=args.jobs,
+        )
+    return api.mlflow_import(
+        args.tracking_uri, experiment=args.experiment, filter=args.filter or None
+    )
+
+
 # ----------------------------------------------------------------------- evals
 def _eval(args: argparse.Namespace, ctx: Context) -> Any:
     from nb_mlops import api
@@ -897,6 +914,44 @@ COMMANDS: dict[str, Command] = {
             (_ALL_DATASETS, _REMOTE, _DISCARD),
         ),
         Command(
+            "mlflow",
+            "sync runs and models to an MLflow tracking server, or import its runs",
+            _mlflow,
+            (
+                arg(
+                    "action",
+                    choices=["sync", "import"],
+                    help="sync: push what the server lacks; import: bring its ended runs here",
+                ),
+                arg(
+                    "--tracking-uri",
+                    metavar="URL",
+                    help="the MLflow server (default: $MLFLOW_TRACKING_URI); credentials come "
+                    "from MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN",
+                ),
+                arg(
+                    "--experiment",
+                    metavar="NAME",
+                    help="sync: put every run in this MLflow experiment (default: each run's "
+                    "own); import: only this experiment (default: all)",
+                ),
+                arg("--no-models", action="store_true", help="sync runs only, not the registry"),
+                arg(
+                    "--jobs",
+                    type=_positive_int,
+                    default=4,
+                    metavar="N",
+                    help="runs sent at once (default 4)",
+                ),
+            ),
+            rest="filter",
+            rest_help="which runs: our filter for sync, MLflow's search filter for import "
+            "(the same grammar, docs/filter.md)",
+            rules=(
+                Rule("--no-models goes with sync", when=("no_models",), needs=("action=sync",)),
+            ),
+        ),
+        Command(
             "status",
             "how the workspace differs from each dataset's checked-out version",
             _status,
@@ -1423,8 +1478,10 @@ def _option_arity(cmd: Command) -> dict[str, int]:
 
 
 def split_rest(text: str, cmd: Command, prog: str) -> tuple[list[str], str]:
-    """Leading options (shell-style) and the raw rest of the line (a FILTER keeps its quotes)."""
+    """Leading options and positionals (shell-style) and the raw rest of the line (a FILTER
+    keeps its quotes): `mlflow sync --experiment e metrics.acc > 0.8`."""
     arity = _option_arity(cmd)
+    positionals = sum(1 for a in cmd.args if not a.flags[0].startswith("-"))
     lex = shlex.shlex(text, posix=True)
     lex.whitespace_split = True
     lex.commenters = ""
@@ -1443,6 +1500,10 @@ def split_rest(text: str, cmd: Command, prog: str) -> tuple[list[str], str]:
 
             hint = did_you_mean(name, arity)
             raise UsageProblem(f"unrecognized option {name}{hint}", usage_line(cmd, prog))
+        if not tok.startswith("-") and positionals:
+            positionals -= 1
+            tokens.append(tok)
+            continue
         if not tok.startswith("-") or name not in arity:
             return tokens, text[before:].strip()
         tokens.append(tok)
@@ -1460,7 +1521,12 @@ def _parse(
     """Parse one command's arguments, then check its rules (a UsageProblem on the first
     broken one, with the usage line)."""
     parser = build_parser(cmd, prog, cli=cli)
-    ns = parser.parse_args(list(tokens))
+    if cli and cmd.rest and any(not a.flags[0].startswith("-") for a in cmd.args):
+        # `nb-mlops mlflow sync --experiment e FILTER`: the positional and the filter's words
+        # may sit on either side of the options (the magic splits its line itself)
+        ns = parser.parse_intermixed_args(list(tokens))
+    else:
+        ns = parser.parse_args(list(tokens))
     if cmd.rest:
         setattr(ns, cmd.rest, rest if rest is not None else " ".join(getattr(ns, cmd.rest) or []))
     for rule in cmd.rules:

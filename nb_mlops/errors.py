@@ -30,6 +30,11 @@ class RemoteError(NbMlopsError):
         self.report = report
 
 
+class SyncError(NbMlopsError):
+    """A hand-over to another engine (an MLflow tracking server) cannot start or stopped:
+    a bad tracking URI, an unreachable server, or a request it refused."""
+
+
 class NoActiveRunError(NbMlopsError):
     """A logging call was made outside any run."""
 

@@ -30,6 +30,7 @@ SUBCOMMANDS = {
     "remote": False,
     "push": False,
     "pull": False,
+    "mlflow": False,
     "status": False,
     "register": False,
     "models": False,

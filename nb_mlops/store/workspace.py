@@ -156,6 +156,12 @@ class Workspace:
         """The folder of monitor `name` (a plain folder name), or of all monitors."""
         return self.named_folder(layout.MONITORS_DIR, "a monitor", name)
 
+    def sync_state_file(self, key: str) -> Path:
+        """The file recording what was handed over to one target (store/syncstate.py)."""
+        if not layout.is_plain_name(key):
+            raise ValueError(f"a sync target key is a plain file name, not {key!r}")
+        return self.home / layout.SYNC_DIR / f"{key}.json"
+
     def named_folder(self, top: str, kind: str, name: str | None) -> Path:
         """`<store>/<top>/<name>` for a plain folder name (ValueError otherwise), or the
         folder `top` itself when `name` is None."""

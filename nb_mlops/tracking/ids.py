@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 import secrets
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o, u to misread
@@ -15,9 +17,27 @@ _NOUNS = (
 ).split()
 
 
+_RUN_ID = re.compile(f"[{_ALPHABET}]{{8}}")
+
+
 def new_run_id() -> str:
     """Eight base32 characters (40 random bits): short to type, no clash across processes."""
-    bits = int.from_bytes(secrets.token_bytes(5), "big")
+    return _encode(secrets.token_bytes(5))
+
+
+def run_id_from(text: str) -> str:
+    """The run id `text` always maps to (a run brought from elsewhere, named by its own id
+    there, gets the same id each time it is brought)."""
+    return _encode(hashlib.sha256(text.encode()).digest()[:5])
+
+
+def is_run_id(text: object) -> bool:
+    """Whether `text` has the shape of a run id (a value read from outside is checked first)."""
+    return isinstance(text, str) and _RUN_ID.fullmatch(text) is not None
+
+
+def _encode(five: bytes) -> str:
+    bits = int.from_bytes(five, "big")
     return "".join(_ALPHABET[(bits >> shift) & 31] for shift in range(35, -5, -5))
 
 
