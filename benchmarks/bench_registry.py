@@ -1,6 +1,6 @@
 """Registry benchmark: nb-mlops in process, side by side with MLflow's model registry (SQLite).
 
-    bash benchmarks/setup_peers.sh                      # once: MLflow in benchmarks/.venv-peers
+    ./dev setup                                         # once: MLflow in .venv-mlflow
     .venv/bin/python benchmarks/bench_registry.py       # ~2 minutes on 2 cores
 
 Measures (medians, per call, after warm-up), both tools on the same fitted RandomForest (100
@@ -39,7 +39,7 @@ from common import (  # noqa: E402
     write_json_out,
 )
 
-PEER_PYTHON = HERE / ".venv-peers" / "bin" / "python"
+PEER_PYTHON = HERE.parent / ".venv-mlflow" / "bin" / "python"  # MLflow, built by ./dev setup
 RESULTS = HERE / "results"
 
 
@@ -119,7 +119,7 @@ def fingerprint_cost(trees: int = 500) -> dict[str, object]:
 
 def peer(args: argparse.Namespace) -> dict[str, object] | None:
     if not PEER_PYTHON.exists():
-        print("(no benchmarks/.venv-peers: run bash benchmarks/setup_peers.sh for MLflow)")
+        print(f"(no {PEER_PYTHON}: run ./dev setup for MLflow)")
         return None
     cmd = [
         str(PEER_PYTHON),

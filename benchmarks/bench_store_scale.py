@@ -1,6 +1,6 @@
 """The store at 100,000 and 1,000,000 runs, side by side with MLflow's SQLite store (issue 20).
 
-    bash benchmarks/setup_peers.sh                                  # once: MLflow's venv
+    ./dev setup                                                     # once: MLflow in .venv-mlflow
     .venv/bin/python benchmarks/bench_store_scale.py                # 100,000 runs (~10 min)
     .venv/bin/python benchmarks/bench_store_scale.py --million      # and 1,000,000 (~25 min more)
 
@@ -36,7 +36,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 from common import machine, summary  # noqa: E402
 
-PEER_PYTHON = HERE / ".venv-peers" / "bin" / "python"
+PEER_PYTHON = HERE.parent / ".venv-mlflow" / "bin" / "python"  # MLflow, built by ./dev setup
 CLI = Path(sys.executable).parent / "nb-mlops"
 TARGETS = {
     "cold_cli": 0.5,
@@ -256,7 +256,7 @@ with open({str(out)!r}, "w") as fh:
 
 def peer(runs_file: Path, db: Path, filter: str, repeat: int) -> dict | None:
     if not PEER_PYTHON.exists():
-        print("(no benchmarks/.venv-peers: run setup_peers.sh for MLflow's column)")
+        print(f"(no {PEER_PYTHON}: run ./dev setup for MLflow's column)")
         return None
     cmd = [
         str(PEER_PYTHON),

@@ -1,6 +1,6 @@
 """Tracking benchmark: nb-mlops in process, steady state, side by side with MLflow (SQLite store).
 
-    bash benchmarks/setup_peers.sh                      # once: MLflow in benchmarks/.venv-peers
+    ./dev setup                                         # once: MLflow in .venv-mlflow
     .venv/bin/python benchmarks/bench_tracking.py       # ~3 minutes on 2 cores
 
 Measures (medians; see benchmarks/README.md for the figures and the machine):
@@ -45,7 +45,7 @@ from common import (  # noqa: E402
     write_json_out,
 )
 
-PEER_PYTHON = HERE / ".venv-peers" / "bin" / "python"
+PEER_PYTHON = HERE.parent / ".venv-mlflow" / "bin" / "python"  # MLflow, built by ./dev setup
 RESULTS = HERE / "results"
 
 TARGETS = {
@@ -287,7 +287,7 @@ def bench_load_ext(times: int) -> dict:
 def run_peer(search_runs: int) -> dict | None:
     if not PEER_PYTHON.exists():
         print(
-            f"no {PEER_PYTHON}: run `bash benchmarks/setup_peers.sh` for the MLflow column",
+            f"no {PEER_PYTHON}: run `./dev setup` for the MLflow column",
             file=sys.stderr,
         )
         return None

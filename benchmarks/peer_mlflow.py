@@ -1,9 +1,9 @@
-"""MLflow's side of the tracking benchmark; runs inside benchmarks/.venv-peers (see setup_peers.sh).
+"""MLflow's side of the tracking benchmark; runs inside .venv-mlflow (./dev setup).
 
 MLflow's default local store is a SQLite database (MLflow 3); it is put in a temporary folder.
 Prints one JSON object of per-call seconds on stdout:
 
-    benchmarks/.venv-peers/bin/python benchmarks/peer_mlflow.py [--search-runs 1000]
+    .venv-mlflow/bin/python benchmarks/peer_mlflow.py [--search-runs 1000]
 
 bench_tracking.py calls it and puts the figures beside nb-mlops's.
 """

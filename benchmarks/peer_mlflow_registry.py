@@ -1,9 +1,9 @@
-"""MLflow's side of the registry benchmark; runs inside benchmarks/.venv-peers (setup_peers.sh).
+"""MLflow's side of the registry benchmark; runs inside .venv-mlflow (./dev setup).
 
 Fits the same model as bench_registry.py (same data, same seed, same scikit-learn), then times
 MLflow's registry calls against its default SQLite store. Prints one JSON object on stdout:
 
-    benchmarks/.venv-peers/bin/python benchmarks/peer_mlflow_registry.py --registers 20
+    .venv-mlflow/bin/python benchmarks/peer_mlflow_registry.py --registers 20
 """
 
 from __future__ import annotations

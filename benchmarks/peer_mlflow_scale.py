@@ -1,11 +1,11 @@
-"""MLflow's side of the run-store scale benchmark (100k, 1M runs); runs in benchmarks/.venv-peers.
+"""MLflow's side of the run-store scale benchmark (100k, 1M runs); runs in .venv-mlflow.
 
 Builds (once) an MLflow SQLite store holding the runs of RUNS.jsonl, bulk-inserted into MLflow's
 own tables after a row-for-row check against what MLflow's API writes, then times `search_runs`:
 cold (fresh process, end to end and after import) and warm (full and filtered). Prints one JSON
 object of seconds (medians, plus every sample) on stdout:
 
-    benchmarks/.venv-peers/bin/python benchmarks/peer_mlflow_scale.py --runs-file RUNS.jsonl \
+    .venv-mlflow/bin/python benchmarks/peer_mlflow_scale.py --runs-file RUNS.jsonl \
         --db DIR/mlflow.db --filter "metrics.m3 > 0.99" [--repeat 5]
 """
 
