@@ -62,6 +62,22 @@ def ip():
     shell.run_line_magic("unload_ext", "nb_mlops")
 
 
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory: pytest.TempPathFactory):
+    """A local S3-compatible server (moto from .venv-moto), started once for the session."""
+    from store.moto_s3 import moto_session
+
+    yield from moto_session(tmp_path_factory.mktemp("moto"))
+
+
+@pytest.fixture
+def s3(moto, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """A fresh bucket on the moto server, the AWS environment pointed at fake credentials."""
+    from store.moto_s3 import new_bucket
+
+    return new_bucket(moto, monkeypatch, tmp_path)
+
+
 def cli(project: Path, *args: str) -> subprocess.CompletedProcess:
     """`nb-mlops ARGS...` in a subprocess, in the project folder and the test's store."""
     return subprocess.run(

@@ -315,12 +315,7 @@ class FsObjectDB(ObjectDB):
 
     def _reach(self, call: Callable[[], Any]) -> Any:
         """Run one listing call; FileNotFoundError passes, anything else names the remote."""
-        try:
-            return call()
-        except FileNotFoundError:
-            raise
-        except Exception as exc:  # the backends' own errors (network, auth) vary by plugin
-            raise RemoteError(f"cannot reach {self.where}: {_why(exc)}") from exc
+        return _guarded(call, FileNotFoundError, f"cannot reach {self.where}")
 
     def _isfile(self, path: Any) -> bool:
         try:
@@ -537,9 +532,15 @@ class _Download:
 def _reading(where: str, call: Callable[[], Any]) -> Any:
     """`call()` (a read from the store `where`): OSErrors (FileNotFoundError above all) as they
     are, the backend's own errors (the network) as a RemoteError naming the store."""
+    return _guarded(call, OSError, f"cannot read from {where}")
+
+
+def _guarded(call: Callable[[], Any], passes: type[BaseException], failure: str) -> Any:
+    """`call()`, letting `passes` through as it is and turning any other error of the backend
+    into a RemoteError that starts with `failure`."""
     try:
         return call()
-    except OSError:
+    except passes:
         raise
     except Exception as exc:  # the backends' own errors (network, auth) vary by plugin
-        raise RemoteError(f"cannot read from {where}: {_why(exc)}") from exc
+        raise RemoteError(f"{failure}: {_why(exc)}") from exc

@@ -424,25 +424,16 @@ class RunPush:
             return
         local = tmp.joinpath("files", *parts)
         local.parent.mkdir(parents=True, exist_ok=True)
-        folder = "/".join(parts[:-1]) or None
-        if art["md5"].endswith(".dir"):
+        client = self.server.client
+        if art["md5"].endswith(".dir"):  # a folder's files go under its name
             self.ws.objects.checkout_tree(art["md5"], local)
-            self.server.call(
-                f"upload artifact {name} of {doc['run_id']}",
-                self.server.client.log_artifacts,
-                entry["remote"],
-                str(local),
-                "/".join(parts),
-            )
-        else:
+            upload, under = client.log_artifacts, "/".join(parts)
+        else:  # a file goes into the folder its name gives (the top when none)
             self.ws.objects.checkout_file(art["md5"], local)
-            self.server.call(
-                f"upload artifact {name} of {doc['run_id']}",
-                self.server.client.log_artifact,
-                entry["remote"],
-                str(local),
-                folder,
-            )
+            upload, under = client.log_artifact, "/".join(parts[:-1]) or None
+        self.server.call(
+            f"upload artifact {name} of {doc['run_id']}", upload, entry["remote"], str(local), under
+        )
 
     def _end(self, doc: dict[str, Any], entry: dict[str, Any]) -> None:
         status = doc.get("status")

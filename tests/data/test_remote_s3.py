@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from conftest import cli, cli_json
-from store.moto_s3 import Bucket, free_port
+from loopback import free_port
+from store.moto_s3 import Bucket
 
 import nb_mlops as nm
 from nb_mlops.errors import RemoteError

@@ -9,10 +9,6 @@ moved there too: no test reads or writes the user's `~/.aws`.
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -21,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from loopback import LoopbackServer
 
 REPO = Path(__file__).resolve().parents[2]
 MOTO_VENV = Path(os.environ.get("NB_MLOPS_TEST_MOTO_VENV", REPO / ".venv-moto"))
@@ -29,59 +26,20 @@ KEY_ID = "testing"
 SECRET = "testing"  # moto checks no signature; real-looking keys would only trip scanners
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class MotoServer:
+class MotoServer(LoopbackServer):
     """`moto_server` listening on 127.0.0.1 (its log in `folder`); `endpoint` once it answers."""
+
+    name = "moto_server"
 
     def __init__(self, folder: Path) -> None:
         if not MOTO_SERVER.exists():
             raise RuntimeError(
                 f"no moto server at {MOTO_SERVER}: run ./dev setup (or set NB_MLOPS_TEST_MOTO_VENV)"
             )
-        folder.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.log = open(folder / "moto.log", "wb")  # noqa: SIM115 - closed in stop()
         env = {"PATH": os.environ.get("PATH", ""), "HOME": str(folder), "LANG": "C.UTF-8"}
-        self.proc = subprocess.Popen(
-            [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(self.port)],
-            cwd=folder,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self._wait(folder)
-
-    def _wait(self, folder: Path, timeout_s: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.stop()
-                log = (folder / "moto.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"moto_server exited with {self.proc.returncode}:\n{log}")
-            try:
-                with urllib.request.urlopen(self.endpoint + "/", timeout=2):
-                    return
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"moto_server did not answer on {self.endpoint} in {timeout_s:.0f} s")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        self.log.close()
+        argv = [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", "{port}"]
+        super().__init__(argv, folder, "moto.log", env=env, timeout_s=60.0)
+        self.endpoint = self.url
 
     def make_bucket(self, name: str) -> None:
         """Create a bucket (moto takes an unsigned PUT, so no AWS client is needed)."""

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from store.moto_s3 import Bucket, free_port
+from loopback import free_port
+from store.moto_s3 import Bucket
 
 from nb_mlops.errors import RemoteError, StoreError
 from nb_mlops.store.fsobjects import NETWORK_JOBS, SMALL_READ, FsObjectDB
