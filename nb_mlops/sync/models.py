@@ -6,9 +6,11 @@ next version of the same name there. A scikit-learn version is written in MLflow
 format (through mlflow.sklearn), so `mlflow.sklearn.load_model("models:/NAME@ALIAS")` reads it
 on the other side; a version of another flavor is sent as its files, which MLflow's registry
 holds but cannot load by flavor. MLflow numbers versions itself: ours are kept in the tags
-`nbmlops.version` and `nbmlops.fingerprint`, which also let a sync whose state was lost find
-the versions it made instead of registering them twice. Aliases follow ours: set, moved, and
-removed when we removed them.
+`nbmlops.version` and `nbmlops.fingerprint`. Which versions and aliases the server has is read
+from it at every sync (a request or two a model), never taken from the sync state, so a lost or
+edited state neither registers a version twice nor leaves an alias wrong. Aliases follow ours:
+set, moved back where the server's differs, and removed when we removed them (aliases others
+set there on names we never had stay).
 """
 
 from __future__ import annotations
@@ -73,21 +75,18 @@ class ModelPush:
 
     # -- versions ----------------------------------------------------------------------------
     def _versions(self, name: str, docs: list[dict[str, Any]], entry: dict[str, Any]) -> None:
-        done: dict[str, str] = entry["versions"]
-        todo = [d for d in docs if str(d["version"]) not in done]
-        if not todo:
-            return
-        self._ensure_model(name)
+        """Register the versions the server lacks. What it has is read from it (one request a
+        model), never taken from the state file: an edited file cannot point an alias at
+        another version."""
         there = self._versions_there(name)
+        todo = [d for d in docs if str(d["version"]) not in there]
+        if todo:
+            self._ensure_model(name)
         for doc in todo:
             ours = str(doc["version"])
-            remote = there.get(ours)
-            if remote is None:
-                remote = self._create_version(name, doc)
-                if remote is None:
-                    continue
-                self.report.model_versions.append(f"{name}/{ours} -> version {remote}")
-            done[ours] = remote
+            there[ours] = self._create_version(name, doc)
+            self.report.model_versions.append(f"{name}/{ours} -> version {there[ours]}")
+        entry["versions"] = there
 
     def _ensure_model(self, name: str) -> None:
         client = self.server.client
@@ -112,7 +111,7 @@ class ModelPush:
                 out.setdefault(ours, str(mv.version))
         return out
 
-    def _create_version(self, name: str, doc: dict[str, Any]) -> str | None:
+    def _create_version(self, name: str, doc: dict[str, Any]) -> str:
         run_entry = self.state.get("runs", {}).get(doc.get("run_id") or "")
         remote_run = run_entry["remote"] if run_entry else self._holder_run(name, doc)
         folder = f"nb_mlops/models/{name}/{doc['version']}"
@@ -200,16 +199,22 @@ class ModelPush:
 
     # -- aliases -----------------------------------------------------------------------------
     def _aliases(self, name: str, entry: dict[str, Any]) -> None:
+        """Make the server's aliases of `name` ours: set or move each of ours, and remove those
+        an earlier sync set that we no longer have (aliases set there by others stay)."""
         client = self.server.client
-        done: dict[str, str] = entry["aliases"]
         want = {}
         for alias in aliases_of(self.ws, name):
             version = alias.get("version")
             remote = entry["versions"].get(str(version)) if version is not None else None
             if remote is not None:
                 want[alias["alias"]] = remote
+        ours_before: dict[str, str] = entry["aliases"]
+        if not want and not ours_before:
+            return
+        model = self.server.call(f"read model {name!r}", client.get_registered_model, name)
+        there = {str(k): str(v) for k, v in (model.aliases or {}).items()}
         for alias, remote in want.items():
-            if done.get(alias) != remote:
+            if there.get(alias) != remote:
                 self.server.call(
                     f"set alias {name}@{alias}",
                     client.set_registered_model_alias,
@@ -217,9 +222,8 @@ class ModelPush:
                     alias,
                     remote,
                 )
-                done[alias] = remote
                 self.report.aliases.append(f"{name}@{alias} -> version {remote}")
-        for alias in [a for a in done if a not in want]:
+        for alias in [a for a in ours_before if a not in want and a in there]:
             try:
                 self.server.call(
                     f"remove alias {name}@{alias}",
@@ -230,8 +234,8 @@ class ModelPush:
             except SyncError as exc:
                 if not self.server.is_missing(exc):
                     raise
-            del done[alias]
             self.report.aliases.append(f"{name}@{alias} removed")
+        entry["aliases"] = want
 
 
 def _usable(entry: Any) -> bool:

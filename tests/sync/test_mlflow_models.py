@@ -86,6 +86,19 @@ def test_sklearn_versions_and_aliases(ws: Workspace, project: Path, uri, client,
     assert again.model_versions == []
     assert len(client.search_model_versions(f"name = '{name}'")) == 2
 
+    # an edited state cannot point an alias at another version; an alias moved on the server
+    # is moved back to ours
+    for state in (ws.home / "sync").glob("*.json"):
+        data = json.loads(state.read_text())
+        data["models"][name] = {"versions": {"1": "2"}, "aliases": {"production": "2"}}
+        state.write_text(json.dumps(data))
+    client.set_registered_model_alias(name, "production", "2")
+    fixed = nm.mlflow_sync(uri)
+    assert fixed.aliases == [f"{name}@production -> version 1"]
+    assert client.get_registered_model(name).aliases == {"production": "1"}
+    quiet = nm.mlflow_sync(uri)
+    assert quiet.aliases == [] and quiet.model_versions == []
+
 
 def test_a_version_without_a_run_and_other_flavors(
     ws: Workspace, project: Path, uri, client, unique
