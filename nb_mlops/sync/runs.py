@@ -9,11 +9,12 @@ at their parent's MLflow run (`mlflow.parentRunId`), so parents go first.
 What was sent is remembered per run in the sync state (store/syncstate.py): the MLflow run,
 how many points of each metric, a digest of each param and tag, the artifacts and inputs, the
 status, and a digest of the whole document. A finished run whose document has not changed
-costs nothing; otherwise only the difference is sent. The server stays the authority: before
-sending, the sync lists the runs the target experiments hold with our tag, so a lost or stale
-state adopts the run already there (sending it whole again, which MLflow takes without
-duplicating: it keeps a metric point once, and a param logged again with its value is no
-change) instead of creating another.
+costs nothing (a sync with nothing new makes one request: is the server there); otherwise only
+the difference is sent. For the runs with something to send the server is the authority: the
+sync first lists the runs the target experiments hold with our tag, so a lost or stale state
+adopts the run already there (sending it whole again, which MLflow takes without duplicating:
+it keeps a metric point once, and a param logged again with its value is no change) instead of
+creating another.
 """
 
 from __future__ import annotations
@@ -143,7 +144,9 @@ class RunPush:
     # -- the whole push ----------------------------------------------------------------------
     def push(self, docs: list[dict[str, Any]]) -> dict[str, str]:
         """Sync `docs` (parents are added when missing); our run id -> MLflow's."""
-        docs = self._with_parents(docs)
+        docs = [d for d in self._with_parents(docs) if self._needs_sending(d)]
+        if not docs:  # nothing new: not a request more
+            return {k: v["remote"] for k, v in self.state.setdefault("runs", {}).items()}
         names = sorted({self._experiment_of(d) for d in docs})
         for name in names:
             self.experiments[name] = self.experiment_id(name)
@@ -192,6 +195,21 @@ class RunPush:
         return out
 
     # -- one run -----------------------------------------------------------------------------
+    def _needs_sending(self, doc: dict[str, Any]) -> bool:
+        """Whether `doc` has anything to send: not a run that came from this server, nor a
+        finished run whose record has not changed since it was sent (those are counted)."""
+        origin = doc.get("origin") or {}
+        if origin.get("kind") == "mlflow" and origin.get("tracking_uri") == self.server.uri:
+            self._skip(
+                doc["run_id"], f"it came from this server (MLflow run {origin.get('run_id')})"
+            )
+            return False
+        entry = usable_entry(self.state.setdefault("runs", {}).get(doc["run_id"]))
+        if entry and doc.get("status") != "running" and entry.get("sig") == digest(doc):
+            self.report.unchanged += 1
+            return False
+        return True
+
     def _one(self, doc: dict[str, Any]) -> None:
         local = doc["run_id"]
         runs = self.state.setdefault("runs", {})
@@ -200,21 +218,7 @@ class RunPush:
         if remote is not None and remote.deleted:
             self._skip(local, f"its MLflow run {remote.run_id} is deleted there; left as it is")
             return
-        origin = doc.get("origin") or {}
-        if origin.get("kind") == "mlflow" and origin.get("tracking_uri") == self.server.uri:
-            self._skip(local, f"it came from this server (MLflow run {origin.get('run_id')})")
-            return
         sig = digest(doc) if doc.get("status") != "running" else None
-        if (
-            entry
-            and remote
-            and entry.get("remote") == remote.run_id
-            and sig
-            and entry.get("sig") == sig
-        ):
-            with self._lock:
-                self.report.unchanged += 1
-            return
         if remote is None:
             entry = {"remote": self._create(doc)}
             created = True

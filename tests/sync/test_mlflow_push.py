@@ -143,7 +143,10 @@ def test_second_sync_sends_only_what_is_new(ws: Workspace, uri, client, unique):
     assert r.info.status == "FINISHED"
     assert [s for s, _, _ in _history(client, r.info.run_id, "loss")] == [0, 1, 2, 3, 4, 5]
     assert len(_runs_there(client, exp)) == 2
-    assert done.run_id in third.runs or third.unchanged >= 1
+    assert done.run_id not in third.runs and third.unchanged == 1
+    # both finished and sent: nothing to do but ask whether the server is there
+    fourth = nm.mlflow_sync(uri, models=False)
+    assert fourth.unchanged == 2 and fourth.requests == 1 and fourth.points == 0
 
 
 def test_lost_state_never_duplicates(ws: Workspace, uri, client, unique):
