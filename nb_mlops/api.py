@@ -443,7 +443,7 @@ def mlflow_import(
     tracking_uri: str | None = None, *, experiment: str | None = None, filter: str | None = None
 ) -> SyncReport:
     """Bring the ended runs of an MLflow tracking server (one experiment, or all; those matching
-    `filter`, in MLflow's search syntax) into this store, so `nm.runs` and `nm.compare` see
+    `filter`, in the grammar of `nm.runs`) into this store, so `nm.runs` and `nm.compare` see
     them; runs that started here or were imported before are passed over."""
     from nb_mlops.sync.session import import_from_mlflow
 

@@ -945,8 +945,8 @@ COMMANDS: dict[str, Command] = {
                 ),
             ),
             rest="filter",
-            rest_help="which runs: our filter for sync, MLflow's search filter for import "
-            "(the same grammar, docs/filter.md)",
+            rest_help="which runs, in the filter grammar of `runs` (docs/filter.md): of this "
+            "store for sync, of the server for import",
             rules=(
                 Rule("--no-models goes with sync", when=("no_models",), needs=("action=sync",)),
             ),

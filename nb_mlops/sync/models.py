@@ -19,15 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nb_mlops.errors import RefusedError, SyncError
+from nb_mlops.errors import NbMlopsError, RefusedError, SyncError
 from nb_mlops.redact import redact_text
 from nb_mlops.registry.aliases import aliases_of
 from nb_mlops.registry.load import load_version
 from nb_mlops.registry.versions import model_names, versions_of
+from nb_mlops.store.files import describe
 from nb_mlops.store.workspace import Workspace
-from nb_mlops.sync.names import MAX_TAG_VALUE, fit_value, param_text
+from nb_mlops.sync.names import MAX_TAG_VALUE, KeyFitter, fit_value, param_text
 from nb_mlops.sync.report import SyncReport
-from nb_mlops.sync.runs import TAG_RUN_ID, RunPush
+from nb_mlops.sync.runs import TAG_RUN_ID, RunPush, usable_entry
 from nb_mlops.sync.target import Server
 
 __all__ = ["ModelPush", "model_run_ids"]
@@ -70,8 +71,17 @@ class ModelPush:
             entry = models.get(name)
             if not _usable(entry):
                 entry = models[name] = {"versions": {}, "aliases": {}}
-            self._versions(name, docs, entry)
-            self._aliases(name, entry)
+            try:
+                self._versions(name, docs, entry)
+                self._aliases(name, entry)
+            except SyncError as exc:  # refused for this model: the other models go on
+                if not self.server.is_refusal(exc):
+                    raise
+                self._note(f"model {name} not fully synced: {exc}")
+            except NbMlopsError as exc:  # its files here do not read
+                self._note(f"model {name} not fully synced: {exc}")
+            except OSError as exc:
+                self._note(f"model {name} not fully synced: {describe(exc)}")
 
     # -- versions ----------------------------------------------------------------------------
     def _versions(self, name: str, docs: list[dict[str, Any]], entry: dict[str, Any]) -> None:
@@ -79,14 +89,17 @@ class ModelPush:
         model), never taken from the state file: an edited file cannot point an alias at
         another version."""
         there = self._versions_there(name)
-        todo = [d for d in docs if str(d["version"]) not in there]
-        if todo:
-            self._ensure_model(name)
-        for doc in todo:
+        done: dict[str, str] = {}
+        entry["versions"] = done
+        for doc in docs:
             ours = str(doc["version"])
-            there[ours] = self._create_version(name, doc)
-            self.report.model_versions.append(f"{name}/{ours} -> version {there[ours]}")
-        entry["versions"] = there
+            remote = there.get((ours, str(doc.get("fingerprint") or "")))
+            if remote is None:
+                if not there and not done:
+                    self._ensure_model(name)
+                remote = self._create_version(name, doc)
+                self.report.model_versions.append(f"{name}/{ours} -> version {remote}")
+            done[ours] = remote
 
     def _ensure_model(self, name: str) -> None:
         client = self.server.client
@@ -96,8 +109,10 @@ class ModelPush:
             if not self.server.is_taken(exc):
                 raise
 
-    def _versions_there(self, name: str) -> dict[str, str]:
-        """Our version number -> MLflow's, for the versions of `name` we made earlier."""
+    def _versions_there(self, name: str) -> dict[tuple[str, str], str]:
+        """(our version number, its fingerprint) -> MLflow's version, for the versions of
+        `name` a sync made (from this store or another: the same number from another store
+        holds another model, told apart by its fingerprint)."""
         quoted = name.replace("'", "\\'")
         found = self.server.call(
             f"list the versions of {name!r}",
@@ -106,14 +121,16 @@ class ModelPush:
         )
         out = {}
         for mv in found:
-            ours = (mv.tags or {}).get(TAG_VERSION)
-            if ours:
-                out.setdefault(ours, str(mv.version))
+            tags = mv.tags or {}
+            if tags.get(TAG_VERSION):
+                key = (tags[TAG_VERSION], tags.get(TAG_FINGERPRINT, ""))
+                out.setdefault(key, str(mv.version))
         return out
 
     def _create_version(self, name: str, doc: dict[str, Any]) -> str:
-        run_entry = self.state.get("runs", {}).get(doc.get("run_id") or "")
-        remote_run = run_entry["remote"] if run_entry else self._holder_run(name, doc)
+        run_entry = usable_entry(self.state.get("runs", {}).get(doc.get("run_id") or ""))
+        synced = run_entry is not None and doc.get("run_id") not in self.report.skipped
+        remote_run = run_entry["remote"] if synced else self._holder_run(name, doc)
         folder = f"nb_mlops/models/{name}/{doc['version']}"
         with self.ws.temp_folder("sync-model-") as tmp:
             local = Path(tmp, "model")
@@ -126,13 +143,19 @@ class ModelPush:
                 folder,
             )
         run = self.server.call("read a run", self.server.client.get_run, remote_run)
-        tags = {
+        ours = {
             TAG_VERSION: str(doc["version"]),
             TAG_FINGERPRINT: str(doc.get("fingerprint") or ""),
             TAG_FLAVOR: flavor,
         }
-        for key, value in (doc.get("tags") or {}).items():
-            tags[key] = fit_value(param_text(key, value), MAX_TAG_VALUE)
+        fit = KeyFitter(tuple(ours))
+        tags = {
+            fit(key): fit_value(param_text(key, value), MAX_TAG_VALUE)
+            for key, value in (doc.get("tags") or {}).items()
+        }
+        tags.update(ours)
+        for key, sent_as in fit.changed:
+            self._note(f"{name}/{doc['version']}: tag {key!r} is sent as {sent_as!r}")
         mv = self.server.call(
             f"register {name}/{doc['version']}",
             self.server.client.create_model_version,

@@ -19,6 +19,7 @@ __all__ = [
     "MAX_KEY",
     "MAX_PARAM_VALUE",
     "MAX_TAG_VALUE",
+    "KeyFitter",
     "fit_key",
     "fit_value",
     "param_text",
@@ -40,6 +41,31 @@ def fit_key(key: str) -> str:
         if fitted.startswith("."):
             fitted = "_" + fitted[1:]
     return fitted
+
+
+class KeyFitter:
+    """Fits the names of one kind (a run's params, tags or metrics) so that no two meet: a name
+    that fits to one already taken, or to one of `reserved`, gets `_2`, `_3`, ... The same names
+    in the same order fit the same way at every sync. `changed` lists (name, sent as)."""
+
+    def __init__(self, reserved: tuple[str, ...] = ()) -> None:
+        self.taken: dict[str, str | None] = dict.fromkeys(reserved)
+        self.changed: list[tuple[str, str]] = []
+        self._fitted: dict[str, str] = {}
+
+    def __call__(self, key: str) -> str:
+        if key in self._fitted:
+            return self._fitted[key]
+        base = fit_key(key)
+        name, n = base, 1
+        while name in self.taken and self.taken[name] != key:
+            n += 1
+            name = f"{base[: MAX_KEY - len(str(n)) - 1]}_{n}"
+        self.taken[name] = key
+        self._fitted[key] = name
+        if name != key:
+            self.changed.append((key, name))
+        return name
 
 
 def fit_value(value: str, limit: int) -> str:

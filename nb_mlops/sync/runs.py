@@ -27,29 +27,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nb_mlops.errors import SyncError
-from nb_mlops.redact import redact_source, redact_text
+from nb_mlops.errors import NbMlopsError, SyncError
+from nb_mlops.redact import redact_source, redact_strings, redact_text
+from nb_mlops.store.files import describe
 from nb_mlops.store.hashing import map_in_threads
 from nb_mlops.store.pack import read_run_cells, read_run_output, read_run_points
 from nb_mlops.store.workspace import Workspace
-from nb_mlops.sync.names import (
-    MAX_PARAM_VALUE,
-    MAX_TAG_VALUE,
-    fit_key,
-    fit_value,
-    param_text,
-)
+from nb_mlops.sync.names import MAX_PARAM_VALUE, MAX_TAG_VALUE, KeyFitter, fit_value, param_text
 from nb_mlops.sync.report import SyncReport
 from nb_mlops.sync.target import Server
 from nb_mlops.tracking import active
 from nb_mlops.tracking.fields import MLFLOW_STATUS, epoch_ms
 
 __all__ = [
+    "PAGE",
     "TAG_CRASHED",
     "TAG_RUN_ID",
     "RemoteRun",
     "RunPush",
+    "batches",
+    "cells_script",
+    "digest",
     "remote_runs",
+    "usable_entry",
 ]
 
 TAG_RUN_ID = "nbmlops.run_id"
@@ -115,7 +115,8 @@ def usable_entry(entry: Any) -> dict[str, Any] | None:
     for key in ("params", "tags"):
         if not isinstance(entry.get(key, {}), dict):
             return None
-    if not isinstance(entry.get("artifacts", []), list):
+    artifacts = entry.get("artifacts", [])
+    if not isinstance(artifacts, list) or not all(isinstance(a, str) for a in artifacts):
         return None
     return entry
 
@@ -139,7 +140,6 @@ class RunPush:
     experiments: dict[str, str] = field(default_factory=dict)
     there: dict[str, RemoteRun] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _renamed: set[str] = field(default_factory=set)
 
     # -- the whole push ----------------------------------------------------------------------
     def push(self, docs: list[dict[str, Any]]) -> dict[str, str]:
@@ -176,7 +176,7 @@ class RunPush:
             ).experiment_id
 
     def _experiment_of(self, doc: Mapping[str, Any]) -> str:
-        return self.experiment or str(doc.get("experiment") or "Default")
+        return redact_text(self.experiment or str(doc.get("experiment") or "Default"))
 
     def _with_parents(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """`docs` and every ancestor of theirs (a child's MLflow run names its parent's)."""
@@ -211,6 +211,21 @@ class RunPush:
         return True
 
     def _one(self, doc: dict[str, Any]) -> None:
+        """Sync one run. A run the server refuses (a value it will not take) or whose files
+        here do not read is reported and left for the next sync; the others go on. A server
+        that cannot be reached stops the sync."""
+        try:
+            self._sync_run(doc)
+        except SyncError as exc:
+            if not self.server.is_refusal(exc):
+                raise
+            self._skip(doc["run_id"], f"not sent: {exc}")
+        except NbMlopsError as exc:  # a missing object in the cache, say
+            self._skip(doc["run_id"], f"not sent: {exc}")
+        except OSError as exc:  # a file that does not read
+            self._skip(doc["run_id"], f"not sent: {describe(exc)}")
+
+    def _sync_run(self, doc: dict[str, Any]) -> None:
         local = doc["run_id"]
         runs = self.state.setdefault("runs", {})
         entry = usable_entry(runs.get(local))
@@ -256,10 +271,11 @@ class RunPush:
         from mlflow.entities import Metric, Param, RunTag
 
         remote = entry["remote"]
-        params = self._params(doc, entry)
-        tags = self._tags(doc, entry)
-        metrics, counts = self._metrics(doc, entry)
-        for p_chunk, t_chunk, m_chunk in _batches(params, tags, metrics):
+        params = self._params(doc, entry, KeyFitter())
+        system = self._system_tags(doc)
+        tags = self._tags(doc, entry, system, KeyFitter(tuple(system)))
+        metrics, counts = self._metrics(doc, entry, KeyFitter())
+        for p_chunk, t_chunk, m_chunk in batches(params, tags, metrics):
             self.server.call(
                 f"log the params and metrics of {doc['run_id']}",
                 self.server.client.log_batch,
@@ -280,11 +296,13 @@ class RunPush:
         self._end(doc, entry)
 
     # -- what to send ------------------------------------------------------------------------
-    def _params(self, doc: dict[str, Any], entry: dict[str, Any]) -> list[tuple[str, str]]:
+    def _params(
+        self, doc: dict[str, Any], entry: dict[str, Any], fit: KeyFitter
+    ) -> list[tuple[str, str]]:
         sent = entry.get("params", {})
         out = []
         for key, value in (doc.get("params") or {}).items():
-            name = self._fit(key, doc)
+            name = fit(key)
             text = fit_value(param_text(key, value), MAX_PARAM_VALUE)
             if name not in sent:
                 out.append((name, text))
@@ -293,15 +311,21 @@ class RunPush:
                     f"run {doc['run_id']}: param {key!r} changed after it was synced; MLflow "
                     "keeps a param's first value"
                 )
+        self._renames(fit)
         return out
 
-    def _tags(self, doc: dict[str, Any], entry: dict[str, Any]) -> list[tuple[str, str]]:
+    def _tags(
+        self, doc: dict[str, Any], entry: dict[str, Any], system: dict[str, str], fit: KeyFitter
+    ) -> list[tuple[str, str]]:
+        """The user's tags (none may take a name of the `system` tags) and the system tags,
+        those whose value changed since they were sent."""
         sent = entry.get("tags", {})
         want = {
-            self._fit(k, doc): fit_value(param_text(k, v), MAX_TAG_VALUE)
+            fit(k): fit_value(param_text(k, v), MAX_TAG_VALUE)
             for k, v in (doc.get("tags") or {}).items()
         }
-        want.update(self._system_tags(doc))
+        want.update(system)
+        self._renames(fit)
         return [(k, v) for k, v in want.items() if sent.get(k) != digest(v)]
 
     def _system_tags(self, doc: dict[str, Any]) -> dict[str, str]:
@@ -317,17 +341,17 @@ class RunPush:
             tags["mlflow.source.type"] = "NOTEBOOK"
         parent = doc.get("parent")
         if parent:
-            parent_entry = self.state.get("runs", {}).get(parent)
+            parent_entry = usable_entry(self.state.get("runs", {}).get(parent))
             if parent_entry:
                 tags["mlflow.parentRunId"] = parent_entry["remote"]
         if self.experiment and doc.get("experiment") != self.experiment:
-            tags[TAG_EXPERIMENT] = str(doc.get("experiment"))
+            tags[TAG_EXPERIMENT] = redact_text(str(doc.get("experiment")))
         if doc.get("status") == "crashed":
             tags[TAG_CRASHED] = "true"
         return tags
 
     def _metrics(
-        self, doc: dict[str, Any], entry: dict[str, Any]
+        self, doc: dict[str, Any], entry: dict[str, Any], fit: KeyFitter
     ) -> tuple[list[tuple[str, float, int, int]], dict[str, int]]:
         """The points not sent yet (key, value, ms, step) and the new count per metric."""
         for run in active.active_runs():
@@ -339,17 +363,16 @@ class RunPush:
         for key, value, step, ts in read_run_points(self.ws, doc):
             n = seen[key] = seen.get(key, 0) + 1
             if n > counts.get(key, 0):
-                out.append((self._fit(key, doc), value, int(ts * 1000), int(step)))
+                out.append((fit(key), value, int(ts * 1000), int(step)))
         counts.update(seen)
+        self._renames(fit)
         return out, counts
 
-    def _fit(self, key: str, doc: Mapping[str, Any]) -> str:
-        name = fit_key(key)
-        if name != key and key not in self._renamed:
-            with self._lock:
-                self._renamed.add(key)
+    def _renames(self, fit: KeyFitter) -> None:
+        """Say once per name which names were sent under another (MLflow refused them as
+        they were, or two of them fitted to one)."""
+        for key, name in fit.changed:
             self._note(f"{key!r} is sent as {name!r} (MLflow refuses the name as it is)")
-        return name
 
     def _note(self, text: str) -> None:
         with self._lock:
@@ -366,9 +389,9 @@ class RunPush:
         inputs = []
         for item in data:
             name = str(item.get("path") or item.get("name") or "dataset")
-            source = {k: item[k] for k in ("path", "version", "md5") if k in item}
+            source = {k: redact_strings(item[k]) for k in ("path", "version", "md5") if k in item}
             tags = (
-                [InputTag("mlflow.data.context", str(item["context"]))]
+                [InputTag("mlflow.data.context", redact_text(str(item["context"])))]
                 if item.get("context")
                 else []
             )
@@ -397,8 +420,8 @@ class RunPush:
         if not files and not new_texts:
             return
         with self.ws.temp_folder("sync-") as tmp:
-            for art in files:
-                self._upload_artifact(doc, entry, art, Path(tmp))
+            for i, art in enumerate(files):  # each in its own folder: `a` and `a/b` can be
+                self._upload_artifact(doc, entry, art, Path(tmp, "files", str(i)))
                 sent.add(f"{art['name']}:{art['md5']}")
             for name, text in new_texts.items():
                 path = Path(tmp, "kept", name)
@@ -426,7 +449,7 @@ class RunPush:
                 f"run {doc['run_id']}: artifact {name!r} has no usable name or hash; not sent"
             )
             return
-        local = tmp.joinpath("files", *parts)
+        local = tmp.joinpath(*parts)
         local.parent.mkdir(parents=True, exist_ok=True)
         client = self.server.client
         if art["md5"].endswith(".dir"):  # a folder's files go under its name
@@ -471,9 +494,8 @@ def _kept_texts(ws: Workspace, doc: dict[str, Any]) -> dict[str, str]:
 
 def cells_script(doc: Mapping[str, Any], cells: list[dict[str, Any]]) -> str:
     """The cells as a script MLflow's UI shows and jupytext or VS Code open as cells."""
-    lines = [
-        f"# The cells run {doc.get('name')} ({doc.get('run_id')}) executed, in order (nb-mlops)"
-    ]
+    name = redact_text(str(doc.get("name")))
+    lines = [f"# The cells run {name} ({doc.get('run_id')}) executed, in order (nb-mlops)"]
     for cell in cells:
         count = cell.get("n")
         label = f"In [{count}]" if count is not None else "cell"
@@ -504,7 +526,7 @@ def _levels(docs: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         yield waves[d]
 
 
-def _batches(
+def batches(
     params: list[tuple[str, str]],
     tags: list[tuple[str, str]],
     metrics: list[tuple[str, float, int, int]],

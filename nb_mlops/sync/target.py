@@ -83,6 +83,12 @@ class Server:
         cause = exc.__cause__
         return getattr(cause, "error_code", None) == "RESOURCE_DOES_NOT_EXIST"
 
+    def is_refusal(self, exc: BaseException) -> bool:
+        """Whether a SyncError is the server failing one request (a value it will not take, a
+        run in a state that forbids it, an error of its own on that request), not the server
+        being out of reach (refused connections, names that do not resolve, time-outs)."""
+        return _network_failure(str(exc.__cause__ or exc)) is None
+
     def is_taken(self, exc: BaseException) -> bool:
         """Whether a SyncError came from a RESOURCE_ALREADY_EXISTS answer."""
         cause = exc.__cause__
@@ -93,17 +99,26 @@ _NETWORK = (
     (("NameResolutionError", "Failed to resolve"), "its host name does not resolve"),
     (("Connection refused", "NewConnectionError"), "nothing answers there (connection refused)"),
     (("timed out", "Timeout"), "it did not answer in time"),
+    (("RemoteDisconnected", "Connection aborted", "Connection reset"), "the connection broke"),
 )
+
+
+def _network_failure(text: str) -> str | None:
+    """A few words for a request that never reached the server (None for any other error)."""
+    if "API request to" in text and "failed with exception" in text:
+        for marks, said in _NETWORK:
+            if any(m in text for m in marks):
+                return said
+    return None
 
 
 def first_line(exc: BaseException) -> str:
     """An exception's message cut to its first line (MLflow's carry whole responses); the
     network's failures said in a few words."""
     text = str(getattr(exc, "message", None) or exc).strip()
-    if "API request to" in text and "failed with exception" in text:
-        for marks, said in _NETWORK:
-            if any(m in text for m in marks):
-                return said
+    said = _network_failure(text)
+    if said is not None:
+        return said
     line = text.splitlines()[0] if text else type(exc).__name__
     return redact_text(line[:300])
 

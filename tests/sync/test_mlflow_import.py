@@ -8,7 +8,7 @@ import time
 import pytest
 
 import nb_mlops as nm
-from nb_mlops.errors import SyncError
+from nb_mlops.errors import FilterSyntaxError, SyncError
 from nb_mlops.store.workspace import Workspace
 
 
@@ -132,16 +132,35 @@ def test_a_run_another_store_synced_keeps_its_id(tmp_path, ws: Workspace, uri, c
     assert nm.get_run(run.run_id).to_dict()["metrics"] == {"m": 2.0}
 
 
-def test_filter_goes_to_the_server(ws: Workspace, uri, client, unique):
-    exp = f"filtered-{unique}"
-    _made_there(client, exp)
-    report = nm.mlflow_import(uri, experiment=exp, filter="params.model = 'gbm'")
-    assert sorted(nm.get_run(r).to_dict()["params"]["model"] for r in report.created) == [
-        "gbm",
-        "gbm",
-    ]
-    with pytest.raises(SyncError, match="search the runs") as err:
-        nm.mlflow_import(uri, experiment=exp, filter="params.model ===")
-    assert "\n" not in str(err.value)
-    with pytest.raises(SyncError, match="no experiment named"):
+def test_unknown_experiments_are_one_line(ws: Workspace, uri, client, unique):
+    with pytest.raises(SyncError, match="no experiment named") as err:
         nm.mlflow_import(uri, experiment=f"missing-{unique}")
+    assert "\n" not in str(err.value)
+
+
+def test_our_filter_grammar_chooses_the_runs(ws: Workspace, uri, client, unique):
+    exp = f"grammar-{unique}"
+    made = _made_there(client, exp)
+    report = nm.mlflow_import(
+        uri,
+        experiment=exp,
+        filter="status = 'interrupted' OR (status = 'crashed' AND tags.team = 'nlp')",
+    )
+    assert sorted(report.runs) == sorted([made["killed"], made["crashed"]])
+    more = nm.mlflow_import(
+        uri, experiment=exp, filter="status = 'finished' AND metrics.acc < 0.55"
+    )
+    assert list(more.runs) == [made["finished"]]
+    with pytest.raises(FilterSyntaxError):
+        nm.mlflow_import(uri, experiment=exp, filter="metrics.acc >")
+
+
+def test_runs_the_server_cannot_describe_are_left_out(ws: Workspace, uri, client, unique):
+    exp = client.create_experiment(f"odd-{unique}")
+    odd = client.create_run(exp, start_time=10**17, run_name="far future")
+    client.set_terminated(odd.info.run_id, "FINISHED", end_time=10**17 + 5)
+    fine = client.create_run(exp, run_name="fine")
+    client.set_terminated(fine.info.run_id, "FINISHED")
+    report = nm.mlflow_import(uri, experiment=f"odd-{unique}")
+    assert "is not a time" in report.skipped[odd.info.run_id]
+    assert list(report.runs) == [fine.info.run_id]

@@ -126,3 +126,31 @@ def test_models_can_be_left_out(ws: Workspace, uri, client, unique):
     report = nm.mlflow_sync(uri, models=False)
     assert report.model_versions == [] and len(report.created) == 1
     assert client.search_model_versions(f"name = '{name}'") == []
+
+
+def test_two_stores_share_a_model_name(tmp_path: Path, ws: Workspace, uri, client, unique):
+    """Version 1 here and version 1 of a colleague's store are two models: both arrive."""
+    from nb_mlops.store.workspace import open_workspace
+    from nb_mlops.sync.session import push_to_mlflow
+
+    name = f"shared-{unique}"
+    X, y = load_iris(return_X_y=True)
+    other = open_workspace(tmp_path / "colleague" / ".nbmlops")
+    from nb_mlops.registry.versions import register
+
+    theirs = register(other, name, DecisionTreeClassifier(max_depth=1).fit(X, y))
+    mine = nm.register_model(
+        name, LogisticRegression(max_iter=300).fit(X, y), tags={"score (val)": 0.9}
+    )
+    nm.set_alias(name, "prod", 1)
+    push_to_mlflow(other, uri)
+    report = nm.mlflow_sync(uri)
+    assert report.model_versions == [f"{name}/1 -> version 2"]
+    assert any("tag 'score (val)' is sent as 'score _val_'" in n for n in report.notes)
+    by_fp = {
+        mv.tags["nbmlops.fingerprint"]: mv
+        for mv in client.search_model_versions(f"name = '{name}'")
+    }
+    assert set(by_fp) == {theirs.fingerprint, mine.fingerprint}
+    assert by_fp[mine.fingerprint].tags["score _val_"] == "0.9"
+    assert client.get_registered_model(name).aliases == {"prod": "2"}

@@ -364,3 +364,49 @@ def test_mlflow_environment_uri(ws: Workspace, uri, client, unique, monkeypatch)
         nm.log_metric("m", 1.0)
     assert nm.mlflow_sync(models=False).tracking_uri == uri
     assert len(_runs_there(client, f"env-{unique}")) == 1
+
+
+def test_one_bad_run_does_not_stop_the_others(ws: Workspace, project: Path, uri, client, unique):
+    exp = f"bad-one-{unique}"
+    (project / "a.txt").write_text("A")
+    with nm.start_run("broken", experiment=exp, system_metrics=False) as broken:
+        nm.log_artifact(project / "a.txt")
+    for i in range(5):
+        with nm.start_run(f"good-{i}", experiment=exp, system_metrics=False):
+            nm.log_metric("m", float(i))
+    # the artifact's object is gone from the cache: that run cannot be sent whole
+    md5 = ws.catalog.get("runs", broken.run_id)["artifacts"][0]["md5"]
+    path = ws.objects.path_of(md5)
+    path.chmod(0o644)
+    path.unlink()
+    report = nm.mlflow_sync(uri, models=False)
+    assert report.skipped[broken.run_id].startswith(f"not sent: no such object: {md5}")
+    assert len(report.created) == 5 and broken.run_id not in report.created
+    assert len(_runs_there(client, exp)) == 6  # the broken one exists there, its files do not
+    # the good ones are done; the broken one is tried again at the next sync
+    again = nm.mlflow_sync(uri, models=False)
+    assert again.unchanged == 5 and broken.run_id in again.skipped
+
+
+def test_clashing_names_and_nested_artifacts(ws: Workspace, project: Path, uri, client, unique):
+    exp = f"clash-{unique}"
+    (project / "report").write_text("file")
+    folder = project / "nested"
+    folder.mkdir()
+    (folder / "extra.txt").write_text("inside")
+    with nm.start_run("clash", experiment=exp, system_metrics=False) as run:
+        nm.log_params({"a@b": 1, "a#b": 2})
+        nm.set_tags({"nbmlops.run_id": "mine", "x (y)": "1", "x [y]": "2"})
+        nm.log_metrics({"f1 (macro)": 0.5, "f1 [macro]": 0.6})
+        nm.log_artifact(project / "report", name="report")
+        nm.log_artifact(folder / "extra.txt", name="report/extra.txt")
+    report = nm.mlflow_sync(uri, models=False)
+    # MLflow's artifact store on disk cannot hold a file `report` and `report/extra.txt`: the
+    # server fails that upload; the run is reported, everything before it arrived
+    assert "not sent" in report.skipped[run.run_id]
+    r = _by_ours(client, exp)[run.run_id]
+    assert r.data.params == {"a_b": "1", "a_b_2": "2"}
+    assert r.data.tags["nbmlops.run_id"] == run.run_id and r.data.tags["nbmlops.run_id_2"] == "mine"
+    assert r.data.tags["x _y_"] == "1" and r.data.tags["x _y__2"] == "2"
+    assert r.data.metrics == {"f1 _macro_": 0.5, "f1 _macro__2": 0.6}
+    assert {a.path for a in client.list_artifacts(r.info.run_id)} == {"report"}

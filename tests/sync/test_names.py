@@ -6,13 +6,13 @@ import re
 
 import pytest
 
-from nb_mlops.sync.names import MAX_KEY, fit_key, fit_value, param_text
+from nb_mlops.sync.names import MAX_KEY, KeyFitter, fit_key, fit_value, param_text
 from nb_mlops.sync.runs import (
     MAX_ENTITIES,
     MAX_METRICS,
     MAX_PARAMS,
     MAX_TAGS,
-    _batches,
+    batches,
     cells_script,
 )
 
@@ -64,14 +64,14 @@ def test_batches_hold_everything_within_the_limits(n_params, n_tags, n_metrics) 
     params = [(f"p{i}", "v") for i in range(n_params)]
     tags = [(f"t{i}", "v") for i in range(n_tags)]
     metrics = [("m", 0.1, 0, i) for i in range(n_metrics)]
-    batches = list(_batches(params, tags, metrics))
-    for p, t, m in batches:
+    sent = list(batches(params, tags, metrics))
+    for p, t, m in sent:
         assert len(p) <= MAX_PARAMS and len(t) <= MAX_TAGS and len(m) <= MAX_METRICS
         assert len(p) + len(t) + len(m) <= MAX_ENTITIES
         assert p or t or m
-    assert [x for b in batches for x in b[0]] == params
-    assert [x for b in batches for x in b[1]] == tags
-    assert [x for b in batches for x in b[2]] == metrics
+    assert [x for b in sent for x in b[0]] == params
+    assert [x for b in sent for x in b[1]] == tags
+    assert [x for b in sent for x in b[2]] == metrics
 
 
 def test_cells_script_is_redacted_and_readable() -> None:
@@ -83,3 +83,23 @@ def test_cells_script_is_redacted_and_readable() -> None:
     assert text.startswith("# The cells run r (abcd1234) executed")
     assert "# %% In [3] finished 2026-12-06T00:00:00+00:00\nx = 1\n" in text
     assert "# %% cell\napi_key = '[REDACTED]'" in text
+
+
+def test_names_that_fit_to_one_are_told_apart() -> None:
+    fit = KeyFitter(reserved=("nbmlops.run_id",))
+    assert [fit(k) for k in ("a@b", "a#b", "a_b", "a@b", "nbmlops.run_id")] == [
+        "a_b",
+        "a_b_2",
+        "a_b_3",
+        "a_b",
+        "nbmlops.run_id_2",
+    ]
+    assert fit.changed == [
+        ("a@b", "a_b"),
+        ("a#b", "a_b_2"),
+        ("a_b", "a_b_3"),
+        ("nbmlops.run_id", "nbmlops.run_id_2"),
+    ]
+    long = KeyFitter()
+    first, second = long("x" * 260), long("x" * 251)
+    assert first == "x" * MAX_KEY and second == "x" * (MAX_KEY - 2) + "_2"
